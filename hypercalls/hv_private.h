@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libpvsplit-hv internals: the provider ops table.  Not installed. */
+#ifndef PVSPLIT_HV_PRIVATE_H
+#define PVSPLIT_HV_PRIVATE_H
+
+#include "pvsplit/hv.h"
+
+struct pvhv_ops {
+	const char *name;
+	int (*open)(struct pvhv *hv, const struct pvhv_open_args *args);
+	void (*close)(struct pvhv *hv);
+	int (*domid)(struct pvhv *hv);
+
+	int (*gnt_map)(struct pvhv *hv, uint32_t domid, uint32_t count, const uint32_t *refs,
+		       unsigned flags, void **addr);
+	int (*gnt_unmap)(struct pvhv *hv, void *addr, uint32_t count);
+	int (*gnt_copy)(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count);
+	int (*gnt_share)(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags,
+			 uint32_t *refs, void **addr);
+	int (*gnt_unshare)(struct pvhv *hv, void *addr, uint32_t count);
+
+	int (*evtchn_open)(struct pvhv_evtchn *ev);
+	void (*evtchn_close)(struct pvhv_evtchn *ev);
+	int (*evtchn_fd)(struct pvhv_evtchn *ev);
+	int (*evtchn_bind_interdomain)(struct pvhv_evtchn *ev, uint32_t domid, uint32_t port);
+	int (*evtchn_alloc_unbound)(struct pvhv_evtchn *ev, uint32_t domid);
+	int (*evtchn_notify)(struct pvhv_evtchn *ev, uint32_t port);
+	int (*evtchn_pending)(struct pvhv_evtchn *ev);
+	int (*evtchn_unmask)(struct pvhv_evtchn *ev, uint32_t port);
+	int (*evtchn_unbind)(struct pvhv_evtchn *ev, uint32_t port);
+
+	int (*foreign_map)(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *frames,
+			   uint32_t count, void **addr);
+	int (*foreign_unmap)(struct pvhv *hv, void *addr, uint32_t count);
+
+	int (*xs_open)(struct pvhv *hv, struct xs_handle **out);
+};
+
+struct pvhv {
+	const struct pvhv_ops *ops;
+	int domid; /* -1 until known */
+	void *priv;
+};
+
+struct pvhv_evtchn {
+	struct pvhv *hv;
+	void *priv;
+};
+
+extern const struct pvhv_ops pvhv_xen_ops;
+extern const struct pvhv_ops pvhv_sim_ops;
+
+#endif

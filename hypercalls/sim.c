@@ -1,0 +1,859 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The "sim" provider: a client of pvsplit-simhv (hypercalls/sim/).
+ *
+ * Hypercalls are requests on DIR/domN/hv.sock.  Data paths stay in process:
+ * granted frames are mmap()ed from the granting domain's memory file, and
+ * an event channel notification is a write to the peer port's eventfd after
+ * a check of our domain's (read-only, shared) port table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <xenstore.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+
+#include "hv_private.h"
+#include "pvsplit/hv-sim.h"
+#include "sim/proto.h"
+
+#define PAGE PVHV_PAGE_SIZE
+
+enum range_kind { R_GRANT, R_SHARE, R_FOREIGN };
+
+struct range {
+	struct range *next;
+	enum range_kind kind;
+	void *addr;
+	uint32_t count;
+	uint32_t domid;
+	unsigned flags;
+	uint32_t refs[]; /* R_GRANT, R_SHARE */
+};
+
+/* One SEQPACKET connection to the daemon. */
+struct conn {
+	int fd;
+	char *buf; /* SIMHV_MSG_MAX */
+};
+
+struct sim {
+	struct conn c;
+	char dir[108];
+	uint32_t domid;
+	bool priv;
+	uint32_t nr_frames;
+	int mem_fd;
+	uint8_t *mem;
+	grant_entry_v1_t *gnt;
+	uint32_t nr_grants;
+	const struct simhv_port_shared *evt;
+	struct range *ranges;
+};
+
+struct sim_port {
+	int efd;      /* ours: readable when notified */
+	int peer_fd;  /* the peer port's eventfd, -1 until known */
+	uint32_t peer_gen;
+	bool bound;
+};
+
+struct sim_ev {
+	struct conn c;
+	int epfd;
+	struct sim_port *ports; /* SIMHV_NR_PORTS */
+	uint32_t queue[64];
+	int qhead, qlen;
+};
+
+static struct sim *S(struct pvhv *hv)
+{
+	return hv->priv;
+}
+
+/* ---- transport ---- */
+
+static int conn_open(struct conn *c, const char *dir, uint32_t domid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/dom%u/hv.sock", dir, domid) >=
+	    (int)sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	c->buf = malloc(SIMHV_MSG_MAX);
+	if (!c->buf)
+		return -ENOMEM;
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		int r = -errno;
+
+		if (c->fd >= 0)
+			close(c->fd);
+		free(c->buf);
+		c->buf = NULL;
+		c->fd = -1;
+		return r;
+	}
+	return 0;
+}
+
+static void conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->buf);
+	c->fd = -1;
+	c->buf = NULL;
+}
+
+/*
+ * One request/response.  arg/alen: the request's array.  On return
+ * *payload points at the response array (in c->buf) and fds[] holds up to 4
+ * received descriptors (the caller owns them).  Returns the response's ret.
+ */
+static int rpc(struct conn *c, const struct simhv_req *rq, const void *arg, size_t alen,
+	       const void **payload, size_t *plen, int fds[4], int *nfds, uint32_t *gen)
+{
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov[2] = { { (void *)rq, sizeof(*rq) }, { (void *)arg, alen } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = alen ? 2 : 1 };
+	struct simhv_rsp rs;
+	ssize_t n;
+	int got = 0;
+
+	if (nfds)
+		*nfds = 0;
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+
+	iov[0].iov_base = c->buf;
+	iov[0].iov_len = SIMHV_MSG_MAX;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cbuf;
+	mh.msg_controllen = sizeof(cbuf);
+	do
+		n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET; /* the hypervisor went away */
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int tmp[4];
+
+			if (k > 4)
+				k = 4;
+			memcpy(tmp, CMSG_DATA(cm), (size_t)k * sizeof(int));
+			for (int i = 0; i < k; i++) {
+				if (fds && got < 4)
+					fds[got++] = tmp[i];
+				else
+					close(tmp[i]);
+			}
+		}
+	}
+	if (nfds)
+		*nfds = got;
+	if ((size_t)n < sizeof(rs)) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		if (nfds)
+			*nfds = 0;
+		return -EPROTO;
+	}
+	memcpy(&rs, c->buf, sizeof(rs));
+	if (payload)
+		*payload = c->buf + sizeof(rs);
+	if (plen)
+		*plen = (size_t)n - sizeof(rs);
+	if (gen)
+		*gen = rs.gen;
+	return rs.ret;
+}
+
+static void close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* ---- open / close ---- */
+
+static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
+{
+	const char *dir = a->sim_dir ? a->sim_dir : getenv("PVSPLIT_SIM_DIR");
+	int domid = a->domid;
+	struct simhv_req rq = { .op = SIMHV_HELLO };
+	struct simhv_hello hello;
+	const void *pl;
+	size_t plen;
+	int fds[4], nfds = 0, r;
+	struct sim *s;
+
+	if (!dir)
+		return -ENOENT;
+	if (domid < 0) {
+		const char *e = getenv("PVSPLIT_DOMID");
+
+		domid = e ? atoi(e) : 0;
+	}
+	if (domid < 0 || domid >= (int)DOMID_FIRST_RESERVED)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->c.fd = s->mem_fd = -1;
+	if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir)) {
+		free(s);
+		return -ENAMETOOLONG;
+	}
+	r = conn_open(&s->c, dir, (uint32_t)domid);
+	if (r)
+		goto fail;
+	r = rpc(&s->c, &rq, NULL, 0, &pl, &plen, fds, &nfds, NULL);
+	if (r >= 0 && (plen < sizeof(hello) || nfds != 3))
+		r = -EPROTO;
+	if (r < 0)
+		goto fail;
+	memcpy(&hello, pl, sizeof(hello));
+	if (hello.version != SIMHV_PROTO_VERSION) {
+		r = -EPROTO;
+		goto fail;
+	}
+	s->domid = hello.domid;
+	s->priv = hello.privileged;
+	s->nr_frames = hello.nr_frames;
+	s->nr_grants = hello.nr_grants;
+	s->mem_fd = fds[0];
+	s->mem = mmap(NULL, (size_t)s->nr_frames * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      fds[0], 0);
+	s->gnt = mmap(NULL, s->nr_grants * sizeof(*s->gnt), PROT_READ | PROT_WRITE, MAP_SHARED,
+		      fds[1], 0);
+	s->evt = mmap(NULL, SIMHV_NR_PORTS * sizeof(*s->evt), PROT_READ, MAP_SHARED, fds[2], 0);
+	close(fds[1]);
+	close(fds[2]);
+	nfds = 0;
+	if (s->mem == MAP_FAILED || s->gnt == MAP_FAILED || s->evt == MAP_FAILED) {
+		r = -errno;
+		goto fail;
+	}
+	/* Let the hypervisor copy to and from us (grant copy) under Yama too. */
+	prctl(PR_SET_PTRACER, (unsigned long)hello.daemon_pid, 0, 0, 0);
+	hv->priv = s;
+	hv->domid = (int)s->domid;
+	return 0;
+fail:
+	close_fds(fds, nfds);
+	if (s->mem && s->mem != MAP_FAILED)
+		munmap(s->mem, (size_t)s->nr_frames * PAGE);
+	if (s->gnt && s->gnt != MAP_FAILED)
+		munmap(s->gnt, s->nr_grants * sizeof(*s->gnt));
+	if (s->evt && s->evt != MAP_FAILED)
+		munmap((void *)s->evt, SIMHV_NR_PORTS * sizeof(*s->evt));
+	if (s->mem_fd >= 0)
+		close(s->mem_fd);
+	conn_close(&s->c);
+	free(s);
+	return r;
+}
+
+static void sim_close(struct pvhv *hv)
+{
+	struct sim *s = S(hv);
+
+	while (s->ranges) {
+		struct range *r = s->ranges;
+
+		s->ranges = r->next;
+		munmap(r->addr, (size_t)r->count * PAGE);
+		free(r);
+	}
+	/* Closing the connection drops our pins and shares in the daemon. */
+	conn_close(&s->c);
+	munmap(s->mem, (size_t)s->nr_frames * PAGE);
+	munmap(s->gnt, s->nr_grants * sizeof(*s->gnt));
+	munmap((void *)s->evt, SIMHV_NR_PORTS * sizeof(*s->evt));
+	close(s->mem_fd);
+	free(s);
+}
+
+static int sim_domid(struct pvhv *hv)
+{
+	return (int)S(hv)->domid;
+}
+
+/* ---- mapping helpers ---- */
+
+/* Map frames[] of fd into one fresh range, coalescing runs of frames. */
+static int map_frames(int fd, const uint64_t *frames, uint32_t count, int prot, void **addr)
+{
+	uint8_t *base = mmap(NULL, (size_t)count * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
+			     -1, 0);
+
+	if (base == MAP_FAILED)
+		return -errno;
+	for (uint32_t i = 0; i < count;) {
+		uint32_t run = 1;
+
+		while (i + run < count && frames[i + run] == frames[i] + run)
+			run++;
+		if (mmap(base + (size_t)i * PAGE, (size_t)run * PAGE, prot, MAP_SHARED | MAP_FIXED,
+			 fd, (off_t)(frames[i] * PAGE)) == MAP_FAILED) {
+			int r = -errno;
+
+			munmap(base, (size_t)count * PAGE);
+			return r;
+		}
+		i += run;
+	}
+	*addr = base;
+	return 0;
+}
+
+static struct range *range_new(struct sim *s, enum range_kind kind, void *addr, uint32_t count,
+			       uint32_t domid, unsigned flags, const uint32_t *refs)
+{
+	struct range *r = malloc(sizeof(*r) + (refs ? count * sizeof(uint32_t) : 0));
+
+	if (!r)
+		return NULL;
+	r->kind = kind;
+	r->addr = addr;
+	r->count = count;
+	r->domid = domid;
+	r->flags = flags;
+	if (refs)
+		memcpy(r->refs, refs, count * sizeof(uint32_t));
+	r->next = s->ranges;
+	s->ranges = r;
+	return r;
+}
+
+static struct range **range_find(struct sim *s, enum range_kind kind, void *addr, uint32_t count)
+{
+	for (struct range **pp = &s->ranges; *pp; pp = &(*pp)->next)
+		if ((*pp)->kind == kind && (*pp)->addr == addr && (*pp)->count == count)
+			return pp;
+	return NULL;
+}
+
+/* ---- grants ---- */
+
+static int sim_gnt_map(struct pvhv *hv, uint32_t domid, uint32_t count, const uint32_t *refs,
+		       unsigned flags, void **addr)
+{
+	struct sim *s = S(hv);
+	struct simhv_req rq = { .op = SIMHV_GNT_MAP, .domid = domid, .count = count };
+	uint64_t frames[PVHV_GNT_MAX_BATCH];
+	const void *pl;
+	size_t plen;
+	int fds[4], nfds, r;
+
+	if (flags & PVHV_GNT_RO)
+		rq.flags = SIMHV_F_RO;
+	r = rpc(&s->c, &rq, refs, count * sizeof(uint32_t), &pl, &plen, fds, &nfds, NULL);
+	if (r >= 0 && (nfds != 1 || plen != count * sizeof(uint64_t)))
+		r = -EPROTO;
+	if (r < 0) {
+		close_fds(fds, nfds);
+		return r;
+	}
+	memcpy(frames, pl, count * sizeof(uint64_t));
+	r = map_frames(fds[0], frames, count,
+		       (flags & PVHV_GNT_RO) ? PROT_READ : PROT_READ | PROT_WRITE, addr);
+	close(fds[0]);
+	if (!r && !range_new(s, R_GRANT, *addr, count, domid, flags, refs)) {
+		munmap(*addr, (size_t)count * PAGE);
+		r = -ENOMEM;
+	}
+	if (r) {
+		rq.op = SIMHV_GNT_UNMAP;
+		rpc(&s->c, &rq, refs, count * sizeof(uint32_t), NULL, NULL, NULL, NULL, NULL);
+	}
+	return r;
+}
+
+static int sim_gnt_unmap(struct pvhv *hv, void *addr, uint32_t count)
+{
+	struct sim *s = S(hv);
+	struct range **pp = range_find(s, R_GRANT, addr, count), *r;
+	struct simhv_req rq = { .op = SIMHV_GNT_UNMAP, .count = count };
+	int ret;
+
+	if (!pp)
+		return -EINVAL;
+	r = *pp;
+	*pp = r->next;
+	/* Unmap before dropping the pin: the guest may reuse the page after. */
+	munmap(r->addr, (size_t)count * PAGE);
+	rq.domid = r->domid;
+	rq.flags = (r->flags & PVHV_GNT_RO) ? SIMHV_F_RO : 0;
+	ret = rpc(&s->c, &rq, r->refs, count * sizeof(uint32_t), NULL, NULL, NULL, NULL, NULL);
+	free(r);
+	return ret < 0 ? ret : 0;
+}
+
+static int sim_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count)
+{
+	struct sim *s = S(hv);
+	struct simhv_req rq = { .op = SIMHV_GNT_COPY, .count = count };
+	struct simhv_copy_seg w[PVHV_GNT_MAX_BATCH];
+	const void *pl;
+	size_t plen;
+	int r;
+
+	for (uint32_t i = 0; i < count; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].local = (uintptr_t)segs[i].local;
+		w[i].domid = segs[i].domid;
+		w[i].ref = segs[i].ref;
+		w[i].offset = segs[i].offset;
+		w[i].len = segs[i].len;
+		w[i].to_guest = segs[i].to_guest;
+	}
+	r = rpc(&s->c, &rq, w, count * sizeof(w[0]), &pl, &plen, NULL, NULL, NULL);
+	if (r < 0)
+		return r;
+	if (plen != count * sizeof(int16_t))
+		return -EPROTO;
+	for (uint32_t i = 0; i < count; i++) {
+		int16_t st;
+
+		memcpy(&st, (const char *)pl + i * sizeof(st), sizeof(st));
+		segs[i].status = st;
+	}
+	return 0;
+}
+
+static int sim_gnt_share(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags,
+			 uint32_t *refs, void **addr)
+{
+	struct sim *s = S(hv);
+	struct simhv_req rq = { .op = SIMHV_GNT_SHARE, .domid = domid, .count = count };
+	uint64_t frames[PVHV_GNT_MAX_BATCH];
+	const void *pl;
+	size_t plen;
+	int r;
+
+	if (flags & PVHV_GNT_RO)
+		rq.flags = SIMHV_F_RO;
+	r = rpc(&s->c, &rq, NULL, 0, &pl, &plen, NULL, NULL, NULL);
+	if (r < 0)
+		return r;
+	if (plen != count * (sizeof(uint32_t) + sizeof(uint64_t)))
+		return -EPROTO;
+	memcpy(refs, pl, count * sizeof(uint32_t));
+	memcpy(frames, (const char *)pl + count * sizeof(uint32_t), count * sizeof(uint64_t));
+	r = map_frames(s->mem_fd, frames, count, PROT_READ | PROT_WRITE, addr);
+	if (!r && !range_new(s, R_SHARE, *addr, count, domid, flags, refs)) {
+		munmap(*addr, (size_t)count * PAGE);
+		r = -ENOMEM;
+	}
+	if (r) {
+		rq.op = SIMHV_GNT_UNSHARE;
+		rpc(&s->c, &rq, refs, count * sizeof(uint32_t), NULL, NULL, NULL, NULL, NULL);
+	}
+	return r;
+}
+
+static int sim_gnt_unshare(struct pvhv *hv, void *addr, uint32_t count)
+{
+	struct sim *s = S(hv);
+	struct range **pp = range_find(s, R_SHARE, addr, count), *r;
+	struct simhv_req rq = { .op = SIMHV_GNT_UNSHARE, .count = count };
+	int ret;
+
+	if (!pp)
+		return -EINVAL;
+	r = *pp;
+	ret = rpc(&s->c, &rq, r->refs, count * sizeof(uint32_t), NULL, NULL, NULL, NULL, NULL);
+	if (ret < 0)
+		return ret; /* -EBUSY: the peer still maps it; nothing changed */
+	*pp = r->next;
+	munmap(r->addr, (size_t)count * PAGE);
+	free(r);
+	return 0;
+}
+
+/* ---- foreign memory ---- */
+
+static int sim_foreign_map(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *frames,
+			   uint32_t count, void **addr)
+{
+	struct sim *s = S(hv);
+	struct simhv_req rq = { .op = SIMHV_FOREIGN_MAP, .domid = domid, .count = count };
+	int fds[4], nfds, r;
+
+	if (!(prot & PROT_WRITE))
+		rq.flags = SIMHV_F_RO;
+	r = rpc(&s->c, &rq, frames, count * sizeof(uint64_t), NULL, NULL, fds, &nfds, NULL);
+	if (r >= 0 && nfds != 1)
+		r = -EPROTO;
+	if (r < 0) {
+		close_fds(fds, nfds);
+		return r;
+	}
+	r = map_frames(fds[0], frames, count, prot, addr);
+	close(fds[0]);
+	if (!r && !range_new(s, R_FOREIGN, *addr, count, domid, 0, NULL)) {
+		munmap(*addr, (size_t)count * PAGE);
+		r = -ENOMEM;
+	}
+	return r;
+}
+
+static int sim_foreign_unmap(struct pvhv *hv, void *addr, uint32_t count)
+{
+	struct sim *s = S(hv);
+	struct range **pp = range_find(s, R_FOREIGN, addr, count), *r;
+
+	if (!pp)
+		return -EINVAL;
+	r = *pp;
+	*pp = r->next;
+	munmap(r->addr, (size_t)count * PAGE);
+	free(r);
+	return 0;
+}
+
+/* ---- event channels ---- */
+
+static struct sim_ev *E(struct pvhv_evtchn *ev)
+{
+	return ev->priv;
+}
+
+static int sim_evtchn_open(struct pvhv_evtchn *ev)
+{
+	struct sim *s = S(ev->hv);
+	struct sim_ev *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->ports = calloc(SIMHV_NR_PORTS, sizeof(*e->ports));
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (!e->ports || e->epfd < 0) {
+		r = e->ports ? -errno : -ENOMEM;
+		goto fail;
+	}
+	for (uint32_t i = 0; i < SIMHV_NR_PORTS; i++)
+		e->ports[i].efd = e->ports[i].peer_fd = -1;
+	r = conn_open(&e->c, s->dir, s->domid);
+	if (r)
+		goto fail;
+	ev->priv = e;
+	return 0;
+fail:
+	if (e->epfd >= 0)
+		close(e->epfd);
+	free(e->ports);
+	free(e);
+	return r;
+}
+
+static void port_forget(struct sim_ev *e, uint32_t port)
+{
+	struct sim_port *p = &e->ports[port];
+
+	if (p->efd >= 0) {
+		epoll_ctl(e->epfd, EPOLL_CTL_DEL, p->efd, NULL);
+		close(p->efd);
+	}
+	if (p->peer_fd >= 0)
+		close(p->peer_fd);
+	p->efd = p->peer_fd = -1;
+	p->bound = false;
+	/* Drop it from the pending queue too. */
+	for (int i = 0; i < e->qlen; i++) {
+		int k = (e->qhead + i) % 64;
+
+		if (e->queue[k] == port)
+			e->queue[k] = 0;
+	}
+}
+
+static void sim_evtchn_close(struct pvhv_evtchn *ev)
+{
+	struct sim_ev *e = E(ev);
+
+	/* Closing the connection closes our ports in the daemon. */
+	conn_close(&e->c);
+	for (uint32_t i = 0; i < SIMHV_NR_PORTS; i++)
+		if (e->ports[i].bound)
+			port_forget(e, i);
+	close(e->epfd);
+	free(e->ports);
+	free(e);
+}
+
+static int sim_evtchn_fd(struct pvhv_evtchn *ev)
+{
+	return E(ev)->epfd;
+}
+
+static int port_adopt(struct sim_ev *e, int port, int fd)
+{
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLONESHOT, .data.u32 = (uint32_t)port };
+	struct sim_port *p = &e->ports[port];
+
+	p->efd = fd;
+	p->peer_fd = -1;
+	p->peer_gen = 0;
+	p->bound = true;
+	if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, fd, &ee))
+		return -errno;
+	return port;
+}
+
+static int ev_get_port(struct sim_ev *e, struct simhv_req *rq)
+{
+	int fds[4], nfds, port, r = rpc(&e->c, rq, NULL, 0, NULL, NULL, fds, &nfds, NULL);
+
+	if (r >= 0 && (nfds != 1 || r == 0 || r >= SIMHV_NR_PORTS))
+		r = -EPROTO;
+	if (r < 0) {
+		close_fds(fds, nfds);
+		return r;
+	}
+	port = r;
+	r = port_adopt(e, port, fds[0]);
+	if (r < 0) {
+		struct simhv_req cl = { .op = SIMHV_EVTCHN_CLOSE, .port = (uint32_t)port };
+
+		port_forget(e, (uint32_t)port);
+		rpc(&e->c, &cl, NULL, 0, NULL, NULL, NULL, NULL, NULL);
+	}
+	return r;
+}
+
+static int sim_evtchn_bind_interdomain(struct pvhv_evtchn *ev, uint32_t domid, uint32_t port)
+{
+	struct simhv_req rq = { .op = SIMHV_EVTCHN_BIND_INTERDOMAIN, .domid = domid, .port = port };
+
+	return ev_get_port(E(ev), &rq);
+}
+
+static int sim_evtchn_alloc_unbound(struct pvhv_evtchn *ev, uint32_t domid)
+{
+	struct simhv_req rq = { .op = SIMHV_EVTCHN_ALLOC_UNBOUND, .domid = domid };
+
+	return ev_get_port(E(ev), &rq);
+}
+
+static int sim_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port)
+{
+	struct sim_ev *e = E(ev);
+	struct sim *s = S(ev->hv);
+	const struct simhv_port_shared *sh;
+	struct sim_port *p;
+	uint64_t one = 1;
+	uint32_t gen;
+
+	if (port == 0 || port >= SIMHV_NR_PORTS || !e->ports[port].bound)
+		return -ENOTCONN;
+	p = &e->ports[port];
+	sh = &s->evt[port];
+	gen = __atomic_load_n(&sh->gen, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&sh->state, __ATOMIC_RELAXED) != SIMHV_PORT_INTERDOMAIN)
+		return 0; /* the peer has gone: Xen drops the event */
+	if (p->peer_fd < 0 || p->peer_gen != gen) {
+		struct simhv_req rq = { .op = SIMHV_EVTCHN_PEER, .port = port };
+		int fds[4], nfds, r;
+
+		r = rpc(&e->c, &rq, NULL, 0, NULL, NULL, fds, &nfds, &gen);
+		if (r <= 0) {
+			close_fds(fds, nfds);
+			return r;
+		}
+		if (nfds != 1) {
+			close_fds(fds, nfds);
+			return -EPROTO;
+		}
+		if (p->peer_fd >= 0)
+			close(p->peer_fd);
+		p->peer_fd = fds[0];
+		p->peer_gen = gen;
+	}
+	if (write(p->peer_fd, &one, sizeof(one)) != sizeof(one))
+		return -errno;
+	return 0;
+}
+
+static int sim_evtchn_pending(struct pvhv_evtchn *ev)
+{
+	struct sim_ev *e = E(ev);
+
+	for (;;) {
+		uint64_t cnt;
+		uint32_t port;
+
+		if (!e->qlen) {
+			struct epoll_event evs[64];
+			int n = epoll_wait(e->epfd, evs, 64, 0);
+
+			if (n < 0)
+				return errno == EINTR ? -EAGAIN : -errno;
+			if (n == 0)
+				return -EAGAIN;
+			e->qhead = 0;
+			e->qlen = n;
+			for (int i = 0; i < n; i++)
+				e->queue[i] = evs[i].data.u32;
+		}
+		port = e->queue[e->qhead];
+		e->qhead = (e->qhead + 1) % 64;
+		e->qlen--;
+		if (port == 0 || !e->ports[port].bound)
+			continue; /* unbound while queued */
+		/* Consume the count: this delivery covers every notification so far. */
+		if (read(e->ports[port].efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+			return -errno;
+		return (int)port;
+	}
+}
+
+static int sim_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)
+{
+	struct sim_ev *e = E(ev);
+	struct epoll_event ee = { .events = EPOLLIN | EPOLLONESHOT, .data.u32 = port };
+
+	if (port == 0 || port >= SIMHV_NR_PORTS || !e->ports[port].bound)
+		return -ENOTCONN;
+	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->ports[port].efd, &ee) ? -errno : 0;
+}
+
+static int sim_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
+{
+	struct sim_ev *e = E(ev);
+	struct simhv_req rq = { .op = SIMHV_EVTCHN_CLOSE, .port = port };
+	int r;
+
+	if (port == 0 || port >= SIMHV_NR_PORTS || !e->ports[port].bound)
+		return -ENOTCONN;
+	r = rpc(&e->c, &rq, NULL, 0, NULL, NULL, NULL, NULL, NULL);
+	port_forget(e, port);
+	return r < 0 ? r : 0;
+}
+
+/* ---- xenstore ---- */
+
+static int sim_xs_open(struct pvhv *hv, struct xs_handle **out)
+{
+	struct sim *s = S(hv);
+	char path[160];
+	struct xs_handle *xs;
+
+	snprintf(path, sizeof(path), "%s/dom%u/xenstored.sock", s->dir, s->domid);
+	/* libxenstore takes its socket from the environment: a sim process is one domain. */
+	if (setenv("XENSTORED_PATH", path, 1))
+		return -errno;
+	xs = xs_open(0);
+	if (!xs)
+		return errno ? -errno : -ECONNREFUSED;
+	*out = xs;
+	return 0;
+}
+
+/* ---- sim-only extras (pvsplit/hv-sim.h) ---- */
+
+static bool is_sim(struct pvhv *hv)
+{
+	return hv && hv->ops == &pvhv_sim_ops;
+}
+
+int pvhv_sim_domain_create(struct pvhv *hv, uint32_t domid, uint32_t mem_mib)
+{
+	struct simhv_req rq = { .op = SIMHV_DOMAIN_CREATE, .domid = domid, .arg = mem_mib };
+
+	if (!is_sim(hv))
+		return -EOPNOTSUPP;
+	return rpc(&S(hv)->c, &rq, NULL, 0, NULL, NULL, NULL, NULL, NULL);
+}
+
+int pvhv_sim_domain_destroy(struct pvhv *hv, uint32_t domid)
+{
+	struct simhv_req rq = { .op = SIMHV_DOMAIN_DESTROY, .domid = domid };
+
+	if (!is_sim(hv))
+		return -EOPNOTSUPP;
+	return rpc(&S(hv)->c, &rq, NULL, 0, NULL, NULL, NULL, NULL, NULL);
+}
+
+int pvhv_sim_stats(struct pvhv *hv, struct pvhv_sim_stats *st)
+{
+	struct simhv_req rq = { .op = SIMHV_STATS };
+	struct simhv_stats ss;
+	const void *pl;
+	size_t plen;
+	int r;
+
+	if (!is_sim(hv))
+		return -EOPNOTSUPP;
+	r = rpc(&S(hv)->c, &rq, NULL, 0, &pl, &plen, NULL, NULL, NULL);
+	if (r < 0)
+		return r;
+	if (plen != sizeof(ss))
+		return -EPROTO;
+	memcpy(&ss, pl, sizeof(ss));
+	st->domains = ss.domains;
+	st->clients = ss.clients;
+	st->ports_bound = ss.ports_bound;
+	st->grant_pins = ss.grant_pins;
+	st->grant_shares = ss.grant_shares;
+	st->maps = ss.maps;
+	st->copies = ss.copies;
+	st->copy_errors = ss.copy_errors;
+	st->map_errors = ss.map_errors;
+	return 0;
+}
+
+int pvhv_sim_grant_table(struct pvhv *hv, void **table, uint32_t *nr)
+{
+	if (!is_sim(hv))
+		return -EOPNOTSUPP;
+	*table = S(hv)->gnt;
+	*nr = S(hv)->nr_grants;
+	return 0;
+}
+
+const struct pvhv_ops pvhv_sim_ops = {
+	.name = "sim",
+	.open = sim_open,
+	.close = sim_close,
+	.domid = sim_domid,
+	.gnt_map = sim_gnt_map,
+	.gnt_unmap = sim_gnt_unmap,
+	.gnt_copy = sim_gnt_copy,
+	.gnt_share = sim_gnt_share,
+	.gnt_unshare = sim_gnt_unshare,
+	.evtchn_open = sim_evtchn_open,
+	.evtchn_close = sim_evtchn_close,
+	.evtchn_fd = sim_evtchn_fd,
+	.evtchn_bind_interdomain = sim_evtchn_bind_interdomain,
+	.evtchn_alloc_unbound = sim_evtchn_alloc_unbound,
+	.evtchn_notify = sim_evtchn_notify,
+	.evtchn_pending = sim_evtchn_pending,
+	.evtchn_unmask = sim_evtchn_unmask,
+	.evtchn_unbind = sim_evtchn_unbind,
+	.foreign_map = sim_foreign_map,
+	.foreign_unmap = sim_foreign_unmap,
+	.xs_open = sim_xs_open,
+};
