@@ -1,6 +1,58 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Unit tier: CUnit programs run by `make check`.
+# Tests run by `make check`: the unit tier (CUnit, no processes) and the sim
+# tier (real daemons over pvsplit-simhv).  tests/run-tiers runs these plus
+# the fuzz smoke run, the style check and (when available) the xen tier.
 TESTS_ENVIRONMENT = PVSPLIT_SCHEMA_DIR=$(abs_top_srcdir)/xenstore-schema/data \
 	PVSPLIT_BUILDDIR=$(abs_top_builddir) PVSPLIT_SRCDIR=$(abs_top_srcdir)
 
 include tests/unit/local.mk
+
+# ---- unit tier: the loopback hypervisor's pieces ----
+check_PROGRAMS += tests/unit/test_xsd tests/unit/test_hvd
+TESTS += tests/unit/test_xsd tests/unit/test_hvd
+tests_unit_test_xsd_SOURCES = tests/unit/test_xsd.c
+tests_unit_test_xsd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_unit_test_xsd_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS)
+tests_unit_test_xsd_LDADD = libpvsplit-simd.la $(CUNIT_LIBS)
+tests_unit_test_hvd_SOURCES = tests/unit/test_hvd.c
+tests_unit_test_hvd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_unit_test_hvd_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_hvd_LDADD = libpvsplit-simd.la $(CUNIT_LIBS)
+
+# Fuzz targets replayed on their corpus with any compiler (libFuzzer runs
+# are in tests/run-tiers and tests/fuzz/run).
+check_PROGRAMS += tests/fuzz/replay_xsd_wire
+tests_fuzz_replay_xsd_wire_SOURCES = tests/fuzz/fuzz_xsd_wire.c tests/fuzz/replay.c
+tests_fuzz_replay_xsd_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_fuzz_replay_xsd_wire_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
+tests_fuzz_replay_xsd_wire_LDADD = libpvsplit-simd.la
+TESTS += tests/fuzz/replay-xsd-wire.sh
+EXTRA_DIST += tests/fuzz/replay-xsd-wire.sh tests/fuzz/corpus tests/fuzz/xsd_seeds.py \
+	tests/fuzz/run
+
+# ---- sim tier ----
+check_PROGRAMS += tests/sim/test_hv_sim tests/sim/test_xs_conformance
+TESTS += tests/sim/test_hv_sim tests/sim/test_xs_conformance tests/sim/xenstore-utils.sh \
+	tests/sim/bench-hv.sh
+EXTRA_DIST += tests/sim/xenstore-utils.sh tests/sim/bench-hv.sh
+SIM_TEST_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib
+tests_sim_test_hv_sim_SOURCES = tests/sim/test_hv_sim.c
+tests_sim_test_hv_sim_CPPFLAGS = $(SIM_TEST_CPPFLAGS)
+tests_sim_test_hv_sim_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS)
+tests_sim_test_hv_sim_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(CUNIT_LIBS) $(XENSTORE_LIBS)
+tests_sim_test_xs_conformance_SOURCES = tests/sim/test_xs_conformance.c
+tests_sim_test_xs_conformance_CPPFLAGS = $(SIM_TEST_CPPFLAGS)
+tests_sim_test_xs_conformance_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS)
+tests_sim_test_xs_conformance_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(CUNIT_LIBS) \
+	$(XENSTORE_LIBS)
+
+# libFuzzer builds: only in a build configured with CC=clang --enable-fuzz
+# (tests/fuzz/run makes one).
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_xsd_wire
+tests_fuzz_fuzz_xsd_wire_SOURCES = tests/fuzz/fuzz_xsd_wire.c
+tests_fuzz_fuzz_xsd_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_fuzz_fuzz_xsd_wire_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
+tests_fuzz_fuzz_xsd_wire_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_xsd_wire_LDADD = libpvsplit-simd.la
+endif

@@ -1,4 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# Helpers shared by tools, benchmarks and sim-tier tests.
+noinst_LTLIBRARIES += libpvsplit-tools.la
+libpvsplit_tools_la_SOURCES = tools/lib/simrun.c tools/lib/simrun.h
+libpvsplit_tools_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib
+
 # pvsplit: the command line tool (one file per subcommand).
 bin_PROGRAMS += tools/pvsplit/pvsplit
 tools_pvsplit_pvsplit_SOURCES = \
@@ -7,3 +12,14 @@ tools_pvsplit_pvsplit_SOURCES = \
 	tools/pvsplit/xs_check.c
 tools_pvsplit_pvsplit_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 tools_pvsplit_pvsplit_LDADD = libpvsplit-schema.la libpvsplit-hv.la $(XENSTORE_LIBS) $(JSONC_LIBS)
+
+# pvsplit-bench: benchmarks printing tables and JSON.
+bin_PROGRAMS += tools/bench/pvsplit-bench
+tools_bench_pvsplit_bench_SOURCES = \
+	tools/bench/pvsplit-bench.c \
+	tools/bench/bench.h \
+	tools/bench/bench_hv.c
+tools_bench_pvsplit_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib
+tools_bench_pvsplit_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
+tools_bench_pvsplit_bench_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(JSONC_LIBS)
+dist_man_MANS += man/pvsplit-bench.1

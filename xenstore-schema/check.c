@@ -22,6 +22,7 @@ struct node {
 	char *rel; /* path relative to the device directory */
 	char *val;
 	const struct pvs_key *key;
+	bool valid; /* the value passed pvs_key_check_value() */
 };
 
 struct walker {
@@ -39,6 +40,7 @@ struct device {
 	struct node *nodes;
 	size_t nnodes, cap;
 	int state;
+	int link_backend_domid; /* from a valid link to the backend, -1 if none */
 	size_t first_finding;
 };
 
@@ -207,7 +209,7 @@ static int collect(struct device *d, const char *rel, int depth)
 			val = strdup("");
 		k = key_for(d->dp.type, d->dp.side, crel);
 		if (!k) {
-			rc = add_finding(d, PVS_FINDING_EXTRA, cfull, "not in the schema", val,
+			rc = add_finding(d, PVS_FINDING_EXTRA, cfull, "no such key", val,
 					 "unknown key: not in the %s %s schema", d->dp.type->name,
 					 pvs_side_name(d->dp.side));
 			free(val);
@@ -231,6 +233,7 @@ static int collect(struct device *d, const char *rel, int depth)
 		nd->rel = strdup(crel);
 		nd->val = val;
 		nd->key = k;
+		nd->valid = false;
 		if (!nd->rel) {
 			free(val);
 			rc = -ENOMEM;
@@ -264,6 +267,8 @@ static int check_link(struct device *d, const struct pvs_key *k, const char *ful
 	    lp.side != k->link || lp.domid != d->dp.domid || lp.devid != d->dp.devid)
 		return add_finding(d, PVS_FINDING_BADTYPE, full, expected, val,
 				   "does not point to %s", expected);
+	if (lp.backend_domid >= 0)
+		d->link_backend_domid = lp.backend_domid;
 	return 0;
 }
 
@@ -271,7 +276,6 @@ static int check_value(struct device *d, struct node *n, const char *full)
 {
 	const struct pvs_key *k = n->key;
 	char why[256], desc[256];
-	int want = -1;
 
 	if (pvs_key_describe(k, desc, sizeof(desc)) < 0)
 		snprintf(desc, sizeof(desc), "%s", pvs_type_name(k->type));
@@ -279,36 +283,63 @@ static int check_value(struct device *d, struct node *n, const char *full)
 		return add_finding(d, k->type == PVS_TYPE_STATE ? PVS_FINDING_BADSTATE
 								: PVS_FINDING_BADTYPE,
 				   full, desc, n->val, "%s", why);
+	n->valid = true;
 	if (k->type == PVS_TYPE_STATE && !strcmp(n->rel, "state"))
 		d->state = n->val[0] - '0';
-
-	switch (k->matches) {
-	case PVS_MATCH_NONE:
-		break;
-	case PVS_MATCH_DOMID:
-		want = d->dp.domid;
-		break;
-	case PVS_MATCH_BACKEND_DOMID:
-		want = d->dp.backend_domid;
-		break;
-	case PVS_MATCH_DEVID:
-		want = d->dp.devid;
-		break;
-	}
-	if (want >= 0) {
-		char w[24];
-
-		snprintf(w, sizeof(w), "%d", want);
-		if (strcmp(w, n->val))
-			return add_finding(d, PVS_FINDING_BADTYPE, full, w, n->val,
-					   "does not match the %s in the path (%s)",
-					   k->matches == PVS_MATCH_DEVID ? "devid"
-					   : k->matches == PVS_MATCH_DOMID ? "domid"
-									   : "backend domid",
-					   w);
-	}
 	if (k->has_link)
 		return check_link(d, k, full, n->val);
+	return 0;
+}
+
+/*
+ * Numbers that must agree with the path (frontend-id, virtual-device) or,
+ * on the frontend side where the path does not say, with the backend link.
+ */
+static int check_matches(struct device *d)
+{
+	char full[PVS_PATH_MAX], w[24];
+	size_t i;
+	int rc;
+
+	for (i = 0; i < d->nnodes; i++) {
+		const struct node *n = &d->nodes[i];
+		const char *what;
+		int want;
+
+		if (!n->valid)
+			continue;
+		switch (n->key->matches) {
+		case PVS_MATCH_DOMID:
+			want = d->dp.domid;
+			what = "domain id in the path";
+			break;
+		case PVS_MATCH_BACKEND_DOMID:
+			want = d->dp.backend_domid;
+			what = "backend domain id in the path";
+			if (want < 0) {
+				want = d->link_backend_domid;
+				what = "backend domain id in the backend path";
+			}
+			break;
+		case PVS_MATCH_DEVID:
+			want = d->dp.devid;
+			what = "device id in the path";
+			break;
+		default:
+			continue;
+		}
+		if (want < 0)
+			continue;
+		snprintf(w, sizeof(w), "%d", want);
+		if (!strcmp(w, n->val))
+			continue;
+		if (join(full, sizeof(full), d->dir, n->rel) < 0)
+			continue;
+		rc = add_finding(d, PVS_FINDING_BADTYPE, full, w, n->val,
+				 "does not match the %s (%s)", what, w);
+		if (rc)
+			return rc;
+	}
 	return 0;
 }
 
@@ -359,10 +390,10 @@ static const struct pvs_rule *requiring_rule(const struct device *d, const struc
 	return NULL;
 }
 
-/* "in state Connected when ring-page-order absent, queue-{q} absent" */
+/* "in state Connected (when ring-page-order absent, queue-{q} absent)" */
 static void rule_text(const struct device *d, const struct pvs_rule *r, char *buf, size_t len)
 {
-	const char *sep = " when ";
+	const char *sep = " (when ";
 	size_t o = 0, i;
 	int n;
 
@@ -385,8 +416,13 @@ static void rule_text(const struct device *d, const struct pvs_rule *r, char *bu
 			return;
 		o += (size_t)n;
 	}
-	if (r->cond.path)
-		pvs_fmt(buf + o, len - o, "%sthe directory is %s", sep, r->cond.path);
+	if (r->cond.path) {
+		n = pvs_fmt(buf + o, len - o, "%sthe directory is %s", sep, r->cond.path);
+		if (n < 0)
+			return;
+		o += (size_t)n;
+	}
+	pvs_fmt(buf + o, len - o, ")");
 }
 
 static int report_missing(struct device *d, const struct pvs_key *k, const struct pvs_rule *r,
@@ -402,9 +438,9 @@ static int report_missing(struct device *d, const struct pvs_key *k, const struc
 	rule_text(d, r, why, sizeof(why));
 	if (k->type == PVS_TYPE_STATE)
 		return add_finding(d, PVS_FINDING_BADSTATE, full, desc, NULL,
-				   "state is missing (required %s)", why);
-	return add_finding(d, PVS_FINDING_MISSING, full, desc, NULL, "required %s, but absent%s",
-			   why, strchr(name, '{') ? " (no instance)" : "");
+				   "the state key is missing (required %s)", why);
+	return add_finding(d, PVS_FINDING_MISSING, full, desc, NULL, "required %s%s", why,
+			   strchr(name, '{') ? "; no instance of the pattern exists" : "");
 }
 
 static int check_required(struct device *d)
@@ -452,7 +488,9 @@ static int check_required(struct device *d)
 
 static int check_device(struct walker *w, const char *dir, const struct pvs_devpath *dp)
 {
-	struct device d = { .w = w, .dir = dir, .dp = *dp, .state = -1 };
+	struct device d = {
+		.w = w, .dir = dir, .dp = *dp, .state = -1, .link_backend_domid = -1
+	};
 	struct pvs_report *r = w->r;
 	struct pvs_checked_device *cd;
 	size_t i;
@@ -479,6 +517,8 @@ static int check_device(struct walker *w, const char *dir, const struct pvs_devp
 	r->ndevices++;
 
 	rc = collect(&d, "", 0);
+	if (!rc)
+		rc = check_matches(&d);
 	if (!rc)
 		rc = check_required(&d);
 	for (i = 0; i < d.nnodes; i++) {

@@ -449,37 +449,8 @@ static bool is_devnum(const char *s)
 	return is_hex_run(s, (size_t)(colon - s)) && is_hex_run(colon + 1, strlen(colon + 1));
 }
 
-/* Render a value for messages: quoted, control characters escaped, shortened. */
-static void quote(char *out, size_t outlen, const char *v)
-{
-	size_t o = 0;
-
-	if (outlen < 8) {
-		if (outlen)
-			out[0] = '\0';
-		return;
-	}
-	out[o++] = '"';
-	for (; *v && o + 6 < outlen; v++) {
-		unsigned char c = (unsigned char)*v;
-
-		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
-			o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
-		} else {
-			out[o++] = (char)c;
-		}
-	}
-	if (*v) {
-		out[o++] = '.';
-		out[o++] = '.';
-	}
-	out[o++] = '"';
-	out[o] = '\0';
-}
-
 int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, size_t whylen)
 {
-	char q[80];
 	uint64_t u;
 	int64_t i;
 	size_t n;
@@ -488,18 +459,17 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 		why_set(why, whylen, "no value");
 		return -EINVAL;
 	}
-	quote(q, sizeof(q), value);
 
 	switch (k->type) {
 	case PVS_TYPE_STRING:
 		if (k->has_regex && regexec(&k->regex, value, 0, NULL, 0) != 0) {
-			why_set(why, whylen, "%s does not match /%s/", q, k->regex_src);
+			why_set(why, whylen, "does not match /%s/", k->regex_src);
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_UINT:
 		if (!parse_u64(value, &u)) {
-			why_set(why, whylen, "%s is not an unsigned decimal", q);
+			why_set(why, whylen, "not an unsigned decimal");
 			return -EINVAL;
 		}
 		if ((k->has_min && u < k->umin) || (k->has_max && u > k->umax)) {
@@ -509,13 +479,13 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 				snprintf(lo, sizeof(lo), "%" PRIu64, k->umin);
 			if (k->has_max)
 				snprintf(hi, sizeof(hi), "%" PRIu64, k->umax);
-			why_set(why, whylen, "%s is outside %s..%s", q, lo, hi);
+			why_set(why, whylen, "outside the range %s..%s", lo, hi);
 			return -ERANGE;
 		}
 		return 0;
 	case PVS_TYPE_INT:
 		if (!parse_i64(value, &i)) {
-			why_set(why, whylen, "%s is not a decimal integer", q);
+			why_set(why, whylen, "not a decimal integer");
 			return -EINVAL;
 		}
 		if ((k->has_min && i < k->imin) || (k->has_max && i > k->imax)) {
@@ -525,19 +495,19 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 				snprintf(lo, sizeof(lo), "%" PRId64, k->imin);
 			if (k->has_max)
 				snprintf(hi, sizeof(hi), "%" PRId64, k->imax);
-			why_set(why, whylen, "%s is outside %s..%s", q, lo, hi);
+			why_set(why, whylen, "outside the range %s..%s", lo, hi);
 			return -ERANGE;
 		}
 		return 0;
 	case PVS_TYPE_BOOL:
 		if (strcmp(value, "0") && strcmp(value, "1")) {
-			why_set(why, whylen, "%s is not a boolean (0 or 1)", q);
+			why_set(why, whylen, "not a boolean (0 or 1)");
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_STATE:
 		if (strlen(value) != 1 || value[0] < '1' || value[0] > '8') {
-			why_set(why, whylen, "%s is not a XenbusState (1..8)", q);
+			why_set(why, whylen, "not a XenbusState (1..8)");
 			return -EINVAL;
 		}
 		return 0;
@@ -545,45 +515,45 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 		for (n = 0; n < k->nvalues; n++)
 			if (!strcmp(value, k->values[n]))
 				return 0;
-		why_set(why, whylen, "%s is not one of the allowed values", q);
+		why_set(why, whylen, "not one of the allowed values");
 		return -EINVAL;
 	case PVS_TYPE_DOMID:
 		if (!pvs_is_canonical_decimal(value, strlen(value)) || !parse_u64(value, &u)) {
-			why_set(why, whylen, "%s is not a domain id", q);
+			why_set(why, whylen, "not a domain id");
 			return -EINVAL;
 		}
 		if (u > DOMID_MAX) {
-			why_set(why, whylen, "%s is not a domain id (0..%d)", q, DOMID_MAX);
+			why_set(why, whylen, "not a domain id (0..%d)", DOMID_MAX);
 			return -ERANGE;
 		}
 		return 0;
 	case PVS_TYPE_PATH:
 		if (!pvs_is_xs_path(value)) {
-			why_set(why, whylen, "%s is not an absolute xenstore path", q);
+			why_set(why, whylen, "not an absolute xenstore path");
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_MAC:
 		if (!is_mac(value)) {
-			why_set(why, whylen, "%s is not a MAC address (xx:xx:xx:xx:xx:xx)", q);
+			why_set(why, whylen, "not a MAC address (xx:xx:xx:xx:xx:xx)");
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_UUID:
 		if (!is_uuid(value)) {
-			why_set(why, whylen, "%s is not a UUID", q);
+			why_set(why, whylen, "not a UUID");
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_DEVNUM:
 		if (!is_devnum(value)) {
-			why_set(why, whylen, "%s is not MAJOR:MINOR in hex", q);
+			why_set(why, whylen, "not MAJOR:MINOR in hex");
 			return -EINVAL;
 		}
 		return 0;
 	case PVS_TYPE_DIR:
 		if (*value) {
-			why_set(why, whylen, "%s: a directory node has an empty value", q);
+			why_set(why, whylen, "not empty (a directory node has an empty value)");
 			return -EINVAL;
 		}
 		return 0;

@@ -238,10 +238,13 @@ int pvs_devtype_backend_dir(const struct pvs_devtype *t, unsigned int backend_do
 			    unsigned int domid, unsigned int devid, char *buf, size_t len);
 
 /*
- * The path of key "key" (a key name or an instance of a pattern) under the
- * device directory devdir of the given side: "<devdir>/<key>".
+ * The path of key "key" (a plain key name, or an instance of a pattern such
+ * as "ring-ref0" or "queue-1/event-channel") under the device directory
+ * devdir of the given side: "<devdir>/<key>".
  * Returns the length, -ENOENT when the key is not in the schema (a typo),
- * -ERANGE when buf is too small, -EINVAL on a bad argument.
+ * -EINVAL when key is a pattern itself ("ring-ref{n}"), devdir is not an
+ * absolute path or ends with '/', or an argument is NULL; -ERANGE when buf
+ * is too small.
  */
 int pvs_devtype_key_path(const struct pvs_devtype *t, enum pvs_side side, const char *devdir,
 			 const char *key, char *buf, size_t len);

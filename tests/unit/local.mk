@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Unit tier: one CUnit program per library; each appends to check_PROGRAMS and TESTS.
+
+# libpvsplit-schema against the real schema data.
+check_PROGRAMS += tests/unit/test_schema
+TESTS += tests/unit/test_schema
+tests_unit_test_schema_SOURCES = tests/unit/test_schema.c
+tests_unit_test_schema_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DPVS_TEST_SCHEMA_DIR='"$(abs_top_srcdir)/xenstore-schema/data"'
+tests_unit_test_schema_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_schema_LDADD = libpvsplit-schema.la $(CUNIT_LIBS)
