@@ -62,8 +62,8 @@ struct sim {
 };
 
 struct sim_port {
-	int efd;      /* ours: readable when notified */
-	int peer_fd;  /* the peer port's eventfd, -1 until known */
+	int efd;     /* ours: readable when notified */
+	int peer_fd; /* the peer port's eventfd, -1 until known */
 	uint32_t peer_gen;
 	bool bound;
 };
@@ -242,8 +242,8 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 	s->nr_frames = hello.nr_frames;
 	s->nr_grants = hello.nr_grants;
 	s->mem_fd = fds[0];
-	s->mem = mmap(NULL, (size_t)s->nr_frames * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      fds[0], 0);
+	s->mem = mmap(NULL, (size_t)s->nr_frames * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0],
+		      0);
 	s->gnt = mmap(NULL, s->nr_grants * sizeof(*s->gnt), PROT_READ | PROT_WRITE, MAP_SHARED,
 		      fds[1], 0);
 	s->evt = mmap(NULL, SIMHV_NR_PORTS * sizeof(*s->evt), PROT_READ, MAP_SHARED, fds[2], 0);
@@ -304,8 +304,8 @@ static int sim_domid(struct pvhv *hv)
 /* Map frames[] of fd into one fresh range, coalescing runs of frames. */
 static int map_frames(int fd, const uint64_t *frames, uint32_t count, int prot, void **addr)
 {
-	uint8_t *base = mmap(NULL, (size_t)count * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS,
-			     -1, 0);
+	uint8_t *base =
+		mmap(NULL, (size_t)count * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (base == MAP_FAILED)
 		return -errno;

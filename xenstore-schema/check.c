@@ -180,7 +180,8 @@ static int collect(struct device *d, const char *rel, int depth)
 	unsigned int n = 0, i;
 	int rc;
 
-	rc = *rel ? join(full, sizeof(full), d->dir, rel) : pvs_fmt(full, sizeof(full), "%s", d->dir);
+	rc = *rel ? join(full, sizeof(full), d->dir, rel)
+		  : pvs_fmt(full, sizeof(full), "%s", d->dir);
 	if (rc < 0)
 		return 0; /* an over-long path cannot exist in xenstore */
 	rc = list_sorted(w, full, &names, &n);
@@ -255,8 +256,7 @@ out:
 	return rc;
 }
 
-static int check_link(struct device *d, const struct pvs_key *k, const char *full,
-		      const char *val)
+static int check_link(struct device *d, const struct pvs_key *k, const char *full, const char *val)
 {
 	struct pvs_devpath lp;
 	char expected[PVS_PATH_MAX];
@@ -280,9 +280,9 @@ static int check_value(struct device *d, struct node *n, const char *full)
 	if (pvs_key_describe(k, desc, sizeof(desc)) < 0)
 		snprintf(desc, sizeof(desc), "%s", pvs_type_name(k->type));
 	if (pvs_key_check_value(k, n->val, why, sizeof(why)))
-		return add_finding(d, k->type == PVS_TYPE_STATE ? PVS_FINDING_BADSTATE
-								: PVS_FINDING_BADTYPE,
-				   full, desc, n->val, "%s", why);
+		return add_finding(
+			d, k->type == PVS_TYPE_STATE ? PVS_FINDING_BADSTATE : PVS_FINDING_BADTYPE,
+			full, desc, n->val, "%s", why);
 	n->valid = true;
 	if (k->type == PVS_TYPE_STATE && !strcmp(n->rel, "state"))
 		d->state = n->val[0] - '0';
@@ -367,8 +367,7 @@ static bool cond_true(const struct device *d, const struct pvs_cond *c, const st
 	for (i = 0; i < c->nabsent; i++)
 		if (exists(d, &c->absent[i], b))
 			return false;
-	if (c->path &&
-	    strcmp(c->path, d->dp.type->side[d->dp.side].paths[d->dp.template_index]))
+	if (c->path && strcmp(c->path, d->dp.type->side[d->dp.side].paths[d->dp.template_index]))
 		return false;
 	return true;
 }
@@ -488,9 +487,7 @@ static int check_required(struct device *d)
 
 static int check_device(struct walker *w, const char *dir, const struct pvs_devpath *dp)
 {
-	struct device d = {
-		.w = w, .dir = dir, .dp = *dp, .state = -1, .link_backend_domid = -1
-	};
+	struct device d = { .w = w, .dir = dir, .dp = *dp, .state = -1, .link_backend_domid = -1 };
 	struct pvs_report *r = w->r;
 	struct pvs_checked_device *cd;
 	size_t i;

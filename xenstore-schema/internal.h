@@ -17,10 +17,10 @@
 
 /* A name with placeholders, split into components (split on '/'). */
 struct pvs_pattern {
-	char *text;     /* the pattern as written */
-	size_t ncomp;   /* number of '/'-separated components */
-	char **comp;    /* each component, "{x}" kept literally */
-	bool has_vars;  /* any "{...}" at all */
+	char *text;	     /* the pattern as written */
+	size_t ncomp;	     /* number of '/'-separated components */
+	char **comp;	     /* each component, "{x}" kept literally */
+	bool has_vars;	     /* any "{...}" at all */
 	size_t nparent_vars; /* placeholders in components but the last */
 };
 

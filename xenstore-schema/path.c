@@ -208,7 +208,8 @@ static int template_build(const char *tmpl, unsigned int backend_domid, bool hav
 }
 
 static int build_dir(const struct pvs_devtype *t, enum pvs_side side, unsigned int backend_domid,
-		     bool have_backend, unsigned int domid, unsigned int devid, char *buf, size_t len)
+		     bool have_backend, unsigned int domid, unsigned int devid, char *buf,
+		     size_t len)
 {
 	const struct pvs_side_def *sd;
 	size_t j;

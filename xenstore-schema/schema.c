@@ -27,8 +27,8 @@
 #define MAX_FILE_SIZE (4u << 20)
 
 static const char *const state_names[] = {
-	"Unknown", "Initialising", "InitWait",      "Initialised", "Connected",
-	"Closing", "Closed",       "Reconfiguring", "Reconfigured",
+	"Unknown", "Initialising", "InitWait",	    "Initialised",  "Connected",
+	"Closing", "Closed",	   "Reconfiguring", "Reconfigured",
 };
 
 static const char *const writer_names[] = {
@@ -39,9 +39,9 @@ static const char *const writer_names[] = {
 };
 
 static const char *const type_names[] = {
-	[PVS_TYPE_STRING] = "string", [PVS_TYPE_UINT] = "uint",     [PVS_TYPE_INT] = "int",
+	[PVS_TYPE_STRING] = "string", [PVS_TYPE_UINT] = "uint",	    [PVS_TYPE_INT] = "int",
 	[PVS_TYPE_BOOL] = "bool",     [PVS_TYPE_STATE] = "state",   [PVS_TYPE_ENUM] = "enum",
-	[PVS_TYPE_DOMID] = "domid",   [PVS_TYPE_PATH] = "path",     [PVS_TYPE_MAC] = "mac",
+	[PVS_TYPE_DOMID] = "domid",   [PVS_TYPE_PATH] = "path",	    [PVS_TYPE_MAC] = "mac",
 	[PVS_TYPE_UUID] = "uuid",     [PVS_TYPE_DEVNUM] = "devnum", [PVS_TYPE_DIR] = "dir",
 };
 
@@ -55,7 +55,7 @@ const char *pvs_side_name(enum pvs_side side)
 const char *pvs_writer_name(enum pvs_writer w)
 {
 	return (unsigned)w < sizeof(writer_names) / sizeof(writer_names[0]) ? writer_names[w]
-									  : NULL;
+									    : NULL;
 }
 
 const char *pvs_type_name(enum pvs_type t)
@@ -180,7 +180,8 @@ struct loader {
 	char where[160]; /* "frontend key 'ring-ref'" */
 };
 
-static int fail(struct loader *L, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct loader *L, int rc, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int fail(struct loader *L, int rc, const char *fmt, ...)
 {
@@ -221,7 +222,8 @@ static int dup_source(struct loader *L, json_object *o, char **out)
 		json_object *e = json_object_array_get_idx(o, i);
 
 		if (!json_object_is_type(e, json_type_string))
-			return fail(L, -EINVAL, "\"source\" must be a string or an array of strings");
+			return fail(L, -EINVAL,
+				    "\"source\" must be a string or an array of strings");
 		total += strlen(json_object_get_string(e)) + 2;
 	}
 	s = calloc(1, total);
@@ -262,14 +264,16 @@ static int parse_required_in(struct loader *L, json_object *o, uint32_t *mask)
 	*mask = 0;
 	if (json_object_is_type(o, json_type_string)) {
 		if (strcmp(json_object_get_string(o), "always"))
-			return fail(L, -EINVAL, "\"required_in\" must be \"always\" or a list of "
-						"XenbusState names");
+			return fail(L, -EINVAL,
+				    "\"required_in\" must be \"always\" or a list of "
+				    "XenbusState names");
 		*mask = PVS_REQ_ALWAYS;
 		return 0;
 	}
 	if (!json_object_is_type(o, json_type_array) || !json_object_array_length(o))
 		return fail(L, -EINVAL,
-			    "\"required_in\" must be \"always\" or a non-empty list of XenbusState names");
+			    "\"required_in\" must be \"always\" or a non-empty list of XenbusState "
+			    "names");
 	n = json_object_array_length(o);
 	for (i = 0; i < n; i++) {
 		json_object *e = json_object_array_get_idx(o, i);
@@ -285,9 +289,10 @@ static int parse_required_in(struct loader *L, json_object *o, uint32_t *mask)
 		}
 		st = pvs_state_from_name(v);
 		if (st < 0)
-			return fail(L, -EINVAL, "unknown XenbusState \"%s\" (want Initialising, "
-						"InitWait, Initialised, Connected, Closing, Closed, "
-						"Reconfiguring, Reconfigured or always)",
+			return fail(L, -EINVAL,
+				    "unknown XenbusState \"%s\" (want Initialising, "
+				    "InitWait, Initialised, Connected, Closing, Closed, "
+				    "Reconfiguring, Reconfigured or always)",
 				    v);
 		*mask |= PVS_REQ_STATE(st);
 	}
@@ -382,7 +387,8 @@ static int parse_rules(struct loader *L, struct pvs_key *k, json_object *o)
 				when = val;
 			else
 				return fail(L, -EINVAL,
-					    "unknown member \"%s\" in a \"required\" rule (want in, when)",
+					    "unknown member \"%s\" in a \"required\" rule (want "
+					    "in, when)",
 					    name);
 		}
 		if (!in)
@@ -535,7 +541,8 @@ static int parse_key(struct loader *L, struct pvs_devtype *t, enum pvs_side side
 			rc = parse_rules(L, k, val);
 		} else if (!strcmp(member, "matches")) {
 			if (k->type != PVS_TYPE_UINT && k->type != PVS_TYPE_DOMID)
-				return fail(L, -EINVAL, "\"matches\" is only for uint and domid keys");
+				return fail(L, -EINVAL,
+					    "\"matches\" is only for uint and domid keys");
 			rc = parse_enum_name(L, val, "matches", match_names,
 					     sizeof(match_names) / sizeof(match_names[0]), &tmp);
 			k->matches = (enum pvs_match_var)tmp;
@@ -621,9 +628,10 @@ static int parse_paths(struct loader *L, struct pvs_devtype *t, json_object *o)
 				return rc;
 			t->side[s].npaths = i + 1;
 			p = t->side[s].paths[i];
-			if (p[0] != '/' || p[1] == '\0' || p[strlen(p) - 1] == '/' || strstr(p, "//"))
-				return fail(L, -EINVAL, "path template \"%s\" is not an absolute path",
-					    p);
+			if (p[0] != '/' || p[1] == '\0' || p[strlen(p) - 1] == '/' ||
+			    strstr(p, "//"))
+				return fail(L, -EINVAL,
+					    "path template \"%s\" is not an absolute path", p);
 			for (c = p + 1; *c; c += len + (c[len] == '/')) {
 				len = strcspn(c, "/");
 				if (c[0] != '{')
@@ -635,17 +643,19 @@ static int parse_paths(struct loader *L, struct pvs_devtype *t, json_object *o)
 				else if (len == 7 && !memcmp(c, "{devid}", 7) && !have_devid)
 					have_devid = true;
 				else
-					return fail(L, -EINVAL,
-						    "path template \"%s\": placeholders are whole "
-						    "components, once each: {domid}, {backend-domid}, "
-						    "{devid}",
-						    p);
+					return fail(
+						L, -EINVAL,
+						"path template \"%s\": placeholders are whole "
+						"components, once each: {domid}, {backend-domid}, "
+						"{devid}",
+						p);
 			}
 			if (!have_domid)
 				return fail(L, -EINVAL, "path template \"%s\" lacks {domid}", p);
 			if (s == PVS_SIDE_BACKEND && !have_be)
 				return fail(L, -EINVAL,
-					    "backend path template \"%s\" lacks {backend-domid}", p);
+					    "backend path template \"%s\" lacks {backend-domid}",
+					    p);
 			if (s == PVS_SIDE_FRONTEND && have_be)
 				return fail(L, -EINVAL,
 					    "frontend path template \"%s\" has {backend-domid}", p);
@@ -697,10 +707,11 @@ static int check_refs(struct loader *L, struct pvs_devtype *t)
 						if (!strcmp(sd->paths[j], c->path))
 							break;
 					if (j == sd->npaths)
-						return fail(L, -EINVAL,
-							    "condition \"path\" \"%s\" is not one of "
-							    "the %s path templates",
-							    c->path, side_names[s]);
+						return fail(
+							L, -EINVAL,
+							"condition \"path\" \"%s\" is not one of "
+							"the %s path templates",
+							c->path, side_names[s]);
 				}
 			}
 		}
@@ -764,8 +775,8 @@ static int parse_type(struct loader *L, json_object *root, struct pvs_devtype *t
 			return -ENOMEM;
 		for (i = 0; i < n; i++) {
 			t->side[s].nkeys = i + 1;
-			rc = parse_key(L, t, (enum pvs_side)s, json_object_array_get_idx(sides[s], i),
-				       &t->side[s].keys[i]);
+			rc = parse_key(L, t, (enum pvs_side)s,
+				       json_object_array_get_idx(sides[s], i), &t->side[s].keys[i]);
 			if (rc)
 				return rc;
 		}
@@ -834,8 +845,8 @@ int pvs_schema_add_buffer(struct pvs_schema *s, const char *buf, size_t len, con
 
 			offset_to_line(buf, end, len, &line, &col);
 			json_object_put(root);
-			return fail(&L, -EINVAL, "line %d column %d: trailing data after JSON", line,
-				    col);
+			return fail(&L, -EINVAL, "line %d column %d: trailing data after JSON",
+				    line, col);
 		}
 	}
 

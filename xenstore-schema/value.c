@@ -78,7 +78,8 @@ bool pvs_parse_small(const char *s, size_t len, int *out)
 
 bool pvs_is_xs_path(const char *s)
 {
-	static const char ok[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@";
+	static const char ok[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@";
 	size_t n;
 
 	if (!s || s[0] != '/')
@@ -123,7 +124,8 @@ static int comp_check(const char *c, size_t *nvars, char *why, size_t whylen)
 			while (*q && is_var_char(*q))
 				q++;
 			if (*q != '}' || q == p + 1) {
-				why_set(why, whylen, "bad placeholder (want {name}, name of [a-z0-9_-])");
+				why_set(why, whylen,
+					"bad placeholder (want {name}, name of [a-z0-9_-])");
 				return -EINVAL;
 			}
 			(*nvars)++;
@@ -139,7 +141,8 @@ static int comp_check(const char *c, size_t *nvars, char *why, size_t whylen)
 			why_set(why, whylen, "a placeholder may not be followed by a digit");
 			return -EINVAL;
 		}
-		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_@", *p)) {
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_@",
+			    *p)) {
 			why_set(why, whylen, "character '%c' is not allowed in xenstore names", *p);
 			return -EINVAL;
 		}

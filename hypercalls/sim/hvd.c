@@ -432,7 +432,8 @@ static int grant_check(struct hvd_domain *d, uint32_t ref, uint32_t mapper, bool
 		*frame = __atomic_load_n(&e->frame, __ATOMIC_ACQUIRE);
 		if (*frame >= d->nr_frames) {
 			if (pin)
-				__atomic_and_fetch(&e->flags, (uint16_t) ~(GTF_reading | GTF_writing),
+				__atomic_and_fetch(&e->flags,
+						   (uint16_t) ~(GTF_reading | GTF_writing),
 						   __ATOMIC_ACQ_REL);
 			return -EINVAL;
 		}
@@ -675,7 +676,7 @@ static int gnt_copy(struct hvd_client *c, const char *segs, uint32_t n, int16_t 
 		status[i] = 0;
 		c->h->st.copies++;
 		continue;
-bad:
+	bad:
 		c->h->st.copy_errors++;
 	}
 	return 0;

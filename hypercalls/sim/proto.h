@@ -13,28 +13,28 @@
 
 #include <stdint.h>
 
-#define SIMHV_PROTO_VERSION 1
-#define SIMHV_MSG_MAX	    (64 * 1024)
-#define SIMHV_MAX_BATCH	    1024
-#define SIMHV_NR_PORTS	    4096
-#define SIMHV_NR_GRANTS	    32768 /* 64 grant frames of v1 entries, Xen's default */
+#define SIMHV_PROTO_VERSION   1
+#define SIMHV_MSG_MAX	      (64 * 1024)
+#define SIMHV_MAX_BATCH	      1024
+#define SIMHV_NR_PORTS	      4096
+#define SIMHV_NR_GRANTS	      32768 /* 64 grant frames of v1 entries, Xen's default */
 #define SIMHV_DEFAULT_MEM_MIB 256
 
 enum simhv_op {
-	SIMHV_HELLO = 1,	 /* -> simhv_hello; fds: own memory, own grant table, own evtchn table */
-	SIMHV_GNT_MAP,		 /* domid, count, flags, u32 refs[] -> u64 frames[]; fd: domain memory */
-	SIMHV_GNT_UNMAP,	 /* domid, count, flags, u32 refs[] */
-	SIMHV_GNT_COPY,		 /* count, simhv_copy_seg[] -> i16 status[] */
-	SIMHV_GNT_SHARE,	 /* domid (grantee), count, flags -> u32 refs[], u64 frames[] */
-	SIMHV_GNT_UNSHARE,	 /* count, u32 refs[] */
-	SIMHV_EVTCHN_ALLOC_UNBOUND, /* domid (remote) -> port; fd: the port's eventfd */
+	SIMHV_HELLO = 1,   /* -> simhv_hello; fds: own memory, own grant table, own evtchn table */
+	SIMHV_GNT_MAP,	   /* domid, count, flags, u32 refs[] -> u64 frames[]; fd: domain memory */
+	SIMHV_GNT_UNMAP,   /* domid, count, flags, u32 refs[] */
+	SIMHV_GNT_COPY,	   /* count, simhv_copy_seg[] -> i16 status[] */
+	SIMHV_GNT_SHARE,   /* domid (grantee), count, flags -> u32 refs[], u64 frames[] */
+	SIMHV_GNT_UNSHARE, /* count, u32 refs[] */
+	SIMHV_EVTCHN_ALLOC_UNBOUND,    /* domid (remote) -> port; fd: the port's eventfd */
 	SIMHV_EVTCHN_BIND_INTERDOMAIN, /* domid, port (remote) -> port; fd: eventfd */
-	SIMHV_EVTCHN_PEER,	 /* port -> gen, ret 1 + fd: peer's eventfd | ret 0: unbound */
-	SIMHV_EVTCHN_CLOSE,	 /* port */
-	SIMHV_FOREIGN_MAP,	 /* domid, count, flags, u64 frames[]; fd: domain memory (priv) */
-	SIMHV_DOMAIN_CREATE,	 /* domid, arg = MiB of memory (priv) */
-	SIMHV_DOMAIN_DESTROY,	 /* domid (priv) */
-	SIMHV_STATS,		 /* -> simhv_stats */
+	SIMHV_EVTCHN_PEER,    /* port -> gen, ret 1 + fd: peer's eventfd | ret 0: unbound */
+	SIMHV_EVTCHN_CLOSE,   /* port */
+	SIMHV_FOREIGN_MAP,    /* domid, count, flags, u64 frames[]; fd: domain memory (priv) */
+	SIMHV_DOMAIN_CREATE,  /* domid, arg = MiB of memory (priv) */
+	SIMHV_DOMAIN_DESTROY, /* domid (priv) */
+	SIMHV_STATS,	      /* -> simhv_stats */
 	SIMHV_OP_COUNT
 };
 

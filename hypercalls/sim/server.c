@@ -475,8 +475,7 @@ static void xs_input(struct simhv_server *s, struct xs_conn *c)
 	}
 }
 
-int simhv_server_new(struct simhv_server **out, const struct simhv_config *cfg,
-		     const char **err)
+int simhv_server_new(struct simhv_server **out, const struct simhv_config *cfg, const char **err)
 {
 	struct simhv_server *s = calloc(1, sizeof(*s));
 	struct hvd_hooks hh = { .domain_create = hook_hv_create,

@@ -12,15 +12,14 @@
 struct simhv_server;
 
 struct simhv_config {
-	const char *dir;      /* created if missing */
-	uint32_t mem_mib;     /* memory of each domain, 0: default */
+	const char *dir;	 /* created if missing */
+	uint32_t mem_mib;	 /* memory of each domain, 0: default */
 	const uint32_t *domains; /* created at start (dom0 always is) */
 	uint32_t ndomains;
 };
 
 /* Set up: sockets for every initial domain.  0 or -errno; *err names what failed. */
-int simhv_server_new(struct simhv_server **out, const struct simhv_config *cfg,
-		     const char **err);
+int simhv_server_new(struct simhv_server **out, const struct simhv_config *cfg, const char **err);
 /* Serve until SIGTERM/SIGINT (blocked and read through a signalfd).  0 or -errno. */
 int simhv_server_run(struct simhv_server *s);
 /* Remove every socket and domain directory, free everything. */

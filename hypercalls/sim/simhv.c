@@ -17,17 +17,18 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: pvsplit-simhv --dir DIR [--domains 0,1,2] [--mem MIB]\n"
-		   "\n"
-		   "The pvsplit loopback hypervisor: serves grant tables, event channels and\n"
-		   "xenstore to processes acting as domains, through DIR/domN/hv.sock and\n"
-		   "DIR/domN/xenstored.sock.  Runs in the foreground; prints one readiness line;\n"
-		   "exits cleanly on SIGTERM or SIGINT.\n"
-		   "\n"
-		   "  -d, --dir DIR       directory for the sockets (created if missing)\n"
-		   "  -D, --domains LIST  domains to create at start, comma separated (0 always)\n"
-		   "  -m, --mem MIB       memory of each domain in MiB (default %u)\n"
-		   "  -h, --help          this text\n",
+	fprintf(f,
+		"Usage: pvsplit-simhv --dir DIR [--domains 0,1,2] [--mem MIB]\n"
+		"\n"
+		"The pvsplit loopback hypervisor: serves grant tables, event channels and\n"
+		"xenstore to processes acting as domains, through DIR/domN/hv.sock and\n"
+		"DIR/domN/xenstored.sock.  Runs in the foreground; prints one readiness line;\n"
+		"exits cleanly on SIGTERM or SIGINT.\n"
+		"\n"
+		"  -d, --dir DIR       directory for the sockets (created if missing)\n"
+		"  -D, --domains LIST  domains to create at start, comma separated (0 always)\n"
+		"  -m, --mem MIB       memory of each domain in MiB (default %u)\n"
+		"  -h, --help          this text\n",
 		SIMHV_DEFAULT_MEM_MIB);
 }
 
@@ -59,7 +60,8 @@ int main(int argc, char **argv)
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (*end || v == 0 || v > 65536) {
-				fprintf(stderr, "pvsplit-simhv: --mem %s: not a size in MiB (1-65536)\n",
+				fprintf(stderr,
+					"pvsplit-simhv: --mem %s: not a size in MiB (1-65536)\n",
 					optarg);
 				return 2;
 			}

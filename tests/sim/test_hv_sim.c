@@ -24,13 +24,13 @@
 static struct simrun ENV;
 
 /* In children: report and exit non-zero. */
-#define CHECK(c)                                                                              \
-	do {                                                                                  \
-		if (!(c)) {                                                                   \
-			fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__, \
-				#c);                                                          \
-			_exit(1);                                                             \
-		}                                                                             \
+#define CHECK(c)                                                                                   \
+	do {                                                                                       \
+		if (!(c)) {                                                                        \
+			fprintf(stderr, "%s:%d: child check failed: %s\n", __FILE__, __LINE__,     \
+				#c);                                                               \
+			_exit(1);                                                                  \
+		}                                                                                  \
 	} while (0)
 
 /* Tiny message passing between test processes. */
@@ -250,12 +250,24 @@ static void test_grants(void)
 		}
 		/* Copy out of the grant, and into it; a ro grant refuses writes. */
 		memset(seg, 0, sizeof(seg));
-		seg[0] = (struct pvhv_gnt_copy_seg){ .local = buf, .domid = 1, .ref = refs[1],
-						     .offset = 0, .len = 4096, .to_guest = 0 };
-		seg[1] = (struct pvhv_gnt_copy_seg){ .local = "hello", .domid = 1, .ref = refs[2],
-						     .offset = 10, .len = 5, .to_guest = 1 };
-		seg[2] = (struct pvhv_gnt_copy_seg){ .local = buf, .domid = 1, .ref = refs[4],
-						     .offset = 0, .len = 1, .to_guest = 1 };
+		seg[0] = (struct pvhv_gnt_copy_seg){ .local = buf,
+						     .domid = 1,
+						     .ref = refs[1],
+						     .offset = 0,
+						     .len = 4096,
+						     .to_guest = 0 };
+		seg[1] = (struct pvhv_gnt_copy_seg){ .local = "hello",
+						     .domid = 1,
+						     .ref = refs[2],
+						     .offset = 10,
+						     .len = 5,
+						     .to_guest = 1 };
+		seg[2] = (struct pvhv_gnt_copy_seg){ .local = buf,
+						     .domid = 1,
+						     .ref = refs[4],
+						     .offset = 0,
+						     .len = 1,
+						     .to_guest = 1 };
 		CHECK(pvhv_gnt_copy(h, seg, 3) == 0);
 		CHECK(seg[0].status == 0 && seg[1].status == 0 && seg[2].status == -EPERM);
 		for (int i = 0; i < 4096; i++)
@@ -282,8 +294,9 @@ static void test_grants(void)
 			struct pvhv *h;
 			void *m;
 			char b[8];
-			struct pvhv_gnt_copy_seg s = { .local = b, .domid = 1, .ref = refs[0],
-						       .len = 8 };
+			struct pvhv_gnt_copy_seg s = {
+				.local = b, .domid = 1, .ref = refs[0], .len = 8
+			};
 
 			CHECK(simrun_open(&ENV, 2, &h) == 0);
 			CHECK(pvhv_gnt_map(h, 1, 1, refs, PVHV_GNT_RO, &m) == -EPERM);
@@ -334,7 +347,8 @@ static void test_foreign_and_xenstore(void)
 			CHECK(strcmp((char *)f, "console bytes") == 0);
 			CHECK(pvhv_foreign_unmap(h0, f, 1) == 0);
 			frame = 1u << 30;
-			CHECK(pvhv_foreign_map(h0, 1, PROT_READ, &frame, 1, (void **)&f) == -EINVAL);
+			CHECK(pvhv_foreign_map(h0, 1, PROT_READ, &frame, 1, (void **)&f) ==
+			      -EINVAL);
 			_exit(0);
 		}
 		CU_ASSERT_EQUAL(simrun_wait(c), 0);

@@ -37,8 +37,8 @@ static int do_req(struct hvd_client *c, const struct simhv_req *rq, const void *
 	memcpy(req, rq, sizeof(*rq));
 	if (alen)
 		memcpy(req + sizeof(*rq), arg, alen);
-	CU_ASSERT_EQUAL_FATAL(hvd_handle(c, req, sizeof(*rq) + alen, rsp, &rlen, out->fds, &out->nfds),
-			      0);
+	CU_ASSERT_EQUAL_FATAL(
+		hvd_handle(c, req, sizeof(*rq) + alen, rsp, &rlen, out->fds, &out->nfds), 0);
 	memcpy(&out->r, rsp, sizeof(out->r));
 	memcpy(out->data, rsp + sizeof(out->r), rlen - sizeof(out->r));
 	return out->r.ret;
@@ -55,8 +55,9 @@ static void close_fds(struct rsp *r)
 static int share(struct hvd_client *c, uint32_t grantee, uint32_t n, bool ro, uint32_t *refs,
 		 uint64_t *frames)
 {
-	struct simhv_req rq = { .op = SIMHV_GNT_SHARE, .domid = grantee, .count = n,
-				.flags = ro ? SIMHV_F_RO : 0 };
+	struct simhv_req rq = {
+		.op = SIMHV_GNT_SHARE, .domid = grantee, .count = n, .flags = ro ? SIMHV_F_RO : 0
+	};
 	struct rsp r;
 	int e = do_req(c, &rq, NULL, 0, &r);
 
@@ -71,8 +72,9 @@ static int share(struct hvd_client *c, uint32_t grantee, uint32_t n, bool ro, ui
 
 static int map(struct hvd_client *c, uint32_t domid, uint32_t n, const uint32_t *refs, bool ro)
 {
-	struct simhv_req rq = { .op = SIMHV_GNT_MAP, .domid = domid, .count = n,
-				.flags = ro ? SIMHV_F_RO : 0 };
+	struct simhv_req rq = {
+		.op = SIMHV_GNT_MAP, .domid = domid, .count = n, .flags = ro ? SIMHV_F_RO : 0
+	};
 	struct rsp r;
 	int e = do_req(c, &rq, refs, n * 4, &r);
 
@@ -84,8 +86,9 @@ static int map(struct hvd_client *c, uint32_t domid, uint32_t n, const uint32_t 
 
 static int unmap(struct hvd_client *c, uint32_t domid, uint32_t n, const uint32_t *refs, bool ro)
 {
-	struct simhv_req rq = { .op = SIMHV_GNT_UNMAP, .domid = domid, .count = n,
-				.flags = ro ? SIMHV_F_RO : 0 };
+	struct simhv_req rq = {
+		.op = SIMHV_GNT_UNMAP, .domid = domid, .count = n, .flags = ro ? SIMHV_F_RO : 0
+	};
 	struct rsp r;
 
 	return do_req(c, &rq, refs, n * 4, &r);
@@ -262,14 +265,30 @@ static void test_copy(void)
 	memset(local, 0x5a, sizeof(local));
 	memset(segs, 0, sizeof(segs));
 	/* 0: local -> rw grant; 1: ro grant -> local; 2: local -> ro grant; 3: bad range */
-	segs[0] = (struct simhv_copy_seg){ .local = (uintptr_t)local, .domid = 1, .ref = refs[0],
-					   .offset = 100, .len = 200, .to_guest = 1 };
-	segs[1] = (struct simhv_copy_seg){ .local = (uintptr_t)back, .domid = 1, .ref = refs[1],
-					   .offset = 0, .len = 4096, .to_guest = 0 };
-	segs[2] = (struct simhv_copy_seg){ .local = (uintptr_t)local, .domid = 1, .ref = refs[1],
-					   .offset = 0, .len = 10, .to_guest = 1 };
-	segs[3] = (struct simhv_copy_seg){ .local = (uintptr_t)local, .domid = 1, .ref = refs[0],
-					   .offset = 4000, .len = 200, .to_guest = 1 };
+	segs[0] = (struct simhv_copy_seg){ .local = (uintptr_t)local,
+					   .domid = 1,
+					   .ref = refs[0],
+					   .offset = 100,
+					   .len = 200,
+					   .to_guest = 1 };
+	segs[1] = (struct simhv_copy_seg){ .local = (uintptr_t)back,
+					   .domid = 1,
+					   .ref = refs[1],
+					   .offset = 0,
+					   .len = 4096,
+					   .to_guest = 0 };
+	segs[2] = (struct simhv_copy_seg){ .local = (uintptr_t)local,
+					   .domid = 1,
+					   .ref = refs[1],
+					   .offset = 0,
+					   .len = 10,
+					   .to_guest = 1 };
+	segs[3] = (struct simhv_copy_seg){ .local = (uintptr_t)local,
+					   .domid = 1,
+					   .ref = refs[0],
+					   .offset = 4000,
+					   .len = 200,
+					   .to_guest = 1 };
 	CU_ASSERT_EQUAL(do_req(D0, &rq, segs, sizeof(segs), &r), 0);
 	memcpy(st, r.data, sizeof(st));
 	CU_ASSERT_EQUAL(st[0], 0);

@@ -227,7 +227,7 @@ static void vbd_initwait(struct tree *t)
 		{ "hotplug-status", "connected" },
 	};
 	static const char *const fe[][2] = {
-		{ "backend", VBD_BE },  { "backend-id", "0" },   { "state", "1" },
+		{ "backend", VBD_BE },	       { "backend-id", "0" },	  { "state", "1" },
 		{ "virtual-device", "51712" }, { "device-type", "disk" }, { "trusted", "1" },
 		{ "protocol", "x86_64-abi" },
 	};
@@ -243,15 +243,23 @@ static void vbd_initwait(struct tree *t)
 static void vbd_connected(struct tree *t)
 {
 	static const char *const be[][2] = {
-		{ "feature-flush-cache", "1" }, { "discard-granularity", "4096" },
-		{ "discard-alignment", "0" },   { "discard-secure", "0" },
-		{ "feature-discard", "1" },     { "feature-barrier", "1" },
-		{ "feature-persistent", "1" },  { "sectors", "2097152" },
-		{ "info", "0" },                { "sector-size", "512" },
-		{ "physical-sector-size", "512" }, { "state", "4" },
+		{ "feature-flush-cache", "1" },
+		{ "discard-granularity", "4096" },
+		{ "discard-alignment", "0" },
+		{ "discard-secure", "0" },
+		{ "feature-discard", "1" },
+		{ "feature-barrier", "1" },
+		{ "feature-persistent", "1" },
+		{ "sectors", "2097152" },
+		{ "info", "0" },
+		{ "sector-size", "512" },
+		{ "physical-sector-size", "512" },
+		{ "state", "4" },
 	};
 	static const char *const fe[][2] = {
-		{ "ring-ref", "8" }, { "event-channel", "15" }, { "feature-persistent", "1" },
+		{ "ring-ref", "8" },
+		{ "event-channel", "15" },
+		{ "feature-persistent", "1" },
 		{ "state", "4" },
 	};
 	size_t i;
@@ -532,27 +540,66 @@ static void test_key_lookup(void)
 	/* the standard keys the brief names are all known */
 	{
 		static const char *const vbd_fe[] = {
-			"ring-ref", "ring-ref0", "ring-ref15", "event-channel", "protocol",
-			"ring-page-order", "multi-queue-num-queues", "queue-0/ring-ref",
-			"queue-3/ring-ref1", "queue-2/event-channel", "feature-persistent",
-			"feature-large-sector-size", "virtual-device", "device-type", "trusted",
+			"ring-ref",
+			"ring-ref0",
+			"ring-ref15",
+			"event-channel",
+			"protocol",
+			"ring-page-order",
+			"multi-queue-num-queues",
+			"queue-0/ring-ref",
+			"queue-3/ring-ref1",
+			"queue-2/event-channel",
+			"feature-persistent",
+			"feature-large-sector-size",
+			"virtual-device",
+			"device-type",
+			"trusted",
 		};
 		static const char *const vbd_be[] = {
-			"feature-persistent", "feature-max-indirect-segments",
-			"max-ring-page-order", "multi-queue-max-queues", "sector-size",
-			"physical-sector-size", "sectors", "info", "feature-flush-cache",
-			"feature-barrier", "feature-discard", "discard-granularity",
-			"discard-alignment", "discard-secure", "physical-device",
-			"physical-device-path", "hotplug-status", "params", "mode", "type",
+			"feature-persistent",
+			"feature-max-indirect-segments",
+			"max-ring-page-order",
+			"multi-queue-max-queues",
+			"sector-size",
+			"physical-sector-size",
+			"sectors",
+			"info",
+			"feature-flush-cache",
+			"feature-barrier",
+			"feature-discard",
+			"discard-granularity",
+			"discard-alignment",
+			"discard-secure",
+			"physical-device",
+			"physical-device-path",
+			"hotplug-status",
+			"params",
+			"mode",
+			"type",
 		};
 		static const char *const vif_fe[] = {
-			"tx-ring-ref", "rx-ring-ref", "event-channel-tx", "event-channel-rx",
-			"request-rx-copy", "feature-sg", "feature-gso-tcpv4", "feature-rx-notify",
-			"multi-queue-num-queues", "queue-1/tx-ring-ref", "mac", "ctrl-ring-ref",
+			"tx-ring-ref",
+			"rx-ring-ref",
+			"event-channel-tx",
+			"event-channel-rx",
+			"request-rx-copy",
+			"feature-sg",
+			"feature-gso-tcpv4",
+			"feature-rx-notify",
+			"multi-queue-num-queues",
+			"queue-1/tx-ring-ref",
+			"mac",
+			"ctrl-ring-ref",
 		};
 		static const char *const vif_be[] = {
-			"feature-split-event-channels", "multi-queue-max-queues", "mac",
-			"hotplug-status", "feature-rx-copy", "colo_checkpoint_port", "script",
+			"feature-split-event-channels",
+			"multi-queue-max-queues",
+			"mac",
+			"hotplug-status",
+			"feature-rx-copy",
+			"colo_checkpoint_port",
+			"script",
 		};
 
 		for (i = 0; i < sizeof(vbd_fe) / sizeof(vbd_fe[0]); i++)
@@ -619,18 +666,18 @@ static void test_paths_build(void)
 	CU_ASSERT_EQUAL(pvs_devtype_backend_dir(VBD, 0, 1, 51712, small, sizeof(small)), -ERANGE);
 
 	/* key paths: known keys and pattern instances only */
-	CU_ASSERT(pvs_devtype_key_path(VBD, PVS_SIDE_BACKEND, VBD_BE, "sectors", buf,
-				       sizeof(buf)) > 0);
+	CU_ASSERT(pvs_devtype_key_path(VBD, PVS_SIDE_BACKEND, VBD_BE, "sectors", buf, sizeof(buf)) >
+		  0);
 	CU_ASSERT_STRING_EQUAL(buf, VBD_BE "/sectors");
 	CU_ASSERT(pvs_devtype_key_path(VBD, PVS_SIDE_FRONTEND, VBD_FE, "queue-1/ring-ref2", buf,
 				       sizeof(buf)) > 0);
 	CU_ASSERT_STRING_EQUAL(buf, VBD_FE "/queue-1/ring-ref2");
-	CU_ASSERT_EQUAL(pvs_devtype_key_path(VBD, PVS_SIDE_BACKEND, VBD_BE, "sector", buf,
-					     sizeof(buf)),
-			-ENOENT);
-	CU_ASSERT_EQUAL(pvs_devtype_key_path(VBD, PVS_SIDE_FRONTEND, VBD_FE, "sectors", buf,
-					     sizeof(buf)),
-			-ENOENT);
+	CU_ASSERT_EQUAL(
+		pvs_devtype_key_path(VBD, PVS_SIDE_BACKEND, VBD_BE, "sector", buf, sizeof(buf)),
+		-ENOENT);
+	CU_ASSERT_EQUAL(
+		pvs_devtype_key_path(VBD, PVS_SIDE_FRONTEND, VBD_FE, "sectors", buf, sizeof(buf)),
+		-ENOENT);
 	CU_ASSERT_EQUAL(pvs_devtype_key_path(VBD, PVS_SIDE_FRONTEND, VBD_FE, "ring-ref{n}", buf,
 					     sizeof(buf)),
 			-EINVAL);
@@ -779,21 +826,26 @@ static void test_values(void)
 }
 
 /* int and uuid keys are not used by the stock types: load a schema that has them. */
-static const char custom_type[] = "{\n"
-				  "  \"schema\": \"pvsplit-xenstore/1\",\n"
-				  "  \"type\": \"test\", \"doc\": \"test type\", \"source\": \"test\",\n"
-				  "  \"paths\": {\"frontend\": [\"/local/domain/{domid}/device/test/{devid}\"],\n"
-				  "            \"backend\": [\"/local/domain/{backend-domid}/backend/test/{domid}/{devid}\"]},\n"
-				  "  \"frontend\": [\n"
-				  "    {\"name\": \"state\", \"writer\": \"frontend\", \"type\": \"state\", \"required_in\": \"always\", \"doc\": \"s\"},\n"
-				  "    {\"name\": \"offset\", \"writer\": \"frontend\", \"type\": \"int\", \"min\": -10, \"max\": 10, \"doc\": \"o\"},\n"
-				  "    {\"name\": \"big\", \"writer\": \"frontend\", \"type\": \"int\", \"doc\": \"b\"},\n"
-				  "    {\"name\": \"uuid\", \"writer\": \"toolstack\", \"type\": \"uuid\", \"doc\": \"u\"}\n"
-				  "  ],\n"
-				  "  \"backend\": [\n"
-				  "    {\"name\": \"state\", \"writer\": \"backend\", \"type\": \"state\", \"required_in\": \"always\", \"doc\": \"s\"}\n"
-				  "  ]\n"
-				  "}\n";
+static const char custom_type[] =
+	"{\n"
+	"  \"schema\": \"pvsplit-xenstore/1\",\n"
+	"  \"type\": \"test\", \"doc\": \"test type\", \"source\": \"test\",\n"
+	"  \"paths\": {\"frontend\": [\"/local/domain/{domid}/device/test/{devid}\"],\n"
+	"            \"backend\": "
+	"[\"/local/domain/{backend-domid}/backend/test/{domid}/{devid}\"]},\n"
+	"  \"frontend\": [\n"
+	"    {\"name\": \"state\", \"writer\": \"frontend\", \"type\": \"state\", \"required_in\": "
+	"\"always\", \"doc\": \"s\"},\n"
+	"    {\"name\": \"offset\", \"writer\": \"frontend\", \"type\": \"int\", \"min\": -10, "
+	"\"max\": 10, \"doc\": \"o\"},\n"
+	"    {\"name\": \"big\", \"writer\": \"frontend\", \"type\": \"int\", \"doc\": \"b\"},\n"
+	"    {\"name\": \"uuid\", \"writer\": \"toolstack\", \"type\": \"uuid\", \"doc\": \"u\"}\n"
+	"  ],\n"
+	"  \"backend\": [\n"
+	"    {\"name\": \"state\", \"writer\": \"backend\", \"type\": \"state\", \"required_in\": "
+	"\"always\", \"doc\": \"s\"}\n"
+	"  ]\n"
+	"}\n";
 
 static void test_values_custom(void)
 {
@@ -812,8 +864,8 @@ static void test_values_custom(void)
 	CU_ASSERT_EQUAL(value_rc(t, PVS_SIDE_FRONTEND, "offset", "1.5"), -EINVAL);
 	CU_ASSERT_EQUAL(value_rc(t, PVS_SIDE_FRONTEND, "big", "-9223372036854775808"), 0);
 	CU_ASSERT_EQUAL(value_rc(t, PVS_SIDE_FRONTEND, "big", "9223372036854775808"), -EINVAL);
-	CU_ASSERT_EQUAL(value_rc(t, PVS_SIDE_FRONTEND, "uuid", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"),
-			0);
+	CU_ASSERT_EQUAL(
+		value_rc(t, PVS_SIDE_FRONTEND, "uuid", "6ba7b810-9dad-11d1-80b4-00c04fd430c8"), 0);
 	CU_ASSERT_EQUAL(value_rc(t, PVS_SIDE_FRONTEND, "uuid", "6ba7b8109dad11d180b400c04fd430c8"),
 			-EINVAL);
 	/* one type per name */
@@ -865,13 +917,15 @@ static void test_load_errors(void)
 		{ "\"writer\": \"frontend\", \"type\": \"int\", \"min\"",
 		  "\"writer\": \"guest\", \"type\": \"int\", \"min\"", "unknown writer \"guest\"" },
 		{ "\"type\": \"uuid\"", "\"type\": \"guid\"", "unknown type \"guid\"" },
-		{ "\"doc\": \"u\"}", "\"doc\": \"u\", \"colour\": 1}", "unknown member \"colour\"" },
+		{ "\"doc\": \"u\"}", "\"doc\": \"u\", \"colour\": 1}",
+		  "unknown member \"colour\"" },
 		{ "\"min\": -10, \"max\": 10", "\"min\": 10, \"max\": -10", "above" },
 		{ "\"required_in\": \"always\", \"doc\": \"s\"},\n    {\"name\": \"offset\"",
 		  "\"required_in\": [\"Connectd\"], \"doc\": \"s\"},\n    {\"name\": \"offset\"",
 		  "unknown XenbusState \"Connectd\"" },
-		{ "\"doc\": \"o\"}", "\"doc\": \"o\", \"required_in\": \"always\", "
-				      "\"required_when\": {\"absent\": [\"uuids\"]}}",
+		{ "\"doc\": \"o\"}",
+		  "\"doc\": \"o\", \"required_in\": \"always\", "
+		  "\"required_when\": {\"absent\": [\"uuids\"]}}",
 		  "unknown key \"uuids\"" },
 		{ "\"doc\": \"b\"}", "\"doc\": \"b\", \"regex\": \"x\"}", "only for string" },
 		{ "pvsplit-xenstore/1", "pvsplit-xenstore/2", "\"schema\" must be" },

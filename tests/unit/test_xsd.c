@@ -93,7 +93,8 @@ static void call(struct xsd_conn *c, uint32_t type, uint32_t tx, const void *p, 
 
 		if (l->n < 16) {
 			snprintf(l->path[l->n], sizeof(l->path[0]), "%s", m->d);
-			snprintf(l->token[l->n], sizeof(l->token[0]), "%s", m->d + strlen(m->d) + 1);
+			snprintf(l->token[l->n], sizeof(l->token[0]), "%s",
+				 m->d + strlen(m->d) + 1);
 			l->n++;
 		}
 	}
@@ -265,7 +266,7 @@ static void test_read_write_mkdir_rm(void)
 	}
 	CU_ASSERT_EQUAL(x_op1(C0, XS_RM, 0, "/a/b", &m), 0);
 	CU_ASSERT_EQUAL(x_read(C0, 0, "/a/b/c", v), ENOENT);
-	CU_ASSERT_EQUAL(x_op1(C0, XS_RM, 0, "/a/b", &m), 0);	    /* absent, parent exists */
+	CU_ASSERT_EQUAL(x_op1(C0, XS_RM, 0, "/a/b", &m), 0);	      /* absent, parent exists */
 	CU_ASSERT_EQUAL(x_op1(C0, XS_RM, 0, "/a/b/c/d", &m), ENOENT); /* parent absent */
 	CU_ASSERT_EQUAL(x_op1(C0, XS_RM, 0, "/", &m), EINVAL);
 	/* Relative paths live under the connection's home. */

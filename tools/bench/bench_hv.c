@@ -165,8 +165,9 @@ static int measure(struct ctx *c, json_object *obj, const char *title, bool prin
 	map32 = (double)(bench_now_ns() - t0) / (maps / 4) / 1000.0;
 
 	for (int i = 0; i < NPAGES; i++)
-		segs[i] = (struct pvhv_gnt_copy_seg){ .local = local[i], .domid = 1,
-						      .ref = c->si.refs[i], .len = PVHV_PAGE_SIZE };
+		segs[i] = (struct pvhv_gnt_copy_seg){
+			.local = local[i], .domid = 1, .ref = c->si.refs[i], .len = PVHV_PAGE_SIZE
+		};
 	t0 = bench_now_ns();
 	for (int i = 0; i < maps; i++)
 		if (pvhv_gnt_copy(c->hv, &segs[i % NPAGES], 1) || segs[i % NPAGES].status)
@@ -268,8 +269,9 @@ int bench_hv(const struct bench_opts *o, json_object *out)
 
 		pin(child, 1);
 		json_object_object_add(out, "cross_cpu", cross);
-		r = measure(&c, cross, "frontend on another CPU (adds the machine's wakeup latency):",
-			    !o->json);
+		r = measure(
+			&c, cross,
+			"frontend on another CPU (adds the machine's wakeup latency):", !o->json);
 	}
 stop_child:
 	if (r)

@@ -42,7 +42,8 @@ static const struct {
 	int (*fn)(const struct bench_opts *o, json_object *out);
 	const char *help;
 } benches[] = {
-	{ "hv", bench_hv, "loopback hypervisor: event channel round trip, grant map/unmap and copy" },
+	{ "hv", bench_hv,
+	  "loopback hypervisor: event channel round trip, grant map/unmap and copy" },
 };
 
 static void usage(FILE *f)
@@ -98,7 +99,8 @@ int main(int argc, char **argv)
 		json_object_object_add(out, "benchmark", json_object_new_string(name));
 		r = benches[i].fn(&o, out);
 		if (!r && o.json)
-			printf("%s\n", json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
+			printf("%s\n",
+			       json_object_to_json_string_ext(out, JSON_C_TO_STRING_PRETTY));
 		json_object_put(out);
 		return r ? 1 : 0;
 	}

@@ -231,7 +231,8 @@ int cmd_xs_check(int argc, char **argv)
 			return 0;
 		default:
 			if (optopt)
-				fprintf(stderr, "%s: bad or incomplete option '-%c'\n", PROG, optopt);
+				fprintf(stderr, "%s: bad or incomplete option '-%c'\n", PROG,
+					optopt);
 			else
 				fprintf(stderr, "%s: bad or incomplete option '%s'\n", PROG,
 					argv[optind - 1]);

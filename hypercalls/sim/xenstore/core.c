@@ -253,7 +253,7 @@ int xs_out_append(struct xsd_conn *c, uint32_t type, uint32_t req_id, uint32_t t
 
 size_t xsd_conn_output(struct xsd_conn *c, const void **buf)
 {
-	*buf = c->out.buf + c->out.head;
+	*buf = c->out.buf ? c->out.buf + c->out.head : NULL;
 	return c->out.tail - c->out.head;
 }
 

@@ -44,7 +44,8 @@ int xs_parent(const char *path, char *buf, size_t len)
 
 static bool valid_chars(const char *p)
 {
-	static const char ok[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/_@";
+	static const char ok[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-/_@";
 
 	return p[strspn(p, ok)] == 0;
 }

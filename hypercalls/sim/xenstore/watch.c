@@ -121,8 +121,8 @@ void xs_fire_special(struct xsd *s, const char *name)
 	for (struct xsd_conn *c = s->conns; c; c = c->next) {
 		if (c->released)
 			continue;
-		if (!c->priv && !(xs_perm_for(c, s->special_perms[idx], s->special_nperms[idx]) &
-				  XS_PERM_READ))
+		if (!c->priv &&
+		    !(xs_perm_for(c, s->special_perms[idx], s->special_nperms[idx]) & XS_PERM_READ))
 			continue;
 		for (struct xs_watch *w = c->watches; w; w = w->next)
 			if (!strcmp(w->path, name))

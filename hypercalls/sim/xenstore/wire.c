@@ -12,7 +12,7 @@
 struct req {
 	struct xsd_conn *c;
 	const struct xsd_sockmsg *hdr;
-	char *buf;    /* payload; buf[len] == 0 */
+	char *buf; /* payload; buf[len] == 0 */
 	uint32_t len;
 	struct xsd_txn *t;
 };
@@ -268,7 +268,8 @@ static int op_set_perms(struct req *r)
 		return -EINVAL;
 	name = arg(r, 0);
 	off = strlen(name) + 1;
-	n = xsd_parse_perms(r->buf + off, r->len - off, ids, bits, (int)(sizeof(ids) / sizeof(ids[0])));
+	n = xsd_parse_perms(r->buf + off, r->len - off, ids, bits,
+			    (int)(sizeof(ids) / sizeof(ids[0])));
 	if (n <= 0)
 		return -EINVAL;
 	for (int i = 0; i < n; i++) {
@@ -463,7 +464,8 @@ static int op_get_domain_path(struct req *r)
 
 	if (!onearg(r) || parse_domid(onearg(r), &domid))
 		return -EINVAL;
-	return reply(r, path, (uint32_t)snprintf(path, sizeof(path), "/local/domain/%u", domid) + 1);
+	return reply(r, path,
+		     (uint32_t)snprintf(path, sizeof(path), "/local/domain/%u", domid) + 1);
 }
 
 static int op_is_domain_introduced(struct req *r)
@@ -494,8 +496,7 @@ static int op_set_target(struct req *r)
 		return -EINVAL;
 	if (parse_domid(arg(r, 0), &domid) || parse_domid(arg(r, 1), &target))
 		return -EINVAL;
-	if (!xsd_domain_is_introduced(r->c->s, domid) ||
-	    !xsd_domain_is_introduced(r->c->s, target))
+	if (!xsd_domain_is_introduced(r->c->s, domid) || !xsd_domain_is_introduced(r->c->s, target))
 		return -ENOENT;
 	r->c->s->doms[domid].target = target;
 	return ack(r);

@@ -35,7 +35,7 @@ struct xs_node {
 	/* Transaction copies only. */
 	uint64_t orig_gen; /* main generation when first touched, XSD_NO_GEN: absent */
 	bool modified;
-	bool deleted; /* tombstone: absent in this transaction */
+	bool deleted;	       /* tombstone: absent in this transaction */
 	struct xs_node *tnext; /* transaction's list of touched nodes */
 };
 
@@ -48,7 +48,7 @@ struct xs_map {
 
 struct xs_watch {
 	struct xs_watch *next;
-	char *path;	  /* canonical (absolute or "@...") */
+	char *path; /* canonical (absolute or "@...") */
 	char *token;
 	uint32_t relative; /* bytes of prefix to strip from event paths, 0 if absolute */
 };
@@ -64,7 +64,7 @@ struct xs_qevent {
 struct xsd_txn {
 	struct xsd_txn *next;
 	uint32_t id;
-	struct xs_map nodes;	/* touched nodes (copies / tombstones) */
+	struct xs_map nodes;	 /* touched nodes (copies / tombstones) */
 	struct xs_node *touched; /* same nodes, in order of first touch */
 	uint32_t ntouched;
 	struct xs_qevent *events, **events_tail;
@@ -111,7 +111,7 @@ struct xsd {
 	struct xs_map nodes;
 	uint64_t gen;
 	struct xsd_conn *conns;
-	struct xsd_domain *doms; /* XSD_NDOMS */
+	struct xsd_domain *doms;	    /* XSD_NDOMS */
 	struct xs_perm special_perms[2][8]; /* @introduceDomain, @releaseDomain */
 	uint32_t special_nperms[2];
 	struct xsd_stats st;

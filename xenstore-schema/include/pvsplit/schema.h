@@ -70,30 +70,30 @@ enum pvs_side {
 /* Who writes a key. */
 enum pvs_writer {
 	PVS_WRITER_TOOLSTACK = 0, /* libxl / the pvsplit builder */
-	PVS_WRITER_FRONTEND,      /* the guest's driver */
-	PVS_WRITER_BACKEND,       /* the backend daemon (or kernel driver) */
-	PVS_WRITER_HOTPLUG,       /* a hotplug script (block, vif-bridge) */
+	PVS_WRITER_FRONTEND,	  /* the guest's driver */
+	PVS_WRITER_BACKEND,	  /* the backend daemon (or kernel driver) */
+	PVS_WRITER_HOTPLUG,	  /* a hotplug script (block, vif-bridge) */
 };
 
 /* The type of a key's value.  Every value is a string in xenstore. */
 enum pvs_type {
 	PVS_TYPE_STRING = 0, /* any string, optionally matching a regex */
-	PVS_TYPE_UINT,       /* decimal, 0..UINT64_MAX, optional min/max */
-	PVS_TYPE_INT,        /* decimal with optional '-', optional min/max */
-	PVS_TYPE_BOOL,       /* "0" or "1" */
-	PVS_TYPE_STATE,      /* a XenbusState, "1".."8" */
-	PVS_TYPE_ENUM,       /* one of a list of strings */
-	PVS_TYPE_DOMID,      /* a domain id, 0..32751 (below DOMID_FIRST_RESERVED) */
-	PVS_TYPE_PATH,       /* an absolute xenstore path */
-	PVS_TYPE_MAC,        /* xx:xx:xx:xx:xx:xx, hex */
-	PVS_TYPE_UUID,       /* 8-4-4-4-12 hex digits */
+	PVS_TYPE_UINT,	     /* decimal, 0..UINT64_MAX, optional min/max */
+	PVS_TYPE_INT,	     /* decimal with optional '-', optional min/max */
+	PVS_TYPE_BOOL,	     /* "0" or "1" */
+	PVS_TYPE_STATE,	     /* a XenbusState, "1".."8" */
+	PVS_TYPE_ENUM,	     /* one of a list of strings */
+	PVS_TYPE_DOMID,	     /* a domain id, 0..32751 (below DOMID_FIRST_RESERVED) */
+	PVS_TYPE_PATH,	     /* an absolute xenstore path */
+	PVS_TYPE_MAC,	     /* xx:xx:xx:xx:xx:xx, hex */
+	PVS_TYPE_UUID,	     /* 8-4-4-4-12 hex digits */
 	PVS_TYPE_DEVNUM,     /* "MAJOR:MINOR" in hex, as `stat -c %t:%T` prints */
-	PVS_TYPE_DIR,        /* a directory node: its own value is empty */
+	PVS_TYPE_DIR,	     /* a directory node: its own value is empty */
 };
 
 /* Bits of pvs_key_required_mask(). */
 #define PVS_REQ_STATE(s) (1u << (s)) /* required when the side's state is s (1..8) */
-#define PVS_REQ_ALWAYS   (1u << 0)   /* required whatever the state, even without one */
+#define PVS_REQ_ALWAYS	 (1u << 0)   /* required whatever the state, even without one */
 
 /* ------------------------------------------------------------------ */
 /* Loading                                                             */
@@ -159,8 +159,7 @@ const char *pvs_devtype_path_at(const struct pvs_devtype *t, enum pvs_side side,
 
 /* Number of keys of one side, and the i-th in file order (NULL when out of range). */
 size_t pvs_devtype_key_count(const struct pvs_devtype *t, enum pvs_side side);
-const struct pvs_key *pvs_devtype_key_at(const struct pvs_devtype *t, enum pvs_side side,
-					 size_t i);
+const struct pvs_key *pvs_devtype_key_at(const struct pvs_devtype *t, enum pvs_side side, size_t i);
 
 /*
  * Find the key that "name" is, or is an instance of ("ring-ref3" finds
@@ -253,12 +252,12 @@ int pvs_devtype_key_path(const struct pvs_devtype *t, enum pvs_side side, const 
 struct pvs_devpath {
 	const struct pvs_devtype *type;
 	enum pvs_side side;
-	int domid;         /* the frontend domain */
-	int backend_domid; /* -1 when the path does not say (frontend paths) */
-	int devid;         /* 0 for templates without {devid} */
-	size_t template_index;   /* which of the side's templates matched */
-	size_t devdir_len;       /* length of the device directory within path */
-	const char *key;         /* points into path after "<devdir>/", NULL at the dir */
+	int domid;	       /* the frontend domain */
+	int backend_domid;     /* -1 when the path does not say (frontend paths) */
+	int devid;	       /* 0 for templates without {devid} */
+	size_t template_index; /* which of the side's templates matched */
+	size_t devdir_len;     /* length of the device directory within path */
+	const char *key;       /* points into path after "<devdir>/", NULL at the dir */
 };
 
 /*
@@ -296,27 +295,27 @@ struct pvs_tree_ops {
 
 enum pvs_finding_kind {
 	PVS_FINDING_MISSING = 0, /* a required key is absent */
-	PVS_FINDING_EXTRA,       /* a node the schema does not know */
-	PVS_FINDING_BADTYPE,     /* a value of the wrong type/range/enum, or not matching the path */
-	PVS_FINDING_BADSTATE,    /* the side's "state" is missing or not a XenbusState */
+	PVS_FINDING_EXTRA,	 /* a node the schema does not know */
+	PVS_FINDING_BADTYPE,  /* a value of the wrong type/range/enum, or not matching the path */
+	PVS_FINDING_BADSTATE, /* the side's "state" is missing or not a XenbusState */
 };
 
 struct pvs_finding {
 	enum pvs_finding_kind kind;
-	char *path;     /* full path of the key (a pattern name when no instance exists) */
-	char *device;   /* the device directory */
+	char *path;	  /* full path of the key (a pattern name when no instance exists) */
+	char *device;	  /* the device directory */
 	const char *type; /* device type name (owned by the schema) */
 	enum pvs_side side;
 	char *expected; /* what the schema wants, never NULL */
-	char *found;    /* the value found, NULL when absent */
-	char *message;  /* one line for humans, never NULL */
+	char *found;	/* the value found, NULL when absent */
+	char *message;	/* one line for humans, never NULL */
 };
 
 struct pvs_checked_device {
-	char *path;       /* the device directory */
+	char *path;	  /* the device directory */
 	const char *type; /* owned by the schema */
 	enum pvs_side side;
-	int state; /* the side's XenbusState, -1 when missing or invalid */
+	int state;	  /* the side's XenbusState, -1 when missing or invalid */
 	size_t nfindings; /* findings about this device */
 };
 
