@@ -27,13 +27,14 @@ dist_schema_DATA = \
 EXTRA_DIST += xenstore-schema/libpvsplit-schema.map xenstore-schema/README.md
 dist_man_MANS += man/pvsplit-xs-check.1
 
-# libFuzzer target for the schema loader and the value checker (clang).
+# libFuzzer target for the loader, lookups, paths and the checker: only in a
+# build configured with CC=clang --enable-fuzz (instrumentation from CFLAGS,
+# as tests/fuzz/run does).
 if ENABLE_FUZZ
 noinst_PROGRAMS += tests/fuzz/fuzz_schema
-tests_fuzz_fuzz_schema_SOURCES = tests/fuzz/fuzz_schema.c $(libpvsplit_schema_la_SOURCES)
-tests_fuzz_fuzz_schema_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/xenstore-schema \
-	-DPVS_SCHEMA_INSTALL_DIR='"$(abs_top_srcdir)/xenstore-schema/data"'
-tests_fuzz_fuzz_schema_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_schema_LDFLAGS = -fsanitize=fuzzer,address,undefined
-tests_fuzz_fuzz_schema_LDADD = $(JSONC_LIBS)
+tests_fuzz_fuzz_schema_SOURCES = tests/fuzz/fuzz_schema.c
+tests_fuzz_fuzz_schema_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DPVS_FUZZ_SCHEMA_DIR='"$(abs_top_srcdir)/xenstore-schema/data"'
+tests_fuzz_fuzz_schema_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_schema_LDADD = libpvsplit-schema.la
 endif

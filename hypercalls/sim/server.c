@@ -41,8 +41,8 @@ struct xs_conn {
 	struct ep_item it;
 	struct xs_conn *next, *prev;
 	struct xsd_conn *c;
-	bool want_out; /* EPOLLOUT armed */
-	bool pending;  /* on the flush list */
+	uint32_t events; /* what epoll watches for it now */
+	bool pending;	 /* on the flush list */
 	struct xs_conn *pnext;
 };
 
@@ -349,6 +349,7 @@ static void accept_xs(struct simhv_server *s, struct ep_item *l)
 	c->it.kind = K_XS_CONN;
 	c->it.fd = fd;
 	c->it.domid = l->domid;
+	c->events = EPOLLIN;
 	if (ep_add(s, &c->it, EPOLLIN)) {
 		xsd_conn_free(c->c);
 		free(c);
@@ -409,13 +410,23 @@ static void hv_input(struct simhv_server *s, struct hv_conn *c)
 	}
 }
 
-static void xs_arm(struct simhv_server *s, struct xs_conn *c, bool out)
-{
-	struct epoll_event ev = { .events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = &c->it };
+/*
+ * Watch for input unless too much output is queued (a client that does not
+ * read its replies stops being read: xenstored's quota_req_outstanding);
+ * watch for output while a write would block.
+ */
+#define XS_BACKLOG (256 * 1024)
 
-	if (c->want_out == out)
+static void xs_arm(struct simhv_server *s, struct xs_conn *c, bool blocked)
+{
+	const void *buf;
+	size_t queued = xsd_conn_output(c->c, &buf);
+	uint32_t want = (queued < XS_BACKLOG ? EPOLLIN : 0) | (blocked ? EPOLLOUT : 0);
+	struct epoll_event ev = { .events = want, .data.ptr = &c->it };
+
+	if (c->events == want)
 		return;
-	c->want_out = out;
+	c->events = want;
 	epoll_ctl(s->ep, EPOLL_CTL_MOD, c->it.fd, &ev);
 }
 
@@ -462,8 +473,14 @@ static void xs_flush_all(struct simhv_server *s)
 static void xs_input(struct simhv_server *s, struct xs_conn *c)
 {
 	for (;;) {
-		ssize_t n = recv(c->it.fd, s->buf, SIMHV_MSG_MAX, MSG_DONTWAIT);
+		const void *buf;
+		ssize_t n;
 
+		if (xsd_conn_output(c->c, &buf) >= XS_BACKLOG) {
+			xs_arm(s, c, true); /* read again once the client reads */
+			return;
+		}
+		n = recv(c->it.fd, s->buf, SIMHV_MSG_MAX, MSG_DONTWAIT);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)

@@ -6,7 +6,7 @@
  *   1  "<type>\0<side>\0<key>\0<value>": key lookup, value check, key path;
  *   2  a path: pvs_schema_parse_path / pvs_schema_path_is_ancestor;
  *   3  a xenstore tree, one "path=value" per line, checked from "/".
- * Modes 1-3 use the real schema ($PVSPLIT_SCHEMA_DIR or the source tree).
+ * Modes 1-3 use the real schema ($PVSPLIT_SCHEMA_DIR, else the source tree's).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -19,14 +19,21 @@
 
 #include "pvsplit/schema.h"
 
+#ifndef PVS_FUZZ_SCHEMA_DIR
+#define PVS_FUZZ_SCHEMA_DIR "xenstore-schema/data"
+#endif
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct pvs_schema *real_schema(void)
 {
 	static struct pvs_schema *s;
+	const char *dir = getenv(PVS_SCHEMA_DIR_ENV);
 	char *err = NULL;
 
-	if (!s && pvs_schema_load(&s, NULL, &err)) {
+	if (!dir || !*dir)
+		dir = PVS_FUZZ_SCHEMA_DIR;
+	if (!s && pvs_schema_load(&s, dir, &err)) {
 		fprintf(stderr, "fuzz_schema: cannot load the schema: %s\n", err ? err : "?");
 		abort();
 	}

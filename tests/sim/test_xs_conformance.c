@@ -6,6 +6,9 @@
  * EAGAIN conflict, long directories (XS_DIRECTORY_PART), domain intro.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include <CUnit/Basic.h>
 #include <xenstore.h>
+#include <xen/io/xs_wire.h>
 
 #include "simrun.h"
 
@@ -209,6 +213,58 @@ static void test_domains(void)
 	xs_close(xs);
 }
 
+/* A client that floods requests and never reads its replies stops being
+ * read; everybody else is still served, and it is served once it reads. */
+static void test_flooding_client(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct xsd_sockmsg h = { .type = XS_READ, .len = sizeof("/local") };
+	char msg[sizeof(h) + sizeof("/local")];
+	struct xs_handle *xs;
+	long sent = 0, got = 0;
+	int fd, fl;
+	char *v;
+	unsigned len;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/dom1/xenstored.sock", ENV.dir);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	CU_ASSERT_FATAL(fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	fl = fcntl(fd, F_GETFL);
+	fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	memcpy(msg, &h, sizeof(h));
+	memcpy(msg + sizeof(h), "/local", sizeof("/local"));
+	/* Write until the kernel buffers are full both ways. */
+	for (int idle = 0; idle < 50;) {
+		if (send(fd, msg, sizeof(msg), MSG_NOSIGNAL) == (ssize_t)sizeof(msg)) {
+			sent++;
+			idle = 0;
+		} else {
+			idle++;
+			usleep(2000);
+		}
+	}
+	CU_ASSERT(sent > 1000);
+	xs = open_as(0);
+	CU_ASSERT_FATAL(xs != NULL);
+	v = xs_read(xs, XBT_NULL, "/local/domain/1/domid", &len);
+	free(v);
+	CU_ASSERT(xs_write(xs, XBT_NULL, "/conf/still-served", "1", 1));
+	xs_close(xs);
+	/* Now read everything: every request gets its reply. */
+	fcntl(fd, F_SETFL, fl);
+	while (got < sent) {
+		struct xsd_sockmsg r;
+		char payload[XENSTORE_PAYLOAD_MAX];
+
+		if (recv(fd, &r, sizeof(r), MSG_WAITALL) != sizeof(r) ||
+		    (r.len && recv(fd, payload, r.len, MSG_WAITALL) != (ssize_t)r.len))
+			break;
+		got++;
+	}
+	CU_ASSERT_EQUAL(got, sent);
+	close(fd);
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -228,6 +284,7 @@ int main(void)
 	CU_add_test(s, "transactions and EAGAIN", test_transactions);
 	CU_add_test(s, "directory longer than one payload", test_long_directory);
 	CU_add_test(s, "introduce / release", test_domains);
+	CU_add_test(s, "a client that never reads", test_flooding_client);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
