@@ -124,8 +124,8 @@ static int add_finding(struct device *d, enum pvs_finding_kind kind, const char 
 static int join(char *buf, size_t len, const char *dir, const char *name)
 {
 	if (!strcmp(dir, "/"))
-		return pvs_fmt(buf, len, "/%s", name);
-	return pvs_fmt(buf, len, "%s/%s", dir, name);
+		return pvsi_fmt(buf, len, "/%s", name);
+	return pvsi_fmt(buf, len, "%s/%s", dir, name);
 }
 
 static int cmp_child(const void *a, const void *b)
@@ -163,7 +163,7 @@ static const struct pvs_key *key_for(const struct pvs_devtype *t, enum pvs_side 
 	for (i = 0; i < sd->nkeys; i++) {
 		struct pvs_binding b = { 0 };
 
-		if (sd->keys[i].name.has_vars && pvs_pattern_match(&sd->keys[i].name, rel, &b))
+		if (sd->keys[i].name.has_vars && pvsi_pattern_match(&sd->keys[i].name, rel, &b))
 			return &sd->keys[i];
 	}
 	return NULL;
@@ -181,7 +181,7 @@ static int collect(struct device *d, const char *rel, int depth)
 	int rc;
 
 	rc = *rel ? join(full, sizeof(full), d->dir, rel)
-		  : pvs_fmt(full, sizeof(full), "%s", d->dir);
+		  : pvsi_fmt(full, sizeof(full), "%s", d->dir);
 	if (rc < 0)
 		return 0; /* an over-long path cannot exist in xenstore */
 	rc = list_sorted(w, full, &names, &n);
@@ -194,8 +194,8 @@ static int collect(struct device *d, const char *rel, int depth)
 		const struct pvs_key *k;
 		struct node *nd;
 
-		if (*rel ? pvs_fmt(crel, sizeof(crel), "%s/%s", rel, names[i]) < 0
-			 : pvs_fmt(crel, sizeof(crel), "%s", names[i]) < 0)
+		if (*rel ? pvsi_fmt(crel, sizeof(crel), "%s/%s", rel, names[i]) < 0
+			 : pvsi_fmt(crel, sizeof(crel), "%s", names[i]) < 0)
 			continue;
 		if (join(cfull, sizeof(cfull), d->dir, crel) < 0)
 			continue;
@@ -351,7 +351,7 @@ static bool exists(const struct device *d, const struct pvs_pattern *p, const st
 	for (i = 0; i < d->nnodes; i++) {
 		struct pvs_binding c = *b;
 
-		if (pvs_pattern_match(p, d->nodes[i].rel, &c))
+		if (pvsi_pattern_match(p, d->nodes[i].rel, &c))
 			return true;
 	}
 	return false;
@@ -389,39 +389,34 @@ static const struct pvs_rule *requiring_rule(const struct device *d, const struc
 	return NULL;
 }
 
-/* "in state Connected (when ring-page-order absent, queue-{q} absent)" */
+/* "in state Connected, when ring-page-order absent and queue-{q} absent" */
 static void rule_text(const struct device *d, const struct pvs_rule *r, char *buf, size_t len)
 {
-	const char *sep = " (when ";
+	const char *sep = ", when ";
 	size_t o = 0, i;
 	int n;
 
 	if (r->mask & PVS_REQ_ALWAYS)
-		n = pvs_fmt(buf, len, "always");
+		n = pvsi_fmt(buf, len, "always");
 	else
-		n = pvs_fmt(buf, len, "in state %s", pvs_state_name(d->state));
+		n = pvsi_fmt(buf, len, "in state %s", pvs_state_name(d->state));
 	if (n < 0 || !r->has_cond)
 		return;
 	o = (size_t)n;
-	for (i = 0; i < r->cond.npresent; i++, sep = ", ") {
-		n = pvs_fmt(buf + o, len - o, "%s%s present", sep, r->cond.present[i].text);
+	for (i = 0; i < r->cond.npresent; i++, sep = " and ") {
+		n = pvsi_fmt(buf + o, len - o, "%s%s present", sep, r->cond.present[i].text);
 		if (n < 0)
 			return;
 		o += (size_t)n;
 	}
-	for (i = 0; i < r->cond.nabsent; i++, sep = ", ") {
-		n = pvs_fmt(buf + o, len - o, "%s%s absent", sep, r->cond.absent[i].text);
+	for (i = 0; i < r->cond.nabsent; i++, sep = " and ") {
+		n = pvsi_fmt(buf + o, len - o, "%s%s absent", sep, r->cond.absent[i].text);
 		if (n < 0)
 			return;
 		o += (size_t)n;
 	}
-	if (r->cond.path) {
-		n = pvs_fmt(buf + o, len - o, "%sthe directory is %s", sep, r->cond.path);
-		if (n < 0)
-			return;
-		o += (size_t)n;
-	}
-	pvs_fmt(buf + o, len - o, ")");
+	if (r->cond.path)
+		pvsi_fmt(buf + o, len - o, "%sthe directory is %s", sep, r->cond.path);
 }
 
 static int report_missing(struct device *d, const struct pvs_key *k, const struct pvs_rule *r,
@@ -429,7 +424,7 @@ static int report_missing(struct device *d, const struct pvs_key *k, const struc
 {
 	char name[PVS_PATH_MAX], full[PVS_PATH_MAX], desc[256], why[512];
 
-	if (pvs_pattern_subst(&k->name, b, name, sizeof(name)) < 0 ||
+	if (pvsi_pattern_subst(&k->name, b, name, sizeof(name)) < 0 ||
 	    join(full, sizeof(full), d->dir, name) < 0)
 		return -ENAMETOOLONG;
 	if (pvs_key_describe(k, desc, sizeof(desc)) < 0)
@@ -461,8 +456,8 @@ static int check_required(struct device *d)
 			for (j = 0; j < d->nnodes; j++) {
 				struct pvs_binding b = { 0 };
 
-				if (!pvs_pattern_match_prefix(&k->name, k->name.ncomp - 1,
-							      d->nodes[j].rel, &b))
+				if (!pvsi_pattern_match_prefix(&k->name, k->name.ncomp - 1,
+							       d->nodes[j].rel, &b))
 					continue;
 				any_parent = true;
 				r = requiring_rule(d, k, &b);

@@ -109,34 +109,34 @@ struct pvs_schema {
 };
 
 /* value.c / pattern helpers */
-int pvs_pattern_init(struct pvs_pattern *p, const char *text, char *why, size_t whylen);
-void pvs_pattern_fini(struct pvs_pattern *p);
+int pvsi_pattern_init(struct pvs_pattern *p, const char *text, char *why, size_t whylen);
+void pvsi_pattern_fini(struct pvs_pattern *p);
 /*
  * Match text (a relative key path) against a pattern.  Placeholders already
  * in *b must match the same digits; new ones are appended to *b.  On a
  * failed match *b is restored.
  */
-bool pvs_pattern_match(const struct pvs_pattern *p, const char *text, struct pvs_binding *b);
+bool pvsi_pattern_match(const struct pvs_pattern *p, const char *text, struct pvs_binding *b);
 /*
  * Match text against the first ncomp components of the pattern only (text
  * holds exactly ncomp components).
  */
-bool pvs_pattern_match_prefix(const struct pvs_pattern *p, size_t ncomp, const char *text,
-			      struct pvs_binding *b);
+bool pvsi_pattern_match_prefix(const struct pvs_pattern *p, size_t ncomp, const char *text,
+			       struct pvs_binding *b);
 /* Write the pattern with bound placeholders substituted into buf. */
-int pvs_pattern_subst(const struct pvs_pattern *p, const struct pvs_binding *b, char *buf,
-		      size_t len);
+int pvsi_pattern_subst(const struct pvs_pattern *p, const struct pvs_binding *b, char *buf,
+		       size_t len);
 
 /* A canonical decimal (no sign, no leading zero but "0") of len bytes. */
-bool pvs_is_canonical_decimal(const char *s, size_t len);
+bool pvsi_is_canonical_decimal(const char *s, size_t len);
 /* Parse a canonical decimal into an int, false on overflow or bad form. */
-bool pvs_parse_small(const char *s, size_t len, int *out);
+bool pvsi_parse_small(const char *s, size_t len, int *out);
 
 /* A valid xenstore path (absolute, allowed characters, no empty component). */
-bool pvs_is_xs_path(const char *s);
+bool pvsi_is_xs_path(const char *s);
 
 /* snprintf into a fixed buffer, returning the length or -ERANGE. */
-int pvs_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int pvsi_fmt(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Template matching (path.c): match a path against a template, filling vars. */
 struct pvs_tvars {
@@ -147,6 +147,6 @@ struct pvs_tvars {
  * length of path consumed (up to the end of the template's last component)
  * or -1 when it does not match.
  */
-long pvs_template_match(const char *tmpl, const char *path, struct pvs_tvars *v);
+long pvsi_template_match(const char *tmpl, const char *path, struct pvs_tvars *v);
 
 #endif /* PVSPLIT_SCHEMA_INTERNAL_H */

@@ -41,7 +41,7 @@ static const char *next_comp(const char *s, size_t *len)
 	return s;
 }
 
-long pvs_template_match(const char *tmpl, const char *path, struct pvs_tvars *v)
+long pvsi_template_match(const char *tmpl, const char *path, struct pvs_tvars *v)
 {
 	const char *tc = tmpl, *pc = path;
 	size_t tl, pl;
@@ -67,17 +67,17 @@ long pvs_template_match(const char *tmpl, const char *path, struct pvs_tvars *v)
 				return -1;
 			break;
 		case TV_DOMID:
-			if (!pvs_parse_small(pc, pl, &n))
+			if (!pvsi_parse_small(pc, pl, &n))
 				return -1;
 			v->domid = n;
 			break;
 		case TV_BACKEND_DOMID:
-			if (!pvs_parse_small(pc, pl, &n))
+			if (!pvsi_parse_small(pc, pl, &n))
 				return -1;
 			v->backend_domid = n;
 			break;
 		case TV_DEVID:
-			if (!pvs_parse_small(pc, pl, &n))
+			if (!pvsi_parse_small(pc, pl, &n))
 				return -1;
 			v->devid = n;
 			break;
@@ -105,7 +105,7 @@ static bool template_has_ancestor(const char *tmpl, const char *path)
 		if (tvar_of(tc, tl) == TV_NONE) {
 			if (tl != pl || memcmp(tc, pc, tl))
 				return false;
-		} else if (!pvs_parse_small(pc, pl, &n)) {
+		} else if (!pvsi_parse_small(pc, pl, &n)) {
 			return false;
 		}
 		tc += tl;
@@ -142,7 +142,7 @@ int pvs_schema_parse_path(const struct pvs_schema *s, const char *path, struct p
 		for (side = 0; side < 2; side++) {
 			for (j = 0; j < t->side[side].npaths; j++) {
 				struct pvs_tvars v;
-				long m = pvs_template_match(t->side[side].paths[j], path, &v);
+				long m = pvsi_template_match(t->side[side].paths[j], path, &v);
 
 				if (m < 0 || m <= best_len)
 					continue;
@@ -180,19 +180,19 @@ static int template_build(const char *tmpl, unsigned int backend_domid, bool hav
 	while ((tc = next_comp(tc, &tl))) {
 		switch (tvar_of(tc, tl)) {
 		case TV_NONE:
-			n = pvs_fmt(buf + o, len - o, "/%.*s", (int)tl, tc);
+			n = pvsi_fmt(buf + o, len - o, "/%.*s", (int)tl, tc);
 			break;
 		case TV_DOMID:
-			n = pvs_fmt(buf + o, len - o, "/%u", domid);
+			n = pvsi_fmt(buf + o, len - o, "/%u", domid);
 			break;
 		case TV_BACKEND_DOMID:
 			if (!have_backend)
 				return -ENOENT;
-			n = pvs_fmt(buf + o, len - o, "/%u", backend_domid);
+			n = pvsi_fmt(buf + o, len - o, "/%u", backend_domid);
 			break;
 		case TV_DEVID:
 			used_devid = true;
-			n = pvs_fmt(buf + o, len - o, "/%u", devid);
+			n = pvsi_fmt(buf + o, len - o, "/%u", devid);
 			break;
 		default:
 			return -EINVAL;
@@ -254,9 +254,9 @@ int pvs_devtype_key_path(const struct pvs_devtype *t, enum pvs_side side, const 
 	if (rc)
 		return rc;
 	/* A pattern itself is not a node: the caller must name an instance. */
-	if (k->name.has_vars && !pvs_pattern_match(&k->name, key, &b))
+	if (k->name.has_vars && !pvsi_pattern_match(&k->name, key, &b))
 		return -EINVAL;
 	if (strlen(devdir) > 1 && devdir[strlen(devdir) - 1] == '/')
 		return -EINVAL;
-	return pvs_fmt(buf, len, "%s/%s", devdir, key);
+	return pvsi_fmt(buf, len, "%s/%s", devdir, key);
 }

@@ -96,10 +96,10 @@ static void cond_fini(struct pvs_cond *c)
 	size_t i;
 
 	for (i = 0; i < c->npresent; i++)
-		pvs_pattern_fini(&c->present[i]);
+		pvsi_pattern_fini(&c->present[i]);
 	free(c->present);
 	for (i = 0; i < c->nabsent; i++)
-		pvs_pattern_fini(&c->absent[i]);
+		pvsi_pattern_fini(&c->absent[i]);
 	free(c->absent);
 	free(c->path);
 	memset(c, 0, sizeof(*c));
@@ -109,7 +109,7 @@ static void key_fini(struct pvs_key *k)
 {
 	size_t i;
 
-	pvs_pattern_fini(&k->name);
+	pvsi_pattern_fini(&k->name);
 	free(k->doc);
 	free(k->source);
 	free(k->defval);
@@ -318,7 +318,7 @@ static int parse_name_list(struct loader *L, json_object *o, const char *what,
 		if (!json_object_is_type(e, json_type_string))
 			return fail(L, -EINVAL, "\"%s\" entries must be strings", what);
 		why[0] = '\0';
-		rc = pvs_pattern_init(&(*out)[i], json_object_get_string(e), why, sizeof(why));
+		rc = pvsi_pattern_init(&(*out)[i], json_object_get_string(e), why, sizeof(why));
 		if (rc)
 			return fail(L, rc, "\"%s\": \"%s\": %s", what, json_object_get_string(e),
 				    why);
@@ -464,7 +464,7 @@ static int parse_key(struct loader *L, struct pvs_devtype *t, enum pvs_side side
 	snprintf(L->where, sizeof(L->where), "%s key '%s'", side_names[side],
 		 json_object_get_string(name));
 	why[0] = '\0';
-	rc = pvs_pattern_init(&k->name, json_object_get_string(name), why, sizeof(why));
+	rc = pvsi_pattern_init(&k->name, json_object_get_string(name), why, sizeof(why));
 	if (rc)
 		return fail(L, rc, "bad name: %s", why);
 
@@ -990,7 +990,7 @@ int pvs_schema_load(struct pvs_schema **out, const char *dir, char **errmsg)
 	if (rc)
 		goto out;
 	for (i = 0; i < n; i++) {
-		rc = pvs_fmt(path, sizeof(path), "%s/%s", dir, names[i]);
+		rc = pvsi_fmt(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (rc < 0) {
 			rc = fail(&L, -ENAMETOOLONG, "path too long");
 			goto out;
@@ -1095,7 +1095,7 @@ int pvs_devtype_key(const struct pvs_devtype *t, enum pvs_side side, const char 
 	for (i = 0; i < sd->nkeys; i++) {
 		struct pvs_binding b = { 0 };
 
-		if (sd->keys[i].name.has_vars && pvs_pattern_match(&sd->keys[i].name, name, &b)) {
+		if (sd->keys[i].name.has_vars && pvsi_pattern_match(&sd->keys[i].name, name, &b)) {
 			*out = &sd->keys[i];
 			return 0;
 		}

@@ -17,7 +17,7 @@
 
 #define DOMID_MAX 32751 /* DOMID_FIRST_RESERVED (0x7FF0) - 1 */
 
-int pvs_fmt(char *buf, size_t len, const char *fmt, ...)
+int pvsi_fmt(char *buf, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -48,7 +48,7 @@ static void why_set(char *why, size_t whylen, const char *fmt, ...)
 	va_end(ap);
 }
 
-bool pvs_is_canonical_decimal(const char *s, size_t len)
+bool pvsi_is_canonical_decimal(const char *s, size_t len)
 {
 	size_t i;
 
@@ -60,12 +60,12 @@ bool pvs_is_canonical_decimal(const char *s, size_t len)
 	return !(len > 1 && s[0] == '0');
 }
 
-bool pvs_parse_small(const char *s, size_t len, int *out)
+bool pvsi_parse_small(const char *s, size_t len, int *out)
 {
 	long v = 0;
 	size_t i;
 
-	if (!pvs_is_canonical_decimal(s, len) || len > 10)
+	if (!pvsi_is_canonical_decimal(s, len) || len > 10)
 		return false;
 	for (i = 0; i < len; i++) {
 		v = v * 10 + (s[i] - '0');
@@ -76,7 +76,7 @@ bool pvs_parse_small(const char *s, size_t len, int *out)
 	return true;
 }
 
-bool pvs_is_xs_path(const char *s)
+bool pvsi_is_xs_path(const char *s)
 {
 	static const char ok[] =
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-/_@";
@@ -152,7 +152,7 @@ static int comp_check(const char *c, size_t *nvars, char *why, size_t whylen)
 	return 0;
 }
 
-int pvs_pattern_init(struct pvs_pattern *p, const char *text, char *why, size_t whylen)
+int pvsi_pattern_init(struct pvs_pattern *p, const char *text, char *why, size_t whylen)
 {
 	const char *s, *e;
 	size_t nvars = 0, i;
@@ -200,11 +200,11 @@ int pvs_pattern_init(struct pvs_pattern *p, const char *text, char *why, size_t 
 	p->has_vars = nvars > 0;
 	return 0;
 fail:
-	pvs_pattern_fini(p);
+	pvsi_pattern_fini(p);
 	return rc;
 }
 
-void pvs_pattern_fini(struct pvs_pattern *p)
+void pvsi_pattern_fini(struct pvs_pattern *p)
 {
 	size_t i;
 
@@ -244,7 +244,7 @@ static bool comp_match(const char *pc, const char *t, size_t len, struct pvs_bin
 
 			while (ti < len && t[ti] >= '0' && t[ti] <= '9')
 				ti++;
-			if (!pvs_is_canonical_decimal(t + start, ti - start))
+			if (!pvsi_is_canonical_decimal(t + start, ti - start))
 				return false;
 			idx = binding_find(b, name, namelen);
 			if (idx >= 0) {
@@ -298,21 +298,21 @@ fail:
 	return false;
 }
 
-bool pvs_pattern_match(const struct pvs_pattern *p, const char *text, struct pvs_binding *b)
+bool pvsi_pattern_match(const struct pvs_pattern *p, const char *text, struct pvs_binding *b)
 {
 	return match_comps(p, p->ncomp, text, b);
 }
 
-bool pvs_pattern_match_prefix(const struct pvs_pattern *p, size_t ncomp, const char *text,
-			      struct pvs_binding *b)
+bool pvsi_pattern_match_prefix(const struct pvs_pattern *p, size_t ncomp, const char *text,
+			       struct pvs_binding *b)
 {
 	if (ncomp == 0 || ncomp > p->ncomp)
 		return false;
 	return match_comps(p, ncomp, text, b);
 }
 
-int pvs_pattern_subst(const struct pvs_pattern *p, const struct pvs_binding *b, char *buf,
-		      size_t len)
+int pvsi_pattern_subst(const struct pvs_pattern *p, const struct pvs_binding *b, char *buf,
+		       size_t len)
 {
 	size_t o = 0, i;
 
@@ -521,7 +521,7 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 		why_set(why, whylen, "not one of the allowed values");
 		return -EINVAL;
 	case PVS_TYPE_DOMID:
-		if (!pvs_is_canonical_decimal(value, strlen(value)) || !parse_u64(value, &u)) {
+		if (!pvsi_is_canonical_decimal(value, strlen(value)) || !parse_u64(value, &u)) {
 			why_set(why, whylen, "not a domain id");
 			return -EINVAL;
 		}
@@ -531,7 +531,7 @@ int pvs_key_check_value(const struct pvs_key *k, const char *value, char *why, s
 		}
 		return 0;
 	case PVS_TYPE_PATH:
-		if (!pvs_is_xs_path(value)) {
+		if (!pvsi_is_xs_path(value)) {
 			why_set(why, whylen, "not an absolute xenstore path");
 			return -EINVAL;
 		}
@@ -594,36 +594,36 @@ int pvs_key_describe(const struct pvs_key *k, char *buf, size_t len)
 	switch (k->type) {
 	case PVS_TYPE_STRING:
 		if (k->has_regex)
-			return pvs_fmt(buf, len, "string matching /%s/", k->regex_src);
-		return pvs_fmt(buf, len, "string");
+			return pvsi_fmt(buf, len, "string matching /%s/", k->regex_src);
+		return pvsi_fmt(buf, len, "string");
 	case PVS_TYPE_UINT:
-		return pvs_fmt(buf, len, "uint%s", range);
+		return pvsi_fmt(buf, len, "uint%s", range);
 	case PVS_TYPE_INT:
-		return pvs_fmt(buf, len, "int%s", range);
+		return pvsi_fmt(buf, len, "int%s", range);
 	case PVS_TYPE_BOOL:
-		return pvs_fmt(buf, len, "bool (0|1)");
+		return pvsi_fmt(buf, len, "bool (0|1)");
 	case PVS_TYPE_STATE:
-		return pvs_fmt(buf, len, "XenbusState (1..8)");
+		return pvsi_fmt(buf, len, "XenbusState (1..8)");
 	case PVS_TYPE_DOMID:
-		return pvs_fmt(buf, len, "domid (0..%d)", DOMID_MAX);
+		return pvsi_fmt(buf, len, "domid (0..%d)", DOMID_MAX);
 	case PVS_TYPE_PATH:
-		return pvs_fmt(buf, len, "absolute xenstore path");
+		return pvsi_fmt(buf, len, "absolute xenstore path");
 	case PVS_TYPE_MAC:
-		return pvs_fmt(buf, len, "MAC (xx:xx:xx:xx:xx:xx)");
+		return pvsi_fmt(buf, len, "MAC (xx:xx:xx:xx:xx:xx)");
 	case PVS_TYPE_UUID:
-		return pvs_fmt(buf, len, "UUID");
+		return pvsi_fmt(buf, len, "UUID");
 	case PVS_TYPE_DEVNUM:
-		return pvs_fmt(buf, len, "devnum (hex MAJOR:MINOR)");
+		return pvsi_fmt(buf, len, "devnum (hex MAJOR:MINOR)");
 	case PVS_TYPE_DIR:
-		return pvs_fmt(buf, len, "directory (empty value)");
+		return pvsi_fmt(buf, len, "directory (empty value)");
 	case PVS_TYPE_ENUM:
-		n = pvs_fmt(buf, len, "enum ");
+		n = pvsi_fmt(buf, len, "enum ");
 		if (n < 0)
 			return n;
 		o = (size_t)n;
 		for (size_t i = 0; i < k->nvalues; i++) {
-			n = pvs_fmt(buf + o, len - o, "%s%s", i ? "|" : "",
-				    k->values[i][0] ? k->values[i] : "\"\"");
+			n = pvsi_fmt(buf + o, len - o, "%s%s", i ? "|" : "",
+				     k->values[i][0] ? k->values[i] : "\"\"");
 			if (n < 0)
 				return n;
 			o += (size_t)n;
