@@ -27,8 +27,13 @@ tests_fuzz_replay_xsd_wire_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/
 tests_fuzz_replay_xsd_wire_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
 tests_fuzz_replay_xsd_wire_LDADD = libpvsplit-simd.la
 TESTS += tests/fuzz/replay-xsd-wire.sh
-EXTRA_DIST += tests/fuzz/replay-xsd-wire.sh tests/fuzz/corpus tests/fuzz/xsd_seeds.py \
-	tests/fuzz/run
+check_PROGRAMS += tests/fuzz/replay_schema
+tests_fuzz_replay_schema_SOURCES = tests/fuzz/fuzz_schema.c tests/fuzz/replay.c
+tests_fuzz_replay_schema_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_replay_schema_LDADD = libpvsplit-schema.la
+TESTS += tests/fuzz/replay-schema.sh
+EXTRA_DIST += tests/fuzz/replay-xsd-wire.sh tests/fuzz/replay-schema.sh tests/fuzz/corpus \
+	tests/fuzz/xsd_seeds.py tests/fuzz/run
 
 # ---- sim tier ----
 check_PROGRAMS += tests/sim/test_hv_sim tests/sim/test_xs_conformance
