@@ -1,0 +1,922 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The vbd dataplane: ring consumption, validation, grants, io_uring. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <liburing.h>
+
+#include "core/gntcache.h"
+#include "core/ring.h"
+
+#include "dataplane.h"
+
+#define PAGE	     XEN_PAGE_SIZE
+#define SECT	     512u
+#define SECTS_PER_PG (PAGE / SECT)
+
+struct blk_qstats {
+	uint64_t kicks;
+	uint64_t reads, writes, flushes, barriers, discards, indirect;
+	uint64_t segments, bytes_read, bytes_written;
+	uint64_t err_op, err_segs, err_range, err_grant, err_readonly, err_id_reuse, err_io,
+		err_unsupported;
+	uint64_t grants_copied;
+	uint64_t notify_sent, notify_suppressed;
+};
+
+enum io_kind { IO_RW, IO_FLUSH, IO_DISCARD };
+
+/* One request in flight: everything about it lives in this private copy. */
+struct blk_io {
+	struct blk_queue *q;
+	struct blk_req req;
+	uint8_t op; /* READ, WRITE, FLUSH_DISKCACHE, WRITE_BARRIER, DISCARD */
+	uint32_t nsegs;
+	struct blkif_request_segment *segs; /* direct: req.seg; indirect: segbuf */
+	struct blkif_request_segment *segbuf;
+	struct iovec *iov;
+	struct pvb_gnt **gnts; /* persistent: one per segment */
+	void **extra_maps;     /* pages mapped outside a full cache */
+	uint8_t *bounce;       /* grant copy mode: nsegs pages */
+	uint64_t off, len;
+	int pending; /* io_uring operations outstanding */
+	int16_t status;
+	bool flush_first;
+	bool busy;
+};
+
+struct blk_queue {
+	struct blk_dp *dp;
+	int idx;
+	void *ring_mem;
+	struct pvb_ring ring;
+	int port;
+	struct io_uring uring;
+	bool uring_up;
+	int efd;
+	struct pvb_watch *uw;
+	struct pvb_gntcache *gc;
+	struct blk_io *ios;
+	uint32_t *freelist;
+	uint32_t nfree;
+	uint32_t nios;
+	uint32_t inflight;
+	struct blk_io *barrier; /* waiting for the queue to drain */
+	bool responses;		/* written but not pushed */
+	bool dead;
+	struct blk_qstats st;
+};
+
+struct blk_dp {
+	struct blk_dp_params p;
+	struct blk_store *store;
+	struct pvhv *hv;
+	struct pvb_loop *loop;
+	struct pvb_evtchn *ev;
+	struct blk_dp_hooks hooks;
+	uint32_t max_segs;
+	uint32_t unit; /* bytes per sector number */
+	struct blk_queue q[BLK_MAX_QUEUES];
+};
+
+static void qlog(struct blk_queue *q, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void qlog(struct blk_queue *q, int level, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (!q->dp->hooks.log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	q->dp->hooks.log(q->dp->hooks.opaque, 7, q->idx, msg);
+}
+
+/* ---- failing the device: deferred, the queue may be deep in a callback ---- */
+
+static void fatal_deferred(void *opaque)
+{
+	struct blk_queue *q = opaque;
+
+	q->dp->hooks.fatal(q->dp->hooks.opaque, q->idx, -EPROTO,
+			   "ring producer index overflow (frontend bug or attack)");
+}
+
+static void fail_queue(struct blk_queue *q)
+{
+	if (q->dead)
+		return;
+	q->dead = true;
+	pvb_loop_defer(q->dp->loop, fatal_deferred, q);
+}
+
+/* ---- responses ---- */
+
+static void push(struct blk_queue *q)
+{
+	if (!q->responses)
+		return;
+	q->responses = false;
+	if (pvb_ring_push(&q->ring)) {
+		pvb_evtchn_notify(q->dp->ev, (uint32_t)q->port);
+		q->st.notify_sent++;
+	} else {
+		q->st.notify_suppressed++;
+	}
+}
+
+static void io_release(struct blk_queue *q, struct blk_io *io)
+{
+	if (io->gnts) {
+		for (uint32_t i = 0; i < io->nsegs; i++) {
+			if (io->gnts[i])
+				pvb_gntcache_put(q->gc, io->gnts[i]);
+			io->gnts[i] = NULL;
+			if (io->extra_maps[i])
+				pvhv_gnt_unmap(q->dp->hv, io->extra_maps[i], 1);
+			io->extra_maps[i] = NULL;
+		}
+	}
+	io->busy = false;
+	q->freelist[q->nfree++] = (uint32_t)(io - q->ios);
+	q->inflight--;
+}
+
+static void start_io(struct blk_queue *q, struct blk_io *io);
+
+static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
+{
+	void *slot = pvb_ring_rsp_slot(&q->ring);
+
+	blk_encode_rsp(q->dp->p.abi, slot, io->req.id, io->req.operation, status);
+	q->responses = true;
+	io_release(q, io);
+	if (q->barrier && q->inflight == 1) {
+		/* Only the barrier is left: everything before it is done. */
+		struct blk_io *b = q->barrier;
+
+		q->barrier = NULL;
+		start_io(q, b);
+	}
+}
+
+/* ---- validation ---- */
+
+static bool id_in_flight(struct blk_queue *q, const struct blk_io *self, uint64_t id)
+{
+	for (uint32_t i = 0; i < q->nios; i++)
+		if (q->ios[i].busy && &q->ios[i] != self && q->ios[i].req.id == id)
+			return true;
+	return false;
+}
+
+/* Fetch the segment list of an indirect request, by grant copy. */
+static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
+{
+	struct blk_dp *dp = q->dp;
+	struct pvhv_gnt_copy_seg cs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
+	uint32_t npages = (io->nsegs + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
+	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
+
+	for (uint32_t i = 0; i < npages; i++) {
+		uint32_t n = left > PAGE ? PAGE : left;
+
+		cs[i] = (struct pvhv_gnt_copy_seg){ .local = (uint8_t *)io->segbuf + i * PAGE,
+						    .domid = dp->p.domid,
+						    .ref = io->req.indirect_grefs[i],
+						    .offset = 0,
+						    .len = (uint16_t)n,
+						    .to_guest = 0 };
+		left -= n;
+	}
+	if (pvhv_gnt_copy(dp->hv, cs, npages))
+		return BLKIF_RSP_ERROR;
+	for (uint32_t i = 0; i < npages; i++) {
+		if (cs[i].status) {
+			q->st.err_grant++;
+			return BLKIF_RSP_ERROR;
+		}
+	}
+	q->st.grants_copied += npages;
+	io->segs = io->segbuf;
+	return BLKIF_RSP_OKAY;
+}
+
+/* Work out op, segments, byte range.  BLKIF_RSP_OKAY or the response to send. */
+static int16_t validate(struct blk_queue *q, struct blk_io *io)
+{
+	struct blk_dp *dp = q->dp;
+	struct blk_req *r = &io->req;
+	const uint32_t logical = dp->store->logical;
+	uint64_t size = dp->store->size, max_sect;
+	bool data_op;
+
+	io->op = r->operation;
+	io->nsegs = 0;
+	io->segs = r->seg;
+	io->flush_first = false;
+	switch (r->operation) {
+	case BLKIF_OP_READ:
+	case BLKIF_OP_WRITE:
+		io->nsegs = r->nr_segments;
+		if (!io->nsegs || io->nsegs > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+			q->st.err_segs++;
+			return BLKIF_RSP_ERROR;
+		}
+		break;
+	case BLKIF_OP_INDIRECT:
+		if (!dp->p.max_indirect) {
+			q->st.err_op++;
+			return BLKIF_RSP_ERROR;
+		}
+		q->st.indirect++;
+		if (r->indirect_op != BLKIF_OP_READ && r->indirect_op != BLKIF_OP_WRITE) {
+			q->st.err_op++;
+			return BLKIF_RSP_ERROR;
+		}
+		io->op = r->indirect_op;
+		io->nsegs = r->nr_segments;
+		if (!io->nsegs || io->nsegs > dp->p.max_indirect) {
+			q->st.err_segs++;
+			return BLKIF_RSP_ERROR;
+		}
+		break;
+	case BLKIF_OP_WRITE_BARRIER:
+	case BLKIF_OP_FLUSH_DISKCACHE:
+		if ((r->operation == BLKIF_OP_WRITE_BARRIER && !dp->p.barrier) ||
+		    (r->operation == BLKIF_OP_FLUSH_DISKCACHE && !dp->p.flush)) {
+			q->st.err_unsupported++;
+			return BLKIF_RSP_EOPNOTSUPP;
+		}
+		io->nsegs = r->nr_segments;
+		if (io->nsegs > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+			q->st.err_segs++;
+			return BLKIF_RSP_ERROR;
+		}
+		break;
+	case BLKIF_OP_DISCARD:
+		if (!dp->p.discard) {
+			q->st.err_unsupported++;
+			return BLKIF_RSP_EOPNOTSUPP;
+		}
+		if (dp->p.readonly) {
+			q->st.err_readonly++;
+			return BLKIF_RSP_ERROR;
+		}
+		max_sect = size / dp->unit;
+		if (r->sector_number > max_sect || r->nr_sectors > max_sect - r->sector_number ||
+		    !r->nr_sectors) {
+			q->st.err_range++;
+			return BLKIF_RSP_ERROR;
+		}
+		io->off = r->sector_number * dp->unit;
+		io->len = r->nr_sectors * dp->unit;
+		if (io->off % logical || io->len % logical) {
+			q->st.err_range++;
+			return BLKIF_RSP_ERROR;
+		}
+		return BLKIF_RSP_OKAY;
+	default:
+		q->st.err_op++;
+		return BLKIF_RSP_ERROR;
+	}
+
+	data_op = io->nsegs > 0;
+	if (dp->p.readonly && (io->op != BLKIF_OP_READ && data_op)) {
+		/* Never reaches storage. */
+		q->st.err_readonly++;
+		return BLKIF_RSP_ERROR;
+	}
+	if (io->op == BLKIF_OP_FLUSH_DISKCACHE && data_op)
+		io->flush_first = true; /* REQ_PREFLUSH then the write */
+	if (!data_op)
+		return BLKIF_RSP_OKAY;
+	if (r->operation == BLKIF_OP_INDIRECT) {
+		int16_t st = fetch_indirect(q, io);
+
+		if (st)
+			return st;
+	}
+
+	/* Segments, on our copy: within a page, in order, aligned for the store. */
+	{
+		const uint32_t per_page = PAGE / dp->unit;
+		uint64_t len = 0;
+
+		for (uint32_t i = 0; i < io->nsegs; i++) {
+			const struct blkif_request_segment *s = &io->segs[i];
+			uint64_t b0 = (uint64_t)s->first_sect * dp->unit;
+			uint64_t b1 = ((uint64_t)s->last_sect + 1) * dp->unit;
+
+			if (s->first_sect > s->last_sect || s->last_sect >= per_page ||
+			    b0 % logical || b1 % logical) {
+				q->st.err_segs++;
+				return BLKIF_RSP_ERROR;
+			}
+			len += b1 - b0;
+		}
+		max_sect = size / dp->unit;
+		if (r->sector_number > max_sect ||
+		    len > (max_sect - r->sector_number) * (uint64_t)dp->unit) {
+			q->st.err_range++;
+			return BLKIF_RSP_ERROR;
+		}
+		io->off = r->sector_number * dp->unit;
+		io->len = len;
+		if (io->off % logical) {
+			q->st.err_range++;
+			return BLKIF_RSP_ERROR;
+		}
+	}
+	q->st.segments += io->nsegs;
+	return BLKIF_RSP_OKAY;
+}
+
+/* ---- data buffers: persistent grants or grant copy ---- */
+
+static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
+{
+	struct blk_dp *dp = q->dp;
+	bool to_guest = io->op == BLKIF_OP_READ; /* we write guest memory */
+
+	if (dp->p.persistent) {
+		for (uint32_t i = 0; i < io->nsegs; i++) {
+			const struct blkif_request_segment *s = &io->segs[i];
+			void *page;
+			int r = pvb_gntcache_get(q->gc, s->gref, to_guest, &io->gnts[i], &page);
+
+			if (r == -ENOSPC) {
+				/* Every cached grant is busy: map this one for this request only. */
+				io->gnts[i] = NULL;
+				r = pvhv_gnt_map(dp->hv, dp->p.domid, 1, &s->gref,
+						 to_guest ? 0 : PVHV_GNT_RO, &io->extra_maps[i]);
+				page = io->extra_maps[i];
+			}
+			if (r) {
+				io->gnts[i] = NULL;
+				q->st.err_grant++;
+				return BLKIF_RSP_ERROR;
+			}
+			io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
+			io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
+		}
+		return BLKIF_RSP_OKAY;
+	}
+	/* Grant copy: the bounce buffer, filled now for a write. */
+	for (uint32_t i = 0; i < io->nsegs; i++) {
+		const struct blkif_request_segment *s = &io->segs[i];
+
+		io->iov[i].iov_base = io->bounce + (size_t)i * PAGE + s->first_sect * dp->unit;
+		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
+	}
+	return BLKIF_RSP_OKAY;
+}
+
+static int16_t copy_segments(struct blk_queue *q, struct blk_io *io, bool to_guest)
+{
+	struct blk_dp *dp = q->dp;
+	struct pvhv_gnt_copy_seg cs[PVHV_GNT_MAX_BATCH];
+
+	for (uint32_t done = 0; done < io->nsegs;) {
+		uint32_t n = io->nsegs - done;
+
+		if (n > PVHV_GNT_MAX_BATCH)
+			n = PVHV_GNT_MAX_BATCH;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct blkif_request_segment *s = &io->segs[done + i];
+
+			cs[i] = (struct pvhv_gnt_copy_seg){
+				.local = io->iov[done + i].iov_base,
+				.domid = dp->p.domid,
+				.ref = s->gref,
+				.offset = (uint16_t)(s->first_sect * dp->unit),
+				.len = (uint16_t)io->iov[done + i].iov_len,
+				.to_guest = to_guest,
+			};
+		}
+		if (pvhv_gnt_copy(dp->hv, cs, n))
+			return BLKIF_RSP_ERROR;
+		for (uint32_t i = 0; i < n; i++) {
+			if (cs[i].status) {
+				q->st.err_grant++;
+				return BLKIF_RSP_ERROR;
+			}
+		}
+		q->st.grants_copied += n;
+		done += n;
+	}
+	return BLKIF_RSP_OKAY;
+}
+
+/* ---- io_uring ---- */
+
+/* user_data: the io, with bit 0 set for operations that move no data. */
+#define NODATA 1u
+
+static void set_data(struct io_uring_sqe *e, struct blk_io *io, bool nodata)
+{
+	io_uring_sqe_set_data64(e, (uint64_t)(uintptr_t)io | (nodata ? NODATA : 0));
+}
+
+static struct blk_io *get_data(const struct io_uring_cqe *cqe, bool *nodata)
+{
+	*nodata = cqe->user_data & NODATA;
+	return (struct blk_io *)(uintptr_t)(cqe->user_data & ~(uint64_t)NODATA);
+}
+
+static struct io_uring_sqe *sqe(struct blk_queue *q)
+{
+	struct io_uring_sqe *e = io_uring_get_sqe(&q->uring);
+
+	if (!e) {
+		io_uring_submit(&q->uring);
+		e = io_uring_get_sqe(&q->uring);
+	}
+	return e;
+}
+
+static bool aligned(const struct blk_dp *dp, const struct blk_io *io)
+{
+	uint32_t a = dp->store->dio_align;
+
+	if (dp->store->dfd < 0 || io->off % a || io->len % a)
+		return false;
+	for (uint32_t i = 0; i < io->nsegs; i++)
+		if ((uintptr_t)io->iov[i].iov_base % a || io->iov[i].iov_len % a)
+			return false;
+	return true;
+}
+
+static void start_io(struct blk_queue *q, struct blk_io *io)
+{
+	struct blk_dp *dp = q->dp;
+	struct io_uring_sqe *e;
+	bool sync_after = io->req.operation == BLKIF_OP_WRITE_BARRIER;
+	int fd;
+
+	io->pending = 0;
+	io->status = BLKIF_RSP_OKAY;
+	if (io->op == BLKIF_OP_DISCARD) {
+		if (dp->store->bdev) {
+			int r = blk_store_discard_bdev(dp->store, io->off, io->len,
+						       io->req.discard_flag & BLKIF_DISCARD_SECURE &&
+							       dp->store->secure_discard);
+
+			respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
+			if (r)
+				q->st.err_io++;
+			return;
+		}
+		e = sqe(q);
+		io_uring_prep_fallocate(e, dp->store->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					io->off, io->len);
+		set_data(e, io, true);
+		io->pending = 1;
+		return;
+	}
+	if (io->flush_first || (io->op == BLKIF_OP_FLUSH_DISKCACHE && !io->nsegs) ||
+	    (io->req.operation == BLKIF_OP_WRITE_BARRIER && !io->nsegs)) {
+		e = sqe(q);
+		io_uring_prep_fsync(e, dp->store->fd, IORING_FSYNC_DATASYNC);
+		set_data(e, io, true);
+		if (io->nsegs)
+			e->flags |= IOSQE_IO_LINK;
+		io->pending++;
+		sync_after = false;
+	}
+	if (!io->nsegs)
+		return;
+	fd = aligned(dp, io) ? dp->store->dfd : dp->store->fd;
+	e = sqe(q);
+	if (io->op == BLKIF_OP_READ)
+		io_uring_prep_readv(e, fd, io->iov, io->nsegs, io->off);
+	else
+		io_uring_prep_writev(e, fd, io->iov, io->nsegs, io->off);
+	set_data(e, io, false);
+	io->pending++;
+	if (sync_after) {
+		/* A barrier's data is on stable storage before it completes. */
+		e->flags |= IOSQE_IO_LINK;
+		e = sqe(q);
+		io_uring_prep_fsync(e, dp->store->fd, IORING_FSYNC_DATASYNC);
+		set_data(e, io, true);
+		io->pending++;
+	}
+}
+
+static void finish(struct blk_queue *q, struct blk_io *io)
+{
+	int16_t st = io->status;
+
+	if (!st && io->op == BLKIF_OP_READ && !q->dp->p.persistent)
+		st = copy_segments(q, io, true);
+	if (!st) {
+		if (io->op == BLKIF_OP_READ)
+			q->st.bytes_read += io->len;
+		else if (io->nsegs)
+			q->st.bytes_written += io->len;
+	}
+	respond(q, io, st);
+}
+
+static void reap(struct blk_queue *q)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, n = 0;
+
+	io_uring_for_each_cqe(&q->uring, head, cqe)
+	{
+		bool nodata;
+		struct blk_io *io = get_data(cqe, &nodata);
+
+		n++;
+		if (cqe->res < 0) {
+			if (io->status == BLKIF_RSP_OKAY)
+				q->st.err_io++;
+			io->status = BLKIF_RSP_ERROR;
+		} else if (!nodata && (uint64_t)cqe->res != io->len) {
+			/* A short transfer: the store shrank under us. */
+			q->st.err_io++;
+			io->status = BLKIF_RSP_ERROR;
+		}
+		if (--io->pending == 0)
+			finish(q, io);
+	}
+	io_uring_cq_advance(&q->uring, n);
+}
+
+/* ---- the request path ---- */
+
+static void handle(struct blk_queue *q, struct blk_io *io)
+{
+	int16_t st = validate(q, io);
+
+	switch (io->op) {
+	case BLKIF_OP_READ:
+		q->st.reads++;
+		break;
+	case BLKIF_OP_WRITE:
+		q->st.writes++;
+		break;
+	case BLKIF_OP_FLUSH_DISKCACHE:
+		q->st.flushes++;
+		break;
+	case BLKIF_OP_WRITE_BARRIER:
+		q->st.barriers++;
+		break;
+	case BLKIF_OP_DISCARD:
+		q->st.discards++;
+		break;
+	}
+	if (!st && id_in_flight(q, io, io->req.id)) {
+		q->st.err_id_reuse++;
+		st = BLKIF_RSP_ERROR;
+	}
+	if (!st && io->nsegs && io->op != BLKIF_OP_DISCARD) {
+		st = get_buffers(q, io);
+		if (!st && !q->dp->p.persistent && io->op != BLKIF_OP_READ)
+			st = copy_segments(q, io, false);
+	}
+	if (st) {
+		respond(q, io, st);
+		return;
+	}
+	if (io->req.operation == BLKIF_OP_WRITE_BARRIER && q->inflight > 1) {
+		/* Everything before the barrier completes first. */
+		q->barrier = io;
+		return;
+	}
+	start_io(q, io);
+}
+
+static void process_deferred(void *opaque);
+
+static void process(struct blk_queue *q)
+{
+	uint8_t raw[128];
+	size_t rs = blk_abi_req_size(q->dp->p.abi);
+
+	if (q->dead)
+		return;
+	q->st.kicks++;
+	for (int rounds = 0; rounds < 64; rounds++) {
+		if (pvb_ring_pending(&q->ring) < 0) {
+			fail_queue(q);
+			return;
+		}
+		while (!q->barrier && q->nfree && pvb_ring_take(&q->ring, raw, rs)) {
+			struct blk_io *io = &q->ios[q->freelist[--q->nfree]];
+
+			io->busy = true;
+			q->inflight++;
+			blk_decode(q->dp->p.abi, raw, &io->req);
+			handle(q, io);
+		}
+		io_uring_submit(&q->uring);
+		reap(q);
+		push(q);
+		if (q->barrier || !q->nfree)
+			return; /* completions kick us again */
+		if (!pvb_ring_final_check(&q->ring))
+			return;
+	}
+	/* A frontend that keeps the ring full: let others run, come back. */
+	pvb_loop_defer(q->dp->loop, process_deferred, q);
+}
+
+static void process_deferred(void *opaque)
+{
+	process(opaque);
+}
+
+static void on_event(void *opaque)
+{
+	process(opaque);
+}
+
+static void on_completion(void *opaque, uint32_t events)
+{
+	struct blk_queue *q = opaque;
+	uint64_t n;
+
+	if (read(q->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	reap(q);
+	push(q);
+	if (!q->dead)
+		process(q);
+}
+
+/* ---- setup and teardown ---- */
+
+static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
+{
+	pvb_loop_undefer(dp->loop, q);
+	if (q->port > 0)
+		pvb_evtchn_unbind(dp->ev, (uint32_t)q->port);
+	q->port = 0;
+	if (q->uw)
+		pvb_watch_del(q->uw);
+	q->uw = NULL;
+	if (q->uring_up) {
+		/* Wait for what the kernel still holds, then let go of the pages. */
+		while (q->inflight && io_uring_submit_and_wait(&q->uring, 1) >= 0) {
+			struct io_uring_cqe *cqe;
+			unsigned head, n = 0;
+
+			io_uring_for_each_cqe(&q->uring, head, cqe)
+			{
+				bool nodata;
+				struct blk_io *io = get_data(cqe, &nodata);
+
+				n++;
+				if (--io->pending == 0)
+					io_release(q, io);
+			}
+			io_uring_cq_advance(&q->uring, n);
+			if (!n)
+				break;
+		}
+		io_uring_queue_exit(&q->uring);
+		q->uring_up = false;
+	}
+	if (q->efd >= 0)
+		close(q->efd);
+	q->efd = -1;
+	if (q->ios) {
+		for (uint32_t i = 0; i < q->nios; i++) {
+			struct blk_io *io = &q->ios[i];
+
+			if (io->busy)
+				io_release(q, io);
+			free(io->segbuf);
+			free(io->iov);
+			free(io->gnts);
+			free(io->extra_maps);
+			if (io->bounce)
+				munmap(io->bounce, (size_t)dp->max_segs * PAGE);
+		}
+		free(q->ios);
+		q->ios = NULL;
+	}
+	free(q->freelist);
+	q->freelist = NULL;
+	pvb_gntcache_free(q->gc);
+	q->gc = NULL;
+	if (q->ring_mem)
+		pvhv_gnt_unmap(dp->hv, q->ring_mem, dp->p.nr_ring_pages);
+	q->ring_mem = NULL;
+}
+
+static int io_init(struct blk_dp *dp, struct blk_io *io)
+{
+	io->iov = calloc(dp->max_segs, sizeof(*io->iov));
+	if (!io->iov)
+		return -ENOMEM;
+	if (dp->p.max_indirect) {
+		io->segbuf = malloc(BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST * PAGE);
+		if (!io->segbuf)
+			return -ENOMEM;
+	}
+	if (dp->p.persistent) {
+		io->gnts = calloc(dp->max_segs, sizeof(*io->gnts));
+		io->extra_maps = calloc(dp->max_segs, sizeof(*io->extra_maps));
+		if (!io->gnts || !io->extra_maps)
+			return -ENOMEM;
+	} else {
+		io->bounce = mmap(NULL, (size_t)dp->max_segs * PAGE, PROT_READ | PROT_WRITE,
+				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (io->bounce == MAP_FAILED) {
+			io->bounce = NULL;
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+static int queue_start(struct blk_dp *dp, struct blk_queue *q)
+{
+	struct pvb_any_sring *sring;
+	unsigned entries;
+	int r;
+
+	q->efd = -1;
+	r = pvhv_gnt_map(dp->hv, dp->p.domid, dp->p.nr_ring_pages, dp->p.ring_refs[q->idx], 0,
+			 &q->ring_mem);
+	if (r)
+		return r;
+	sring = q->ring_mem;
+	/*
+	 * Resume after the last published response: 0 on a new ring, and the
+	 * right place when a restarted daemon takes a live ring over.
+	 */
+	r = pvb_ring_init(&q->ring, q->ring_mem, (size_t)dp->p.nr_ring_pages * PAGE,
+			  blk_abi_ent_size(dp->p.abi), __atomic_load_n(&sring->rsp_prod,
+								       __ATOMIC_ACQUIRE));
+	if (r)
+		return r;
+	q->nios = q->ring.nr_ents;
+	q->ios = calloc(q->nios, sizeof(*q->ios));
+	q->freelist = calloc(q->nios, sizeof(*q->freelist));
+	if (!q->ios || !q->freelist)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < q->nios; i++) {
+		q->ios[i].q = q;
+		r = io_init(dp, &q->ios[i]);
+		if (r)
+			return r;
+		q->freelist[q->nfree++] = q->nios - 1 - i;
+	}
+	if (dp->p.persistent) {
+		r = pvb_gntcache_new(dp->hv, dp->p.domid, dp->p.persistent_max, &q->gc);
+		if (r)
+			return r;
+	}
+	for (entries = 16; entries < q->nios * 2; entries *= 2)
+		;
+	r = io_uring_queue_init(entries, &q->uring, 0);
+	if (r)
+		return r;
+	q->uring_up = true;
+	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->efd < 0)
+		return -errno;
+	r = io_uring_register_eventfd(&q->uring, q->efd);
+	if (r)
+		return r;
+	r = pvb_watch_add(dp->loop, q->efd, EPOLLIN, on_completion, q, &q->uw);
+	if (r)
+		return r;
+	q->port = pvb_evtchn_bind(dp->ev, dp->p.domid, dp->p.evtchn[q->idx], on_event, q);
+	if (q->port < 0) {
+		r = q->port;
+		q->port = 0;
+		return r;
+	}
+	/* Requests may already wait (a restart): look now, not at the next event. */
+	pvb_loop_defer(dp->loop, process_deferred, q);
+	return 0;
+}
+
+int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct pvhv *hv,
+		 struct pvb_loop *loop, struct pvb_evtchn *ev, const struct blk_dp_hooks *hooks,
+		 struct blk_dp **out)
+{
+	struct blk_dp *dp;
+	int r = 0;
+
+	if (!p->nr_queues || p->nr_queues > BLK_MAX_QUEUES || !p->nr_ring_pages ||
+	    p->nr_ring_pages > BLK_MAX_RING_PAGES || p->max_indirect > BLK_MAX_INDIRECT)
+		return -EINVAL;
+	dp = calloc(1, sizeof(*dp));
+	if (!dp)
+		return -ENOMEM;
+	dp->p = *p;
+	dp->store = store;
+	dp->hv = hv;
+	dp->loop = loop;
+	dp->ev = ev;
+	dp->hooks = *hooks;
+	dp->max_segs = p->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ?
+			       p->max_indirect :
+			       BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	dp->unit = p->large_sectors ? store->logical : SECT;
+	for (uint32_t i = 0; i < p->nr_queues && !r; i++) {
+		dp->q[i].dp = dp;
+		dp->q[i].idx = (int)i;
+		r = queue_start(dp, &dp->q[i]);
+		if (r)
+			qlog(&dp->q[i], 3, "cannot start: %s", strerror(-r));
+	}
+	if (r) {
+		blk_dp_stop(dp);
+		return r;
+	}
+	*out = dp;
+	return 0;
+}
+
+void blk_dp_stop(struct blk_dp *dp)
+{
+	if (!dp)
+		return;
+	for (uint32_t i = 0; i < dp->p.nr_queues; i++)
+		if (dp->q[i].dp)
+			queue_stop(dp, &dp->q[i]);
+	free(dp);
+}
+
+void blk_dp_resized(struct blk_dp *dp)
+{
+	(void)dp; /* requests read dp->store->size at validation */
+}
+
+static void add(json_object *o, const char *k, uint64_t v)
+{
+	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
+}
+
+void blk_dp_stats(struct blk_dp *dp, json_object *o)
+{
+	json_object *arr = json_object_new_array();
+
+	for (uint32_t i = 0; i < dp->p.nr_queues; i++) {
+		struct blk_queue *q = &dp->q[i];
+		json_object *j = json_object_new_object(), *req = json_object_new_object(),
+			    *err = json_object_new_object(), *g = json_object_new_object(),
+			    *ev = json_object_new_object();
+
+		add(j, "queue", i);
+		add(j, "ring_entries", q->ring.nr_ents);
+		add(j, "in_flight", q->inflight);
+		add(j, "kicks", q->st.kicks);
+		add(req, "read", q->st.reads);
+		add(req, "write", q->st.writes);
+		add(req, "flush", q->st.flushes);
+		add(req, "barrier", q->st.barriers);
+		add(req, "discard", q->st.discards);
+		add(req, "indirect", q->st.indirect);
+		json_object_object_add(j, "requests", req);
+		add(j, "segments", q->st.segments);
+		add(j, "bytes_read", q->st.bytes_read);
+		add(j, "bytes_written", q->st.bytes_written);
+		add(err, "bad_operation", q->st.err_op);
+		add(err, "bad_segments", q->st.err_segs);
+		add(err, "bad_range", q->st.err_range);
+		add(err, "bad_grant", q->st.err_grant);
+		add(err, "read_only", q->st.err_readonly);
+		add(err, "id_reuse", q->st.err_id_reuse);
+		add(err, "unsupported", q->st.err_unsupported);
+		add(err, "io", q->st.err_io);
+		json_object_object_add(j, "errors", err);
+		if (q->gc) {
+			struct pvb_gntcache_stats gs;
+
+			pvb_gntcache_get_stats(q->gc, &gs);
+			add(g, "mapped", gs.mapped);
+			add(g, "in_use", gs.in_use);
+			add(g, "cache_hits", gs.hits);
+			add(g, "cache_misses", gs.misses);
+			add(g, "evictions", gs.evictions);
+		}
+		add(g, "copied", q->st.grants_copied);
+		json_object_object_add(j, "grants", g);
+		add(ev, "sent", q->st.notify_sent);
+		add(ev, "suppressed", q->st.notify_suppressed);
+		json_object_object_add(j, "notifications", ev);
+		json_object_array_add(arr, j);
+	}
+	json_object_object_add(o, "queues", arr);
+}

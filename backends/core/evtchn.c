@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+
+#include "evtchn.h"
+
+struct port {
+	pvb_port_fn fn;
+	void *opaque;
+};
+
+struct pvb_evtchn {
+	struct pvhv_evtchn *ev;
+	struct pvb_watch *w;
+	struct port *ports;
+	uint32_t nports;
+};
+
+static void ready(void *opaque, uint32_t events)
+{
+	struct pvb_evtchn *e = opaque;
+	int p;
+
+	/* Bounded: a peer hammering one port cannot keep us here forever. */
+	for (int n = 0; n < 1024 && (p = pvhv_evtchn_pending(e->ev)) >= 0; n++) {
+		pvhv_evtchn_unmask(e->ev, (uint32_t)p);
+		if ((uint32_t)p < e->nports && e->ports[p].fn)
+			e->ports[p].fn(e->ports[p].opaque);
+	}
+}
+
+int pvb_evtchn_new(struct pvhv *hv, struct pvb_loop *loop, struct pvb_evtchn **out)
+{
+	struct pvb_evtchn *e = calloc(1, sizeof(*e));
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	r = pvhv_evtchn_open(hv, &e->ev);
+	if (!r)
+		r = pvb_watch_add(loop, pvhv_evtchn_fd(e->ev), EPOLLIN, ready, e, &e->w);
+	if (r) {
+		pvhv_evtchn_close(e->ev);
+		free(e);
+		return r;
+	}
+	*out = e;
+	return 0;
+}
+
+void pvb_evtchn_free(struct pvb_evtchn *e)
+{
+	if (!e)
+		return;
+	pvb_watch_del(e->w);
+	pvhv_evtchn_close(e->ev);
+	free(e->ports);
+	free(e);
+}
+
+static int adopt(struct pvb_evtchn *e, int port, pvb_port_fn fn, void *opaque)
+{
+	if (port < 0)
+		return port;
+	if ((uint32_t)port >= e->nports) {
+		uint32_t n = e->nports ? e->nports : 64;
+		struct port *p;
+
+		while (n <= (uint32_t)port)
+			n *= 2;
+		p = realloc(e->ports, n * sizeof(*p));
+		if (!p) {
+			pvhv_evtchn_unbind(e->ev, (uint32_t)port);
+			return -ENOMEM;
+		}
+		for (uint32_t i = e->nports; i < n; i++)
+			p[i].fn = NULL;
+		e->ports = p;
+		e->nports = n;
+	}
+	e->ports[port].fn = fn;
+	e->ports[port].opaque = opaque;
+	return port;
+}
+
+int pvb_evtchn_bind(struct pvb_evtchn *e, uint32_t domid, uint32_t remote_port, pvb_port_fn fn,
+		    void *opaque)
+{
+	return adopt(e, pvhv_evtchn_bind_interdomain(e->ev, domid, remote_port), fn, opaque);
+}
+
+int pvb_evtchn_alloc(struct pvb_evtchn *e, uint32_t domid, pvb_port_fn fn, void *opaque)
+{
+	return adopt(e, pvhv_evtchn_alloc_unbound(e->ev, domid), fn, opaque);
+}
+
+void pvb_evtchn_unbind(struct pvb_evtchn *e, uint32_t port)
+{
+	if (port < e->nports)
+		e->ports[port].fn = NULL;
+	pvhv_evtchn_unbind(e->ev, port);
+}
+
+int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port)
+{
+	return pvhv_evtchn_notify(e->ev, port);
+}

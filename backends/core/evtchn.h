@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pvb_evtchn: one event channel handle for a whole daemon (one fd in the
+ * loop, whatever the number of devices), dispatching each port to its
+ * owner.  A port is unmasked before its callback runs, so an event that
+ * arrives during the callback is not lost.  Returns -errno.
+ */
+#ifndef PVSPLIT_BACK_EVTCHN_H
+#define PVSPLIT_BACK_EVTCHN_H
+
+#include <stdint.h>
+
+#include "pvsplit/hv.h"
+
+#include "loop.h"
+
+struct pvb_evtchn;
+
+typedef void (*pvb_port_fn)(void *opaque);
+
+int pvb_evtchn_new(struct pvhv *hv, struct pvb_loop *loop, struct pvb_evtchn **out);
+void pvb_evtchn_free(struct pvb_evtchn *e);
+
+/* Bind to (domid, remote_port); fn runs on every event.  Returns the local port or -errno. */
+int pvb_evtchn_bind(struct pvb_evtchn *e, uint32_t domid, uint32_t remote_port, pvb_port_fn fn,
+		    void *opaque);
+/* Allocate an unbound port for domid (frontends, consoles).  Local port or -errno. */
+int pvb_evtchn_alloc(struct pvb_evtchn *e, uint32_t domid, pvb_port_fn fn, void *opaque);
+void pvb_evtchn_unbind(struct pvb_evtchn *e, uint32_t port);
+int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port);
+
+#endif

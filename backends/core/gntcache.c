@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gntcache.h"
+
+struct pvb_gnt {
+	struct pvb_gnt *hnext;
+	struct pvb_gnt *lprev, *lnext; /* idle list, oldest first */
+	uint32_t ref;
+	uint32_t users;
+	bool ro;
+	void *page;
+};
+
+struct pvb_gntcache {
+	struct pvhv *hv;
+	uint32_t domid, max, nb;
+	struct pvb_gnt **buckets;
+	struct pvb_gnt *idle_head, *idle_tail;
+	struct pvb_gntcache_stats st;
+};
+
+int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_gntcache **out)
+{
+	struct pvb_gntcache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return -ENOMEM;
+	c->hv = hv;
+	c->domid = domid;
+	c->max = max ? max : 1;
+	for (c->nb = 64; c->nb < c->max; c->nb *= 2)
+		;
+	c->buckets = calloc(c->nb, sizeof(*c->buckets));
+	if (!c->buckets) {
+		free(c);
+		return -ENOMEM;
+	}
+	*out = c;
+	return 0;
+}
+
+static struct pvb_gnt **slot(struct pvb_gntcache *c, uint32_t ref)
+{
+	struct pvb_gnt **pp = &c->buckets[(ref * 2654435761u) & (c->nb - 1)];
+
+	while (*pp && (*pp)->ref != ref)
+		pp = &(*pp)->hnext;
+	return pp;
+}
+
+static void idle_del(struct pvb_gntcache *c, struct pvb_gnt *g)
+{
+	if (g->lprev)
+		g->lprev->lnext = g->lnext;
+	else
+		c->idle_head = g->lnext;
+	if (g->lnext)
+		g->lnext->lprev = g->lprev;
+	else
+		c->idle_tail = g->lprev;
+	g->lprev = g->lnext = NULL;
+}
+
+static void idle_add(struct pvb_gntcache *c, struct pvb_gnt *g)
+{
+	g->lnext = NULL;
+	g->lprev = c->idle_tail;
+	if (c->idle_tail)
+		c->idle_tail->lnext = g;
+	else
+		c->idle_head = g;
+	c->idle_tail = g;
+}
+
+static void drop(struct pvb_gntcache *c, struct pvb_gnt *g)
+{
+	struct pvb_gnt **pp = slot(c, g->ref);
+
+	*pp = g->hnext;
+	pvhv_gnt_unmap(c->hv, g->page, 1);
+	c->st.mapped--;
+	free(g);
+}
+
+static int map_one(struct pvb_gntcache *c, uint32_t ref, bool write, void **page, bool *ro)
+{
+	int r = pvhv_gnt_map(c->hv, c->domid, 1, &ref, 0, page);
+
+	*ro = false;
+	if (r == -EPERM && !write) {
+		/* A read-only grant: good enough for a request that only reads it. */
+		r = pvhv_gnt_map(c->hv, c->domid, 1, &ref, PVHV_GNT_RO, page);
+		*ro = true;
+	}
+	return r;
+}
+
+int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pvb_gnt **out,
+		     void **page)
+{
+	struct pvb_gnt **pp = slot(c, ref), *g = *pp;
+	bool ro;
+	int r;
+
+	if (g && (!g->ro || !write)) {
+		c->st.hits++;
+		if (!g->users++) {
+			idle_del(c, g);
+			c->st.in_use++;
+		}
+		*out = g;
+		*page = g->page;
+		return 0;
+	}
+	if (g) {
+		/* Cached read-only, needed writable: only possible if it is idle. */
+		if (g->users)
+			return -EPERM;
+		idle_del(c, g);
+		drop(c, g);
+		pp = slot(c, ref);
+	}
+	c->st.misses++;
+	if (c->st.mapped >= c->max) {
+		if (!c->idle_head)
+			return -ENOSPC;
+		g = c->idle_head;
+		idle_del(c, g);
+		drop(c, g);
+		c->st.evictions++;
+		pp = slot(c, ref);
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	r = map_one(c, ref, write, &g->page, &ro);
+	if (r) {
+		c->st.map_errors++;
+		free(g);
+		return r;
+	}
+	g->ref = ref;
+	g->ro = ro;
+	g->users = 1;
+	g->hnext = NULL;
+	*pp = g;
+	c->st.mapped++;
+	c->st.in_use++;
+	*out = g;
+	*page = g->page;
+	return 0;
+}
+
+void pvb_gntcache_put(struct pvb_gntcache *c, struct pvb_gnt *g)
+{
+	if (--g->users)
+		return;
+	c->st.in_use--;
+	idle_add(c, g);
+}
+
+void pvb_gntcache_free(struct pvb_gntcache *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < c->nb; i++) {
+		while (c->buckets[i]) {
+			struct pvb_gnt *g = c->buckets[i];
+
+			c->buckets[i] = g->hnext;
+			pvhv_gnt_unmap(c->hv, g->page, 1);
+			free(g);
+		}
+	}
+	free(c->buckets);
+	free(c);
+}
+
+void pvb_gntcache_get_stats(const struct pvb_gntcache *c, struct pvb_gntcache_stats *st)
+{
+	*st = c->st;
+}

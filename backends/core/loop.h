@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pvb_loop: the backends' event loop.  One epoll set, fd watches with a
+ * callback each, one-shot or periodic timers (timerfd), and "after batch"
+ * work that runs once every ready fd of an epoll round has been handled
+ * (where a ring's queued I/O is submitted in one go).
+ * Single-threaded; no global state; returns -errno.
+ */
+#ifndef PVSPLIT_BACK_LOOP_H
+#define PVSPLIT_BACK_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct pvb_loop;
+struct pvb_watch;
+struct pvb_timer;
+
+typedef void (*pvb_io_fn)(void *opaque, uint32_t events);
+typedef void (*pvb_timer_fn)(void *opaque);
+typedef void (*pvb_defer_fn)(void *opaque);
+
+int pvb_loop_new(struct pvb_loop **out);
+void pvb_loop_free(struct pvb_loop *l);
+
+/* Run until pvb_loop_stop() or a signal in sigs (blocked and read through a signalfd). */
+int pvb_loop_run(struct pvb_loop *l);
+void pvb_loop_stop(struct pvb_loop *l);
+
+/*
+ * Watch fd for events (EPOLLIN, EPOLLOUT...).  fn runs with the events seen.
+ * The watch may be removed from inside any callback.
+ */
+int pvb_watch_add(struct pvb_loop *l, int fd, uint32_t events, pvb_io_fn fn, void *opaque,
+		  struct pvb_watch **out);
+int pvb_watch_mod(struct pvb_watch *w, uint32_t events);
+void pvb_watch_del(struct pvb_watch *w);
+
+/* A timer firing after ms, then every period_ms (0: once). */
+int pvb_timer_add(struct pvb_loop *l, uint64_t ms, uint64_t period_ms, pvb_timer_fn fn,
+		  void *opaque, struct pvb_timer **out);
+int pvb_timer_set(struct pvb_timer *t, uint64_t ms, uint64_t period_ms);
+void pvb_timer_del(struct pvb_timer *t);
+
+/*
+ * Run fn(opaque) once at the end of the current epoll round (or of the next
+ * one, if called outside a round).  Deferring the same fn/opaque twice in
+ * one round runs it once.  -ENOMEM.
+ */
+int pvb_loop_defer(struct pvb_loop *l, pvb_defer_fn fn, void *opaque);
+/* Forget a deferred call (an object being freed). */
+void pvb_loop_undefer(struct pvb_loop *l, void *opaque);
+
+/* Add signals that end pvb_loop_run() (e.g. SIGTERM, SIGINT); they are blocked. */
+int pvb_loop_stop_on_signal(struct pvb_loop *l, int sig);
+/* Call fn when sig arrives (e.g. SIGHUP); the signal is blocked. */
+int pvb_loop_on_signal(struct pvb_loop *l, int sig, pvb_defer_fn fn, void *opaque);
+
+#endif

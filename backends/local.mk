@@ -1,0 +1,37 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# libpvsplit-back: the backend framework (event loop, xenbus state machine,
+# rings, grant cache, event channels, control socket), and one engine per
+# device type.  Internal libraries: the daemons in dom0/ link them.
+noinst_LTLIBRARIES += libpvsplit-back.la
+libpvsplit_back_la_SOURCES = \
+	backends/core/backend.h \
+	backends/core/barrier.h \
+	backends/core/ctl.c \
+	backends/core/ctl.h \
+	backends/core/evtchn.c \
+	backends/core/evtchn.h \
+	backends/core/gntcache.c \
+	backends/core/gntcache.h \
+	backends/core/loop.c \
+	backends/core/loop.h \
+	backends/core/ring.c \
+	backends/core/ring.h \
+	backends/core/xenbus.c
+libpvsplit_back_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+libpvsplit_back_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
+libpvsplit_back_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS) $(JSONC_LIBS)
+
+# The vbd engine: blkif ABIs, backing stores, the io_uring dataplane, the control part.
+noinst_LTLIBRARIES += libpvsplit-blk.la
+libpvsplit_blk_la_SOURCES = \
+	backends/block/blkif.c \
+	backends/block/blkif.h \
+	backends/block/dataplane.c \
+	backends/block/dataplane.h \
+	backends/block/store.c \
+	backends/block/store.h \
+	backends/block/vbd.c \
+	backends/block/vbd.h
+libpvsplit_blk_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+libpvsplit_blk_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS)
+libpvsplit_blk_la_LIBADD = libpvsplit-back.la $(LIBURING_LIBS)

@@ -1,0 +1,131 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Shared by dom0 and guest scripts (bash): structured records for the host.
+#
+# A record is one line of JSON: {"ev":KIND,"t":UPTIME,...}.  LAB_EMIT_TO is
+# where records go; LAB_EMIT_PREFIX is put before each (the guest sends
+# "@@LAB " lines on its console, which dom0 picks out and relays).
+#   ev=begin  name timeout        a step starts
+#   ev=step   name status secs    a step ended: status pass|fail|skip, detail
+#   ev=metric name value unit     a figure (MB/s, seconds)
+#   ev=out    src line            a line of output worth showing the person
+#   ev=mark   name                a milestone other scripts wait for
+#   ev=done   status              the end of the run (dom0 only)
+
+: "${LAB_EMIT_TO:=/dev/stdout}"
+: "${LAB_EMIT_PREFIX:=}"
+LAB_STEP_DIR=${LAB_STEP_DIR:-/run/lab/steps}
+LAB_FAILED=0
+
+lab_now() { read -r up _ </proc/uptime && echo "$up"; }
+
+# a JSON string (quotes included) from $1: escapes \ and ", drops control chars
+lab_str() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	s=${s//$'\t'/ }
+	printf '"%s"' "$(printf '%s' "$s" | tr -d '\000-\037')"
+}
+
+# lab_emit KIND [key value]...: values that look like numbers stay numbers
+lab_emit() {
+	local rec="{\"ev\":$(lab_str "$1"),\"t\":$(lab_now)"
+	shift
+	while [ $# -ge 2 ]; do
+		case $2 in
+		'' | *[!0-9.]* | *.*.* | .*) rec+=",$(lab_str "$1"):$(lab_str "$2")" ;;
+		*) rec+=",$(lab_str "$1"):$2" ;;
+		esac
+		shift 2
+	done
+	printf '%s%s}\n' "$LAB_EMIT_PREFIX" "$rec" >>"$LAB_EMIT_TO"
+}
+
+lab_out() { lab_emit out src "$1" line "$2"; }
+lab_mark() { lab_emit mark name "$1"; }
+lab_metric() { lab_emit metric name "$1" value "$2" unit "$3"; }
+
+lab_secs_since() { awk -v a="$1" -v b="$(lab_now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# run "$@" in its own process group; kill the group after $1 seconds
+lab_with_timeout() {
+	local tmo=$1 pid wd rc
+	shift
+	set -m
+	"$@" &
+	pid=$!
+	set +m
+	(sleep "$tmo" && kill -KILL -- -"$pid" 2>/dev/null) &
+	wd=$!
+	wait "$pid"
+	rc=$?
+	kill "$wd" 2>/dev/null
+	wait "$wd" 2>/dev/null
+	[ "$rc" -eq 137 ] && return 124
+	return "$rc"
+}
+
+# lab_step NAME TIMEOUT CMD...: one checked step; output to its log file
+# (copied to the console after); on failure its last lines are sent as records.
+lab_step() {
+	local name=$1 tmo=$2 t0 rc log secs
+	shift 2
+	mkdir -p "$LAB_STEP_DIR"
+	log=$LAB_STEP_DIR/$name.log
+	t0=$(lab_now)
+	lab_emit begin name "$name" timeout "$tmo"
+	echo "--- step $name (timeout ${tmo}s): $*"
+	lab_with_timeout "$tmo" "$@" >"$log" 2>&1 </dev/null
+	rc=$?
+	cat "$log"
+	secs=$(lab_secs_since "$t0")
+	if [ "$rc" -eq 0 ]; then
+		lab_emit step name "$name" status pass secs "$secs"
+		return 0
+	fi
+	local why="exit status $rc"
+	[ "$rc" -eq 124 ] && why="timed out after ${tmo}s"
+	[ "$rc" -eq 77 ] && { lab_step_skip "$name" "$(tail -1 "$log")" "$secs"; return 0; }
+	tail -n 15 "$log" | while IFS= read -r line; do lab_out "$name" "$line"; done
+	lab_emit step name "$name" status fail secs "$secs" detail "$why"
+	LAB_FAILED=$((LAB_FAILED + 1))
+	return 1
+}
+
+lab_step_skip() { lab_emit step name "$1" status skip secs "${3:-0}" detail "$2"; }
+
+# wait until FILE has a line matching the extended regex; 1 on timeout
+lab_wait_for_line() {
+	local file=$1 re=$2 tmo=$3 end
+	end=$(($(date +%s) + tmo))
+	until grep -qE -- "$re" "$file" 2>/dev/null; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.3
+	done
+}
+
+# load the image's kernel modules in dependency order (modules.load), except
+# those named in $1 (a space separated list)
+lab_load_modules() {
+	local skip=" $1 " abi rel name
+	abi=$(uname -r)
+	while read -r rel; do
+		name=${rel##*/}
+		name=${name%.ko}
+		case $skip in *" ${name//_/-} "* | *" ${name//-/_} "*) continue ;; esac
+		grep -q "^${name//-/_} " /proc/modules || insmod "/lib/modules/$abi/$rel" 2>/dev/null ||
+			echo "lab: insmod $rel failed"
+	done <"/lib/modules/$abi/modules.load"
+}
+
+lab_mount_basics() {
+	mkdir -p /proc /sys /dev /run /tmp /var /mnt
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev
+	mkdir -p /dev/pts /dev/shm
+	mount -t devpts devpts /dev/pts
+	mount -t tmpfs -o mode=0755 tmpfs /run
+	mount -t tmpfs tmpfs /tmp
+	ln -sfn /run /var/run
+	mkdir -p /var/lock /var/log /var/lib /run/lab
+}

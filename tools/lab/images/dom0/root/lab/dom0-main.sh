@@ -1,0 +1,216 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The lab in dom0 (bash): start Xen's dom0 services and the chosen backends,
+# create the PV guest with stock xl, drive the checks that need dom0 (console,
+# block hot-plug, destroy) and relay the guest's records to the host.
+#
+# Settings come from /lab/run.env (written by pvsplit-lab for this run):
+#   LAB_BACKEND       kernel | pvsplit
+#   LAB_MODE          qemu (this image) | host (a real dom0: services are
+#                     already running, nothing is started or loaded)
+#   LAB_ROOT          where these files are (/lab in the image)
+#   PVSPLIT_*DIR      where the pvsplit build is installed
+#   LAB_GUEST_MEM     guest memory in MiB
+#   LAB_DISK_MB       size of each test disk
+#   LAB_T_*           timeouts in seconds (see pvsplit-lab(1))
+set -u
+LAB_ROOT=${LAB_ROOT:-/lab}
+. "$LAB_ROOT/lab-lib.sh"
+. "$LAB_ROOT/run.env"
+. "$LAB_ROOT/backend-$LAB_BACKEND.sh"
+export PATH=$PVSPLIT_BINDIR:$PVSPLIT_SBINDIR:$PATH
+export LD_LIBRARY_PATH=$PVSPLIT_LIBDIR
+
+LAB_DIR=/run/lab
+DISK_DIR=/var/lib/pvsplit-lab
+GUEST=lab-guest
+GUEST_EVENTS=$LAB_DIR/guest.events
+mkdir -p "$LAB_DIR" "$DISK_DIR" /var/log/xen/console /var/lib/xen /var/run/xen
+# in dom0: $LAB_ROOT/user/dom0-script, if the run has one, runs after the
+# guest's checks with PVSPLIT_BACKEND, PVSPLIT_GUEST and PVSPLIT_DOMID set
+
+# ---- dom0 services ----
+
+start_xenstored() {
+	xenstored --pid-file /run/xenstored.pid || return 1
+	local i
+	for i in $(seq 50); do
+		xenstore-read domid >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	echo "xenstored did not answer"
+	return 1
+}
+
+start_dom0_services() {
+	lab_step xenfs 30 mount -t xenfs xenfs /proc/xen || return 1
+	lab_step xenstored 60 start_xenstored || return 1
+	lab_step xen-init-dom0 60 xen-init-dom0 || return 1
+}
+
+# ---- disks: one file, one block device (brd), one file for hot-plug ----
+
+# the block device: a brd ramdisk in the image, a loop device on a real host
+make_block_device() {
+	if [ "$LAB_MODE" = qemu ]; then
+		insmod "/lib/modules/$(uname -r)/kernel/drivers/block/brd.ko" rd_nr=1 \
+			rd_size=$((LAB_DISK_MB * 1024)) || return 1
+		BLOCK_DEV=/dev/ram0
+	else
+		truncate -s "${LAB_DISK_MB}M" "$DISK_DIR/disk-block.img" || return 1
+		BLOCK_DEV=$(losetup -f --show "$DISK_DIR/disk-block.img") || return 1
+	fi
+	[ -b "$BLOCK_DEV" ] || { echo "no block device $BLOCK_DEV"; return 1; }
+	echo "$BLOCK_DEV" >"$LAB_DIR/block-dev"
+}
+
+make_disks() {
+	truncate -s "${LAB_DISK_MB}M" "$DISK_DIR/disk-file.img" "$DISK_DIR/disk-hot.img" || return 1
+	make_block_device || return 1
+	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
+}
+
+write_guest_cfg() {
+	cat >"$LAB_DIR/guest.cfg" <<-CFG
+		name = "$GUEST"
+		type = "pv"
+		kernel = "$LAB_ROOT/guest/vmlinuz"
+		ramdisk = "$LAB_ROOT/guest/initrd.cpio"
+		cmdline = "console=hvc0 quiet loglevel=3"
+		memory = $LAB_GUEST_MEM
+		vcpus = 1
+		on_crash = "preserve"
+		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda)',
+		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb)' ]
+	CFG
+	cat "$LAB_DIR/guest.cfg"
+}
+
+# ---- the guest's console: relay its records, keep its text in dom0's log ----
+
+relay_guest_console() {
+	local log line rec
+	log=$(backend_console_log "$GUEST")
+	touch "$GUEST_EVENTS"
+	tail -n +1 -F "$log" 2>/dev/null | while IFS= read -r line; do
+		line=${line%$'\r'}
+		case $line in
+		*"@@LAB {"*)
+			rec=${line#*@@LAB }
+			printf '%s\n' "$rec" >>"$GUEST_EVENTS"
+			printf '{"from":"guest",%s\n' "${rec#\{}" >>"$LAB_EMIT_TO"
+			;;
+		*) printf 'guest| %s\n' "$line" ;;
+		esac
+	done
+}
+
+# wait for the guest's mark NAME
+wait_guest_mark() {
+	lab_wait_for_line "$GUEST_EVENTS" "\"ev\":\"mark\",[^}]*\"name\":\"$1\"" "$2" || {
+		echo "no mark '$1' from the guest within $2 s (guest console: see the serial log, 'guest|' lines)"
+		return 1
+	}
+}
+
+guest_domid() { xl domid "$GUEST"; }
+
+create_guest() {
+	write_guest_cfg || return 1
+	QEMU_XEN=/bin/false xl create "$LAB_DIR/guest.cfg" || return 1
+	xl list
+}
+
+# ---- checks that dom0 drives ----
+
+# xl console: send "ping TOKEN" as input, expect "pong TOKEN" as output
+check_console() {
+	local token=lab$RANDOM$RANDOM out=$LAB_DIR/console.out fifo=$LAB_DIR/console.in pid
+	rm -f "$fifo" "$out"
+	mkfifo "$fifo"
+	script -qfc "xl console $GUEST" "$out" <"$fifo" >/dev/null 2>&1 &
+	pid=$!
+	exec 7>"$fifo"
+	sleep 2
+	printf 'ping %s\r' "$token" >&7
+	lab_wait_for_line "$out" "pong $token" 30
+	local rc=$?
+	exec 7>&-
+	kill "$pid" 2>/dev/null
+	pkill -f "xenconsole.*" 2>/dev/null
+	tr -d '\r' <"$out" | tail -n 5
+	return $rc
+}
+
+check_block_attach() {
+	wait_guest_mark hotplug-ready "$LAB_T_GUEST_CHECKS" || return 1
+	xl block-attach "$GUEST" "$(backend_disk_spec "$DISK_DIR/disk-hot.img" xvdc hotplug)" || return 1
+	wait_guest_mark hotplug-used 120 || return 1
+	xl block-list "$GUEST"
+}
+
+check_block_detach() {
+	xl block-detach "$GUEST" xvdc || return 1
+	wait_guest_mark hotplug-gone 120 || return 1
+	xl block-list "$GUEST"
+	! xl block-list "$GUEST" | grep -q 51744
+}
+
+check_destroy() {
+	local domid
+	domid=$(guest_domid) || return 1
+	xl destroy "$GUEST" || return 1
+	local i
+	for i in $(seq 100); do
+		xl domid "$GUEST" >/dev/null 2>&1 || break
+		sleep 0.2
+	done
+	if xl domid "$GUEST" >/dev/null 2>&1; then
+		echo "domain $GUEST still exists"
+		return 1
+	fi
+	backend_check_clean "$domid"
+}
+
+run_dom0_script() {
+	PVSPLIT_BACKEND=$LAB_BACKEND PVSPLIT_GUEST=$GUEST PVSPLIT_DOMID=$(guest_domid) \
+		bash "$LAB_ROOT/user/dom0-script" 2>&1 | while IFS= read -r line; do
+		lab_out dom0-script "$line"
+		printf '%s\n' "$line"
+	done
+	return "${PIPESTATUS[0]}"
+}
+
+# ---- the run ----
+
+guest_phase() {
+	lab_step guest-create "$LAB_T_CREATE" create_guest || return 1
+	relay_guest_console &
+	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT"
+	lab_step console "$LAB_T_CONSOLE" check_console
+	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done "$LAB_T_GUEST_CHECKS"
+	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach &&
+		lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
+	lab_step guest-script "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
+	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
+		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script
+	fi
+	lab_step destroy 120 check_destroy
+}
+
+main() {
+	local t0 status=pass
+	t0=$(lab_now)
+	lab_mark dom0-up
+	if [ "$LAB_MODE" = qemu ]; then
+		start_dom0_services || LAB_FAILED=$((LAB_FAILED + 1))
+	fi
+	if [ "$LAB_FAILED" -eq 0 ] && lab_step backend-start 120 backend_start &&
+		lab_step disks 60 make_disks; then
+		guest_phase
+	fi
+	[ "$LAB_FAILED" -eq 0 ] || status=fail
+	lab_metric dom0.lab_secs "$(lab_secs_since "$t0")" s
+	lab_emit done status "$status" failed "$LAB_FAILED"
+}
+
+main

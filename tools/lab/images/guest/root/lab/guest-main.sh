@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The lab's checks inside the PV guest (stock xen-blkfront), in order:
+#   ready          the guest runs (dom0 then checks the console with xl console)
+#   file systems   per disk: mkfs.ext4, files written, sync, read back and
+#                  hashes verified after a remount, fsck clean
+#   fio verify     per disk: raw random writes read back with crc32c checks
+#   throughput     fio on the first disk: 1 MiB sequential, 4 KiB random
+#   hot-plug       xvdc attached by dom0 is used, then detached
+#   guest script   /lab/user/guest-script, if the run has one
+# Marks (ready, checks-done, hotplug-ready, hotplug-used, hotplug-gone,
+# guest-done) are what dom0 waits for.
+set -u
+. /lab/lab-lib.sh
+. /lab/run.env
+export PVSPLIT_DISKS="/dev/xvda /dev/xvdb"
+MNT=/mnt/lab
+
+# answer "ping TOKEN" typed on the console (dom0 sends it through xl console)
+console_responder() {
+	local cmd arg
+	while read -r cmd arg; do
+		[ "$cmd" = ping ] && echo "pong $arg"
+	done </dev/hvc0
+}
+
+wait_block() { # DEV PRESENT(1|0) TIMEOUT
+	local i
+	for i in $(seq $(($3 * 5))); do
+		if [ -b "$1" ]; then [ "$2" = 1 ] && return 0; else [ "$2" = 0 ] && return 0; fi
+		sleep 0.2
+	done
+	echo "$1: still $([ "$2" = 1 ] && echo absent || echo present) after $3 s"
+	return 1
+}
+
+wait_disks() {
+	local d
+	for d in $PVSPLIT_DISKS; do wait_block "$d" 1 60 || return 1; done
+	grep -H . /sys/block/xvd*/size
+}
+
+write_files() {
+	local i
+	for i in 1 2 3 4; do
+		head -c $((i * 1024 * 1024)) /dev/urandom >"$MNT/f$i" || return 1
+	done
+	mkdir -p "$MNT/dir" && echo "pvsplit lab" >"$MNT/dir/small"
+	sync
+	(cd "$MNT" && sha256sum f1 f2 f3 f4 dir/small) >/run/lab/sums
+}
+
+fs_check() { # DEV
+	mkdir -p "$MNT"
+	mkfs.ext4 -q -F "$1" || return 1
+	mount -t ext4 "$1" "$MNT" || return 1
+	write_files || { umount "$MNT"; return 1; }
+	umount "$MNT" || return 1
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 "$1" "$MNT" || return 1
+	(cd "$MNT" && sha256sum -c /run/lab/sums) || { umount "$MNT"; return 1; }
+	umount "$MNT" || return 1
+	e2fsck -fn "$1"
+}
+
+fio_verify() { # DEV SIZE
+	fio --name=verify --filename="$1" --direct=1 --ioengine=libaio --iodepth=8 \
+		--rw=randwrite --bs=4k --size="$2" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --output-format=normal
+}
+
+# fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s and IOPS
+fio_rate() {
+	local name=$1 dev=$2 rw=$3 out field bw iops
+	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
+		--bs="$4" --iodepth="$5" --size=64M --runtime="$LAB_FIO_SECS" --time_based \
+		--output-format=terse --terse-version=3) || return 1
+	# terse v3: field 7/8 read KiB/s and IOPS, 48/49 write
+	case $rw in *write) field=48 ;; *) field=7 ;; esac
+	bw=$(echo "$out" | awk -F';' -v f=$field '{ printf "%.1f", $f / 1024 }')
+	iops=$(echo "$out" | awk -F';' -v f=$((field + 1)) '{ print $f }')
+	lab_metric "disk.$LAB_BACKEND.$name.mib_s" "$bw" MiB/s
+	lab_metric "disk.$LAB_BACKEND.$name.iops" "$iops" IOPS
+	echo "$name: $bw MiB/s, $iops IOPS"
+}
+
+throughput() { # DEV
+	fio_rate seqread_1m "$1" read 1M 8 &&
+		fio_rate seqwrite_1m "$1" write 1M 8 &&
+		fio_rate randread_4k_qd1 "$1" randread 4k 1 &&
+		fio_rate randread_4k_qd32 "$1" randread 4k 32 &&
+		fio_rate randwrite_4k_qd32 "$1" randwrite 4k 32
+}
+
+disk_checks() {
+	local d n
+	lab_step guest.disks 90 wait_disks || return 1
+	for d in $PVSPLIT_DISKS; do
+		n=${d##*/}
+		lab_step "guest.fs.$n" 240 fs_check "$d"
+		lab_step "guest.fio-verify.$n" 240 fio_verify "$d" 32M
+	done
+	lab_step guest.throughput $((LAB_FIO_SECS * 5 + 120)) throughput /dev/xvda
+}
+
+hot_use() {
+	wait_block /dev/xvdc 1 120 || return 1
+	fio_verify /dev/xvdc 8M
+}
+
+hotplug_checks() {
+	lab_mark hotplug-ready
+	lab_step guest.hotplug-use 180 hot_use
+	lab_mark hotplug-used
+	lab_step guest.hotplug-gone 180 wait_block /dev/xvdc 0 150
+	lab_mark hotplug-gone
+}
+
+run_user_script() {
+	local line
+	bash /lab/user/guest-script 2>&1 </dev/null | while IFS= read -r line; do
+		lab_out guest-script "$line"
+		printf '%s\n' "$line"
+	done
+	return "${PIPESTATUS[0]}"
+}
+
+main() {
+	console_responder &
+	lab_mark ready
+	disk_checks
+	lab_mark checks-done
+	hotplug_checks
+	if [ -f /lab/user/guest-script ]; then
+		lab_step guest.script "$LAB_T_GUEST_SCRIPT" run_user_script
+	fi
+	lab_mark guest-done
+}
+
+main

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Where dom0's lab script runs: Xen in QEMU (TCG), or this host if it is dom0.
+
+Both start a process and name the file that receives the lab's records (one
+JSON object per line): QEMU's virtio-serial port "lab.results" is backed by
+that file; on a real dom0 the script appends to it directly.
+"""
+import os
+import shutil
+import subprocess
+import tempfile
+
+from .ui import LabError
+
+XEN_ARGS = "console=com1 com1=115200 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot"
+DOM0_ARGS = "console=hvc0 quiet loglevel=3"
+
+
+def is_xen_dom0():
+    try:
+        with open("/proc/xen/capabilities") as f:
+            return "control_d" in f.read()
+    except OSError:
+        return False
+
+
+class QemuMachine:
+    """Xen + dom0 in qemu-system-x86_64; the serial console goes to serial.log."""
+
+    def __init__(self, rundir, xen, kernel, initrd, interactive=False, cpu="qemu64", mem=2048):
+        self.rundir = rundir
+        self.serial_log = os.path.join(rundir, "serial.log")
+        self.channel = os.path.join(rundir, "channel.jsonl")
+        self.interactive = interactive
+        qemu = shutil.which("qemu-system-x86_64")
+        if not qemu:
+            raise LabError("qemu-system-x86_64 not found: apt-get install qemu-system-x86")
+        serial = (f"stdio,id=ser,signal=off,logfile={self.serial_log}" if interactive
+                  else f"file,id=ser,path={self.serial_log}")
+        self.cmd = [
+            qemu, "-machine", "pc", "-cpu", cpu, "-m", str(mem), "-smp", "2",
+            "-display", "none", "-no-reboot", "-monitor", "none",
+            "-chardev", serial, "-serial", "chardev:ser",
+            "-device", "virtio-serial-pci",
+            "-chardev", f"file,id=lab,path={self.channel}",
+            "-device", "virtserialport,chardev=lab,name=lab.results",
+            "-kernel", xen, "-append", XEN_ARGS,
+            "-initrd", f"{kernel} {DOM0_ARGS},{initrd}",
+        ]
+        self.proc = None
+
+    def start(self):
+        open(self.channel, "w").close()
+        with open(os.path.join(self.rundir, "qemu.cmd"), "w") as f:
+            f.write(" ".join(self.cmd) + "\n")
+        out = None if self.interactive else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.cmd, stdin=None if self.interactive else subprocess.DEVNULL,
+                                     stdout=out, stderr=open(os.path.join(self.rundir, "qemu.err"), "w"))
+
+    def poll(self):
+        return self.proc.poll()
+
+    def stop(self, wait=60):
+        try:
+            self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class HostDom0:
+    """This host is a Xen dom0: run dom0-main.sh here, LAB_MODE=host.
+
+    Structure only: it cannot be tried on machines without Xen.  The run's
+    overlay is unpacked into a scratch LAB_ROOT; the services (xenstored,
+    the console daemon, backends) are expected to be running already.
+    """
+
+    def __init__(self, rundir, dom0_initrd_overlay):
+        self.rundir = rundir
+        self.serial_log = os.path.join(rundir, "dom0.log")
+        self.channel = os.path.join(rundir, "channel.jsonl")
+        self.overlay = dom0_initrd_overlay
+        self.root = tempfile.mkdtemp(prefix="pvsplit-lab-")
+        self.proc = None
+
+    def start(self):
+        open(self.channel, "w").close()
+        subprocess.run(["cpio", "-idm", "--quiet"], stdin=open(self.overlay, "rb"),
+                       cwd=self.root, check=True)
+        env = dict(os.environ, LAB_MODE="host", LAB_ROOT=os.path.join(self.root, "lab"),
+                   LAB_EMIT_TO=self.channel)
+        self.proc = subprocess.Popen(["bash", os.path.join(self.root, "lab", "dom0-main.sh")],
+                                     env=env, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.serial_log, "w"), stderr=subprocess.STDOUT)
+
+    def poll(self):
+        return self.proc.poll()
+
+    def stop(self, wait=60):
+        QemuMachine.stop(self, wait)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    kill = QemuMachine.kill
+
