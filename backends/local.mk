@@ -21,11 +21,13 @@ libpvsplit_back_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 libpvsplit_back_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 libpvsplit_back_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS) $(JSONC_LIBS)
 
-# The vbd engine: blkif ABIs, backing stores, the io_uring dataplane, the control part.
+# blkif wire formats of the three ABIs: shared by the backend and the user frontend.
+noinst_LTLIBRARIES += libpvsplit-blkif.la
+libpvsplit_blkif_la_SOURCES = backends/block/blkif.c backends/block/blkif.h
+
+# The vbd engine: backing stores, the io_uring dataplane, the control part.
 noinst_LTLIBRARIES += libpvsplit-blk.la
 libpvsplit_blk_la_SOURCES = \
-	backends/block/blkif.c \
-	backends/block/blkif.h \
 	backends/block/dataplane.c \
 	backends/block/dataplane.h \
 	backends/block/store.c \
@@ -34,4 +36,4 @@ libpvsplit_blk_la_SOURCES = \
 	backends/block/vbd.h
 libpvsplit_blk_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 libpvsplit_blk_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS)
-libpvsplit_blk_la_LIBADD = libpvsplit-back.la $(LIBURING_LIBS)
+libpvsplit_blk_la_LIBADD = libpvsplit-back.la libpvsplit-blkif.la $(LIBURING_LIBS)

@@ -61,3 +61,13 @@ tests_fuzz_fuzz_xsd_wire_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
 tests_fuzz_fuzz_xsd_wire_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_xsd_wire_LDADD = libpvsplit-simd.la
 endif
+
+# ---- sim tier: block ----
+check_PROGRAMS += tests/sim/test_blk_sim
+TESTS += tests/sim/test_blk_sim
+tests_sim_test_blk_sim_SOURCES = tests/sim/test_blk_sim.c tests/sim/blkenv.c tests/sim/blkenv.h
+tests_sim_test_blk_sim_CPPFLAGS = $(SIM_TEST_CPPFLAGS) -I$(top_srcdir)/domU-frontends/user \
+	-I$(top_srcdir)/backends
+tests_sim_test_blk_sim_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
+tests_sim_test_blk_sim_LDADD = libpvsplit-front.la libpvsplit-tools.la libpvsplit-hv.la \
+	libpvsplit-schema.la $(CUNIT_LIBS) $(XENSTORE_LIBS) $(JSONC_LIBS)

@@ -1,8 +1,11 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Helpers shared by tools, benchmarks and sim-tier tests.
 noinst_LTLIBRARIES += libpvsplit-tools.la
-libpvsplit_tools_la_SOURCES = tools/lib/simrun.c tools/lib/simrun.h
+libpvsplit_tools_la_SOURCES = tools/lib/simrun.c tools/lib/simrun.h \
+	tools/lib/toolstack.c tools/lib/toolstack.h
 libpvsplit_tools_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib
+libpvsplit_tools_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
+libpvsplit_tools_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS)
 
 # pvsplit: the command line tool (one file per subcommand).
 bin_PROGRAMS += tools/pvsplit/pvsplit

@@ -576,16 +576,22 @@ static void backend_event(struct pvb_backend *be, const char *path)
 	if (*key != '/')
 		return;
 	key++;
-	if (d->removed)
-		return;
 	if (!strcmp(key, "state")) {
 		int s = read_state(be, path);
 
 		if (s != d->be_state && s != XenbusStateUnknown) {
 			pvb_dev_log(d, PVB_LOG_INFO, -1, "toolstack set state %s", pvs_state_name(s));
 			d->be_state = s;
+			/* Removal of a device whose frontend is gone already: answer now. */
+			if (s == XenbusStateClosing &&
+			    (d->fe_state == XenbusStateClosed || d->fe_state == XenbusStateUnknown)) {
+				disconnect(d);
+				switch_state(d, XenbusStateClosed);
+			}
 		}
 	}
+	if (d->removed)
+		return;
 	if (be->ops->changed)
 		be->ops->changed(d, key);
 	if (!d->prepared || !strcmp(key, "state") || !strcmp(key, "online"))

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <xenstore.h>
+
+#include "pvsplit/schema.h"
+
+#include "blkenv.h"
+
+int blkenv_start(struct blkenv *e, int ndoms)
+{
+	char doms[64] = "0", *err = NULL;
+	int r;
+
+	memset(e, 0, sizeof(*e));
+	for (int i = 1; i < ndoms; i++)
+		snprintf(doms + strlen(doms), sizeof(doms) - strlen(doms), ",%d", i);
+	r = simrun_start(&e->sim, doms, 128);
+	if (r)
+		return r;
+	snprintf(e->ctl, sizeof(e->ctl), "%s/blkback.sock", e->sim.dir);
+	r = pvs_schema_load(&e->schema, NULL, &err);
+	free(err);
+	if (!r)
+		r = simrun_open(&e->sim, 0, &e->hv0);
+	if (!r)
+		r = pvhv_xs_open(e->hv0, &e->xs);
+	return r;
+}
+
+int blkenv_daemon_start(struct blkenv *e, const char *const *args)
+{
+	char bin[4096];
+	const char *b = getenv("PVSPLIT_BUILDDIR");
+	const char *argv[24];
+	int n = 0;
+
+	snprintf(bin, sizeof(bin), "%s/dom0/blkback/pvsplit-blkback", b ? b : ".");
+	argv[n++] = "pvsplit-blkback";
+	argv[n++] = "--ctl";
+	argv[n++] = e->ctl;
+	argv[n++] = "--resize-interval";
+	argv[n++] = "100";
+	for (int i = 0; args && args[i] && n < 22; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	unlink(e->ctl);
+	e->daemon = fork();
+	if (e->daemon < 0)
+		return -errno;
+	if (e->daemon == 0) {
+		setenv("PVSPLIT_DOMID", "0", 1);
+		if (!getenv("PVSPLIT_TEST_VERBOSE")) {
+			int fd = open("/dev/null", O_WRONLY);
+
+			dup2(fd, 2);
+		}
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	/* Ready when the control socket answers. */
+	for (int i = 0; i < 1000; i++) {
+		struct json_object *o = blkenv_stats(e);
+
+		if (o) {
+			json_object_put(o);
+			return 0;
+		}
+		if (waitpid(e->daemon, NULL, WNOHANG) == e->daemon)
+			return -ECHILD;
+		poll(NULL, 0, 10);
+	}
+	return -ETIMEDOUT;
+}
+
+int blkenv_daemon_stop(struct blkenv *e, bool kill9)
+{
+	int st;
+
+	if (e->daemon <= 0)
+		return -1;
+	kill(e->daemon, kill9 ? SIGKILL : SIGTERM);
+	st = simrun_wait(e->daemon);
+	e->daemon = 0;
+	return st;
+}
+
+void blkenv_stop(struct blkenv *e)
+{
+	if (e->daemon > 0)
+		blkenv_daemon_stop(e, false);
+	if (e->xs)
+		xs_close(e->xs);
+	pvhv_close(e->hv0);
+	pvs_schema_free(e->schema);
+	simrun_stop(&e->sim);
+}
+
+struct json_object *blkenv_stats(struct blkenv *e)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[1 << 20];
+	size_t len = 0;
+	ssize_t n;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct json_object *o;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", e->ctl);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    write(fd, "stats\n", 6) != 6) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = 0;
+	o = json_tokener_parse(buf);
+	return o;
+}
+
+struct json_object *blkenv_dev_stats(struct json_object *root, uint32_t domid, uint32_t devid)
+{
+	struct json_object *bes, *be, *devs;
+
+	if (!root || !json_object_object_get_ex(root, "backends", &bes))
+		return NULL;
+	be = json_object_array_get_idx(bes, 0);
+	if (!be || !json_object_object_get_ex(be, "devices", &devs))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i), *v;
+
+		if (json_object_object_get_ex(d, "domid", &v) &&
+		    (uint32_t)json_object_get_int(v) == domid &&
+		    json_object_object_get_ex(d, "devid", &v) &&
+		    (uint32_t)json_object_get_int(v) == devid)
+			return d;
+	}
+	return NULL;
+}
+
+int blkenv_make_file(const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+int blkenv_run_frontend(struct blkenv *e, uint32_t domid, const struct pvf_blk_opts *o,
+			blkenv_fn fn, void *arg)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		struct pvhv *hv;
+		struct pvf_blk *b;
+		int r = simrun_open(&e->sim, (int)domid, &hv);
+
+		if (!r)
+			r = pvf_blk_open(hv, o, &b);
+		if (r) {
+			fprintf(stderr, "frontend dom%u vbd %u: open: %s\n", domid, o->devid,
+				strerror(-r));
+			_exit(100);
+		}
+		r = fn(b, arg);
+		pvf_blk_close(b);
+		pvhv_close(hv);
+		_exit(r ? (r < 0 ? 101 : r) : 0);
+	}
+	return simrun_wait(pid);
+}
+
+void blkenv_pattern(uint8_t *buf, size_t len, uint64_t seed)
+{
+	uint64_t x = seed * 0x9E3779B97F4A7C15ull + 1;
+
+	for (size_t i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (uint8_t)x;
+	}
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A minimal toolstack for the sim tier, the benchmarks and the demo: writes
+ * and removes devices in xenstore the way libxl 4.17 does (same keys, same
+ * permissions, same removal handshake), paths from the xenstore schema.
+ * Returns -errno; prints nothing.
+ */
+#ifndef PVSPLIT_TOOLSTACK_H
+#define PVSPLIT_TOOLSTACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct xs_handle;
+struct pvs_schema;
+
+struct ts_vbd {
+	uint32_t backend_domid;
+	uint32_t domid;
+	uint32_t devid;	     /* e.g. 51712 for xvda */
+	const char *params;  /* backing file or block device */
+	const char *script;  /* hotplug script, NULL: none (the backend opens params) */
+	bool readonly;
+	bool cdrom;
+	uint32_t sector_size; /* pvsplit-sector-size for files, 0: default */
+};
+
+/* libxl's device_disk_add(): backend and frontend directories, state 1. */
+int ts_vbd_add(struct xs_handle *xs, const struct pvs_schema *s, const struct ts_vbd *v);
+/*
+ * libxl's removal: online=0 and state=Closing in the backend, wait up to
+ * timeout_ms for the backend to reach Closed, then remove both directories.
+ * Returns 0, or -ETIMEDOUT (the directories are removed anyway, as libxl does).
+ */
+int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t backend_domid,
+		  uint32_t domid, uint32_t devid, unsigned timeout_ms);
+/* Read a backend or frontend key of a vbd: malloc'd value or NULL. */
+char *ts_vbd_read(struct xs_handle *xs, const struct pvs_schema *s, bool backend,
+		  uint32_t backend_domid, uint32_t domid, uint32_t devid, const char *key);
+/* Wait until a backend key equals value: 0 or -ETIMEDOUT. */
+int ts_vbd_wait(struct xs_handle *xs, const struct pvs_schema *s, uint32_t backend_domid,
+		uint32_t domid, uint32_t devid, const char *key, const char *value,
+		unsigned timeout_ms);
+
+#endif
