@@ -12,6 +12,8 @@ libpvsplit_back_la_SOURCES = \
 	backends/core/evtchn.h \
 	backends/core/gntcache.c \
 	backends/core/gntcache.h \
+	backends/core/journal.c \
+	backends/core/journal.h \
 	backends/core/loop.c \
 	backends/core/loop.h \
 	backends/core/ring.c \

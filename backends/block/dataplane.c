@@ -16,6 +16,7 @@
 #include <liburing.h>
 
 #include "core/gntcache.h"
+#include "core/journal.h"
 #include "core/ring.h"
 
 #include "dataplane.h"
@@ -39,6 +40,7 @@ enum io_kind { IO_RW, IO_FLUSH, IO_DISCARD };
 /* One request in flight: everything about it lives in this private copy. */
 struct blk_io {
 	struct blk_queue *q;
+	struct pvb_jslot *js; /* the journal slot holding the private copy */
 	struct blk_req req;
 	uint8_t op; /* READ, WRITE, FLUSH_DISKCACHE, WRITE_BARRIER, DISCARD */
 	uint32_t nsegs;
@@ -72,8 +74,11 @@ struct blk_queue {
 	uint32_t nios;
 	uint32_t inflight;
 	struct blk_io *barrier; /* waiting for the queue to drain */
-	bool responses;		/* written but not pushed */
+	uint32_t *answered;	/* ios whose response is written but not pushed */
+	uint32_t nanswered;
+	bool responses;
 	bool dead;
+	struct pvb_journal *j;
 	struct blk_qstats st;
 };
 
@@ -101,7 +106,7 @@ static void qlog(struct blk_queue *q, int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	q->dp->hooks.log(q->dp->hooks.opaque, 7, q->idx, msg);
+	q->dp->hooks.log(q->dp->hooks.opaque, level, q->idx, msg);
 }
 
 /* ---- failing the device: deferred, the queue may be deep in a callback ---- */
@@ -124,20 +129,8 @@ static void fail_queue(struct blk_queue *q)
 
 /* ---- responses ---- */
 
-static void push(struct blk_queue *q)
-{
-	if (!q->responses)
-		return;
-	q->responses = false;
-	if (pvb_ring_push(&q->ring)) {
-		pvb_evtchn_notify(q->dp->ev, (uint32_t)q->port);
-		q->st.notify_sent++;
-	} else {
-		q->st.notify_suppressed++;
-	}
-}
-
-static void io_release(struct blk_queue *q, struct blk_io *io)
+/* Give the grants of an answered request back; its slot stays until published. */
+static void io_put(struct blk_queue *q, struct blk_io *io)
 {
 	if (io->gnts) {
 		for (uint32_t i = 0; i < io->nsegs; i++) {
@@ -149,20 +142,48 @@ static void io_release(struct blk_queue *q, struct blk_io *io)
 			io->extra_maps[i] = NULL;
 		}
 	}
+}
+
+static void slot_free(struct blk_queue *q, struct blk_io *io)
+{
+	if (io->js)
+		pvb_journal_done(io->js);
 	io->busy = false;
 	q->freelist[q->nfree++] = (uint32_t)(io - q->ios);
-	q->inflight--;
+}
+
+static void push(struct blk_queue *q)
+{
+	if (!q->responses)
+		return;
+	q->responses = false;
+	if (pvb_ring_push(&q->ring)) {
+		pvb_evtchn_notify(q->dp->ev, (uint32_t)q->port);
+		q->st.notify_sent++;
+	} else {
+		q->st.notify_suppressed++;
+	}
+	/* Published: the journal may forget these, their slots are free. */
+	for (uint32_t i = 0; i < q->nanswered; i++)
+		slot_free(q, &q->ios[q->answered[i]]);
+	q->nanswered = 0;
 }
 
 static void start_io(struct blk_queue *q, struct blk_io *io);
 
 static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 {
-	void *slot = pvb_ring_rsp_slot(&q->ring);
+	void *slot;
 
+	/* The journal learns where the answer goes before it overwrites a ring slot. */
+	if (io->js)
+		pvb_journal_answering(io->js, q->ring.rsp_prod_pvt);
+	slot = pvb_ring_rsp_slot(&q->ring);
 	blk_encode_rsp(q->dp->p.abi, slot, io->req.id, io->req.operation, status);
 	q->responses = true;
-	io_release(q, io);
+	io_put(q, io);
+	q->answered[q->nanswered++] = (uint32_t)(io - q->ios);
+	q->inflight--;
 	if (q->barrier && q->inflight == 1) {
 		/* Only the barrier is left: everything before it is done. */
 		struct blk_io *b = q->barrier;
@@ -177,7 +198,8 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 static bool id_in_flight(struct blk_queue *q, const struct blk_io *self, uint64_t id)
 {
 	for (uint32_t i = 0; i < q->nios; i++)
-		if (q->ios[i].busy && &q->ios[i] != self && q->ios[i].req.id == id)
+		if (q->ios[i].busy && &q->ios[i] != self && q->ios[i].req.id == id &&
+		    q->ios[i].js->state == PVB_J_TAKEN)
 			return true;
 	return false;
 }
@@ -471,7 +493,8 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 	if (io->op == BLKIF_OP_DISCARD) {
 		if (dp->store->bdev) {
 			int r = blk_store_discard_bdev(dp->store, io->off, io->len,
-						       io->req.discard_flag & BLKIF_DISCARD_SECURE &&
+						       io->req.discard_flag &
+								       BLKIF_DISCARD_SECURE &&
 							       dp->store->secure_discard);
 
 			respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
@@ -480,8 +503,9 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 			return;
 		}
 		e = sqe(q);
-		io_uring_prep_fallocate(e, dp->store->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					io->off, io->len);
+		io_uring_prep_fallocate(e, dp->store->fd,
+					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, io->off,
+					io->len);
 		set_data(e, io, true);
 		io->pending = 1;
 		return;
@@ -603,9 +627,16 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 
 static void process_deferred(void *opaque);
 
+static void take(struct blk_queue *q, struct blk_io *io)
+{
+	io->busy = true;
+	q->inflight++;
+	blk_decode(q->dp->p.abi, io->js->req, &io->req);
+	handle(q, io);
+}
+
 static void process(struct blk_queue *q)
 {
-	uint8_t raw[128];
 	size_t rs = blk_abi_req_size(q->dp->p.abi);
 
 	if (q->dead)
@@ -616,13 +647,16 @@ static void process(struct blk_queue *q)
 			fail_queue(q);
 			return;
 		}
-		while (!q->barrier && q->nfree && pvb_ring_take(&q->ring, raw, rs)) {
-			struct blk_io *io = &q->ios[q->freelist[--q->nfree]];
+		while (!q->barrier && q->nfree) {
+			struct blk_io *io = &q->ios[q->freelist[q->nfree - 1]];
 
-			io->busy = true;
-			q->inflight++;
-			blk_decode(q->dp->p.abi, raw, &io->req);
-			handle(q, io);
+			/* The one copy off the ring lands in the journal slot. */
+			if (!pvb_ring_take(&q->ring, io->js->req, rs))
+				break;
+			q->nfree--;
+			pvb_journal_taken(io->js, q->ring.req_cons - 1);
+			pvb_journal_set_req_cons(q->j, q->ring.req_cons);
+			take(q, io);
 		}
 		io_uring_submit(&q->uring);
 		reap(q);
@@ -671,24 +705,19 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		pvb_watch_del(q->uw);
 	q->uw = NULL;
 	if (q->uring_up) {
-		/* Wait for what the kernel still holds, then let go of the pages. */
+		/*
+		 * Let what the kernel holds finish and answer it, so that the
+		 * ring is left consistent for whoever serves it next.
+		 */
+		q->barrier = NULL;
 		while (q->inflight && io_uring_submit_and_wait(&q->uring, 1) >= 0) {
-			struct io_uring_cqe *cqe;
-			unsigned head, n = 0;
+			unsigned before = q->inflight;
 
-			io_uring_for_each_cqe(&q->uring, head, cqe)
-			{
-				bool nodata;
-				struct blk_io *io = get_data(cqe, &nodata);
-
-				n++;
-				if (--io->pending == 0)
-					io_release(q, io);
-			}
-			io_uring_cq_advance(&q->uring, n);
-			if (!n)
+			reap(q);
+			if (q->inflight == before)
 				break;
 		}
+		push(q);
 		io_uring_queue_exit(&q->uring);
 		q->uring_up = false;
 	}
@@ -700,7 +729,7 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 			struct blk_io *io = &q->ios[i];
 
 			if (io->busy)
-				io_release(q, io);
+				io_put(q, io);
 			free(io->segbuf);
 			free(io->iov);
 			free(io->gnts);
@@ -712,7 +741,11 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		q->ios = NULL;
 	}
 	free(q->freelist);
-	q->freelist = NULL;
+	free(q->answered);
+	q->freelist = q->answered = NULL;
+	/* Everything taken was answered and published: the journal is not needed. */
+	pvb_journal_close(q->j, q->inflight == 0);
+	q->j = NULL;
 	pvb_gntcache_free(q->gc);
 	q->gc = NULL;
 	if (q->ring_mem)
@@ -746,10 +779,91 @@ static int io_init(struct blk_dp *dp, struct blk_io *io)
 	return 0;
 }
 
+static int journal_open(struct blk_dp *dp, struct blk_queue *q, bool *resumed)
+{
+	char path[512];
+	uint64_t id = 0;
+	uint32_t v[4] = { dp->p.domid, dp->p.devid, (uint32_t)q->idx, dp->p.abi };
+
+	if (!dp->p.journal_dir)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/vbd-%u-%u-q%d.journal", dp->p.journal_dir, dp->p.domid,
+		 dp->p.devid, q->idx);
+	id = pvb_journal_hash(id, v, sizeof(v));
+	id = pvb_journal_hash(id, dp->p.ring_refs[q->idx],
+			      dp->p.nr_ring_pages * sizeof(dp->p.ring_refs[0][0]));
+	id = pvb_journal_hash(id, &dp->p.evtchn[q->idx], sizeof(dp->p.evtchn[0]));
+	return pvb_journal_open(path, id, q->nios, (uint32_t)blk_abi_req_size(dp->p.abi),
+				dp->p.resume, &q->j, resumed);
+}
+
+/*
+ * A restarted daemon: continue from the journal.  Requests taken but not
+ * answered, and answers written but never published, are done again;
+ * responses go out from the published producer index on.
+ */
+static int recover(struct blk_queue *q)
+{
+	RING_IDX pub = q->ring.rsp_prod_pvt, cons = pvb_journal_req_cons(q->j);
+	RING_IDX prod = __atomic_load_n(&q->ring.sring->req_prod, __ATOMIC_ACQUIRE);
+	uint32_t redo[4096], n = 0;
+
+	if (cons - pub > q->nios || prod - pub > q->nios || cons - pub > prod - pub)
+		return -EPROTO; /* the journal does not fit this ring */
+	for (uint32_t i = 0; i < q->nios; i++) {
+		struct pvb_jslot *js = q->ios[i].js;
+		bool again = (js->state == PVB_J_TAKEN && (int32_t)(js->ring_idx - cons) < 0) ||
+			     (js->state == PVB_J_ANSWERED && (int32_t)(js->rsp_idx - pub) >= 0);
+
+		if (again)
+			redo[n++] = i;
+	}
+	if (n != cons - pub)
+		return -EPROTO;
+	q->ring.req_cons = cons;
+	for (uint32_t i = 0; i < q->nios; i++)
+		if (q->ios[i].js->state != PVB_J_FREE) {
+			bool listed = false;
+
+			for (uint32_t k = 0; k < n; k++)
+				listed |= redo[k] == i;
+			if (!listed)
+				pvb_journal_done(q->ios[i].js);
+		}
+	/* In the order they were taken. */
+	for (uint32_t i = 1; i < n; i++)
+		for (uint32_t k = i; k > 0 && (int32_t)(q->ios[redo[k]].js->ring_idx -
+							q->ios[redo[k - 1]].js->ring_idx) < 0;
+		     k--) {
+			uint32_t t = redo[k];
+
+			redo[k] = redo[k - 1];
+			redo[k - 1] = t;
+		}
+	q->nfree = 0;
+	for (uint32_t i = q->nios; i-- > 0;) {
+		bool used = false;
+
+		for (uint32_t k = 0; k < n; k++)
+			used |= redo[k] == i;
+		if (!used)
+			q->freelist[q->nfree++] = i;
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		struct blk_io *io = &q->ios[redo[k]];
+
+		pvb_journal_taken(io->js, io->js->ring_idx);
+		take(q, io);
+	}
+	qlog(q, 6, "resumed from the journal: %u request(s) redone", n);
+	return 0;
+}
+
 static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 {
 	struct pvb_any_sring *sring;
 	unsigned entries;
+	bool resumed = false;
 	int r;
 
 	q->efd = -1;
@@ -759,21 +873,26 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		return r;
 	sring = q->ring_mem;
 	/*
-	 * Resume after the last published response: 0 on a new ring, and the
+	 * Answers go after the last published one: 0 on a new ring, and the
 	 * right place when a restarted daemon takes a live ring over.
 	 */
 	r = pvb_ring_init(&q->ring, q->ring_mem, (size_t)dp->p.nr_ring_pages * PAGE,
-			  blk_abi_ent_size(dp->p.abi), __atomic_load_n(&sring->rsp_prod,
-								       __ATOMIC_ACQUIRE));
+			  blk_abi_ent_size(dp->p.abi),
+			  __atomic_load_n(&sring->rsp_prod, __ATOMIC_ACQUIRE));
 	if (r)
 		return r;
 	q->nios = q->ring.nr_ents;
 	q->ios = calloc(q->nios, sizeof(*q->ios));
 	q->freelist = calloc(q->nios, sizeof(*q->freelist));
-	if (!q->ios || !q->freelist)
+	q->answered = calloc(q->nios, sizeof(*q->answered));
+	if (!q->ios || !q->freelist || !q->answered)
 		return -ENOMEM;
+	r = journal_open(dp, q, &resumed);
+	if (r)
+		return r;
 	for (uint32_t i = 0; i < q->nios; i++) {
 		q->ios[i].q = q;
+		q->ios[i].js = pvb_journal_slot(q->j, i);
 		r = io_init(dp, &q->ios[i]);
 		if (r)
 			return r;
@@ -805,6 +924,17 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		q->port = 0;
 		return r;
 	}
+	if (resumed) {
+		r = recover(q);
+		if (r) {
+			qlog(q, 4, "journal unusable (%s): resuming after the last answer",
+			     strerror(-r));
+			for (uint32_t i = 0; i < q->nios; i++)
+				pvb_journal_done(q->ios[i].js);
+		} else {
+			io_uring_submit(&q->uring);
+		}
+	}
 	/* Requests may already wait (a restart): look now, not at the next event. */
 	pvb_loop_defer(dp->loop, process_deferred, q);
 	return 0;
@@ -829,9 +959,9 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 	dp->loop = loop;
 	dp->ev = ev;
 	dp->hooks = *hooks;
-	dp->max_segs = p->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ?
-			       p->max_indirect :
-			       BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	dp->max_segs = p->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
+			       ? p->max_indirect
+			       : BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	dp->unit = p->large_sectors ? store->logical : SECT;
 	for (uint32_t i = 0; i < p->nr_queues && !r; i++) {
 		dp->q[i].dp = dp;

@@ -27,10 +27,10 @@
 #include "blkif.h"
 #include "store.h"
 
-#define BLK_MAX_QUEUES	    16
-#define BLK_MAX_RING_ORDER  4 /* 16 pages, as Linux's xen-blkback */
-#define BLK_MAX_RING_PAGES  (1u << BLK_MAX_RING_ORDER)
-#define BLK_MAX_INDIRECT    4096 /* BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST pages of segments */
+#define BLK_MAX_QUEUES	   16
+#define BLK_MAX_RING_ORDER 4 /* 16 pages, as Linux's xen-blkback */
+#define BLK_MAX_RING_PAGES (1u << BLK_MAX_RING_ORDER)
+#define BLK_MAX_INDIRECT   4096 /* BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST pages of segments */
 
 struct json_object;
 struct blk_dp;
@@ -50,6 +50,10 @@ struct blk_dp_params {
 	bool flush;
 	bool discard;
 	bool readonly;
+	/* Restart support: the journal files live in journal_dir (see core/journal.h). */
+	const char *journal_dir;
+	uint32_t devid;
+	bool resume; /* a restarted daemon takes over a live ring: use the journal */
 };
 
 struct blk_dp_hooks {

@@ -190,8 +190,8 @@ static int vbd_prepare(struct pvb_device *d)
 		    (unsigned long long)v->store->size, v->store->logical, v->store->physical,
 		    v->readonly ? ", read-only" : "", v->store->discard ? ", discard" : "");
 	if (v->cfg->resize_ms)
-		pvb_timer_add(pvb_dev_loop(d), v->cfg->resize_ms, v->cfg->resize_ms, resize_check, v,
-			      &v->resize);
+		pvb_timer_add(pvb_dev_loop(d), v->cfg->resize_ms, v->cfg->resize_ms, resize_check,
+			      v, &v->resize);
 	return 1;
 }
 
@@ -338,6 +338,9 @@ static int vbd_connect(struct pvb_device *d)
 	}
 	v->large_sectors = p.large_sectors;
 	p.readonly = v->readonly;
+	p.journal_dir = cfg_of(d)->state_dir;
+	p.devid = pvb_dev_devid(d);
+	p.resume = pvb_dev_resuming(d);
 	p.flush = p.barrier = true;
 	p.discard = v->store->discard;
 	r = blk_dp_start(&p, v->store, pvb_dev_hv(d), pvb_dev_loop(d), pvb_dev_evtchn(d), &hooks,
@@ -363,8 +366,8 @@ static int vbd_connect(struct pvb_device *d)
 		return r;
 	}
 	pvb_dev_log(d, PVB_LOG_INFO, -1,
-		    "%u queue(s), %u ring page(s), %s ABI, persistent %s, indirect %u",
-		    p.nr_queues, p.nr_ring_pages, blk_abi_name(p.abi), p.persistent ? "on" : "off",
+		    "%u queue(s), %u ring page(s), %s ABI, persistent %s, indirect %u", p.nr_queues,
+		    p.nr_ring_pages, blk_abi_name(p.abi), p.persistent ? "on" : "off",
 		    p.max_indirect);
 	return 0;
 }

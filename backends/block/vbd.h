@@ -16,6 +16,7 @@ struct vbd_config {
 	bool persistent;	 /* feature-persistent */
 	uint32_t persistent_max; /* persistent grants kept per queue */
 	uint32_t resize_ms;	 /* how often the backing store's size is checked (0: never) */
+	const char *state_dir;	 /* ring journals (a tmpfs: /run/pvsplit/blkback) */
 };
 
 void vbd_config_default(struct vbd_config *c);

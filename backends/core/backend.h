@@ -114,6 +114,11 @@ struct pvhv *pvb_dev_hv(const struct pvb_device *d);
 struct pvb_loop *pvb_dev_loop(const struct pvb_device *d);
 struct pvb_evtchn *pvb_dev_evtchn(const struct pvb_device *d);
 struct pvb_backend *pvb_dev_backend(const struct pvb_device *d);
+/*
+ * True during the first connect() after the daemon started and found this
+ * device Connected: the engine takes the live rings over (and its journal).
+ */
+bool pvb_dev_resuming(const struct pvb_device *d);
 /* The backend state we last wrote, and the frontend's last seen. */
 int pvb_dev_state(const struct pvb_device *d);
 int pvb_dev_frontend_state(const struct pvb_device *d);

@@ -158,7 +158,8 @@ static void timer_fired(void *opaque, uint32_t events)
 int pvb_timer_set(struct pvb_timer *t, uint64_t ms, uint64_t period_ms)
 {
 	struct itimerspec its = {
-		.it_value = { .tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000 },
+		.it_value = { .tv_sec = (time_t)(ms / 1000),
+			      .tv_nsec = (long)(ms % 1000) * 1000000 },
 		.it_interval = { .tv_sec = (time_t)(period_ms / 1000),
 				 .tv_nsec = (long)(period_ms % 1000) * 1000000 },
 	};

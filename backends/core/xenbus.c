@@ -23,6 +23,7 @@ struct pvb_device {
 	int be_state; /* last written by us, or found at start */
 	int fe_state; /* last seen */
 	bool probed, prepared, connected, removed, failed, watching;
+	bool resume; /* found Connected at start: the next connect takes over */
 	xs_transaction_t t;
 	void *priv;
 };
@@ -124,6 +125,11 @@ struct pvb_backend *pvb_dev_backend(const struct pvb_device *d)
 	return d->be;
 }
 
+bool pvb_dev_resuming(const struct pvb_device *d)
+{
+	return d->resume;
+}
+
 int pvb_dev_state(const struct pvb_device *d)
 {
 	return d->be_state;
@@ -149,8 +155,8 @@ unsigned pvb_backend_ndevices(const struct pvb_backend *be)
 static int key_path(struct pvb_device *d, enum pvs_side side, const char *key, char *buf,
 		    size_t len)
 {
-	int r = pvs_devtype_key_path(d->be->dt, side, side == PVS_SIDE_FRONTEND ? d->fepath : d->bepath,
-				     key, buf, len);
+	int r = pvs_devtype_key_path(
+		d->be->dt, side, side == PVS_SIDE_FRONTEND ? d->fepath : d->bepath, key, buf, len);
 
 	return r < 0 ? r : 0;
 }
@@ -377,8 +383,12 @@ static void evaluate(struct pvb_device *d)
 
 	switch (d->fe_state) {
 	case XenbusStateInitialising:
-		if (d->be_state == XenbusStateClosed) {
-			pvb_dev_log(d, PVB_LOG_INFO, -1, "frontend reinitialising: prepare for reconnect");
+		/* A frontend starting (again): whatever we had is stale. */
+		if (d->connected || d->be_state == XenbusStateClosed ||
+		    d->be_state == XenbusStateClosing || d->be_state == XenbusStateConnected) {
+			pvb_dev_log(d, PVB_LOG_INFO, -1,
+				    "frontend reinitialising: prepare for reconnect");
+			disconnect(d);
 			d->failed = false;
 			switch_state(d, XenbusStateInitWait);
 		}
@@ -390,6 +400,7 @@ static void evaluate(struct pvb_device *d)
 		if (d->be_state == XenbusStateClosing || d->be_state == XenbusStateClosed)
 			break; /* closing: wait for the frontend to cycle */
 		r = ops->connect(d);
+		d->resume = false;
 		if (r) {
 			pvb_dev_fatal(d, r, "connecting to the frontend");
 			break;
@@ -473,8 +484,8 @@ static void device_new(struct pvb_backend *be, uint32_t domid, uint32_t devid)
 		goto fail; /* not written yet: the next event retries */
 	r = pvs_devtype_frontend_dir(be->dt, domid, devid, expect, sizeof(expect));
 	if (r < 0 || strcmp(fe, expect)) {
-		be_log(be, PVB_LOG_ERR, "%s: frontend path %s is not %s: ignoring the device", d->bepath,
-		       fe, r < 0 ? "?" : expect);
+		be_log(be, PVB_LOG_ERR, "%s: frontend path %s is not %s: ignoring the device",
+		       d->bepath, fe, r < 0 ? "?" : expect);
 		goto fail;
 	}
 	snprintf(d->fepath, sizeof(d->fepath), "%s", fe);
@@ -489,6 +500,7 @@ static void device_new(struct pvb_backend *be, uint32_t domid, uint32_t devid)
 		if (key_path(d, PVS_SIDE_BACKEND, "state", sp, sizeof(sp)))
 			goto fail;
 		d->be_state = read_state(be, sp); /* a restarted daemon finds its state */
+		d->resume = d->be_state == XenbusStateConnected;
 	}
 	d->next = be->devs;
 	be->devs = d;
@@ -580,11 +592,12 @@ static void backend_event(struct pvb_backend *be, const char *path)
 		int s = read_state(be, path);
 
 		if (s != d->be_state && s != XenbusStateUnknown) {
-			pvb_dev_log(d, PVB_LOG_INFO, -1, "toolstack set state %s", pvs_state_name(s));
+			pvb_dev_log(d, PVB_LOG_INFO, -1, "toolstack set state %s",
+				    pvs_state_name(s));
 			d->be_state = s;
 			/* Removal of a device whose frontend is gone already: answer now. */
-			if (s == XenbusStateClosing &&
-			    (d->fe_state == XenbusStateClosed || d->fe_state == XenbusStateUnknown)) {
+			if (s == XenbusStateClosing && (d->fe_state == XenbusStateClosed ||
+							d->fe_state == XenbusStateUnknown)) {
 				disconnect(d);
 				switch_state(d, XenbusStateClosed);
 			}

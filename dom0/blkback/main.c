@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,8 +83,12 @@ static void usage(FILE *f)
 		"  --max-indirect N      feature-max-indirect-segments (default 256, 0 disables)\n"
 		"  --no-persistent       do not offer feature-persistent\n"
 		"  --persistent-max N    persistent grants kept per queue (default 1056)\n"
-		"  --resize-interval MS  how often to look for a grown backing store (default 1000, 0 off)\n"
-		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the installed one)\n"
+		"  --resize-interval MS  how often to look for a grown backing store (default "
+		"1000, 0 off)\n"
+		"  --state-dir DIR       ring journals that survive a restart (default "
+		"/run/pvsplit/blkback)\n"
+		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
+		"installed one)\n"
 		"  -v, --verbose         log debug messages\n"
 		"  -q, --quiet           log errors and warnings only\n"
 		"  -h, --help            this text\n");
@@ -104,7 +109,7 @@ static int parse_u32(const char *opt, const char *s, uint32_t max, uint32_t *out
 
 int main(int argc, char **argv)
 {
-	enum { O_CTL = 256, O_MQ, O_RO, O_IND, O_NOPERS, O_PMAX, O_RESIZE, O_SCHEMA };
+	enum { O_CTL = 256, O_MQ, O_RO, O_IND, O_NOPERS, O_PMAX, O_RESIZE, O_SCHEMA, O_STATE };
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "max-queues", required_argument, NULL, O_MQ },
@@ -114,13 +119,14 @@ int main(int argc, char **argv)
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "schema-dir", required_argument, NULL, O_SCHEMA },
+		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct vbd_config vc;
-	char ctl_path[256] = "", *schema_err = NULL;
+	char ctl_path[256] = "", state_dir[256] = "", *schema_err = NULL;
 	const char *schema_dir = NULL;
 	struct pvb_loop *loop = NULL;
 	struct pvhv *hv = NULL;
@@ -162,6 +168,9 @@ int main(int argc, char **argv)
 		case O_SCHEMA:
 			schema_dir = optarg;
 			break;
+		case O_STATE:
+			snprintf(state_dir, sizeof(state_dir), "%s", optarg);
+			break;
 		case 'v':
 			verbosity = PVB_LOG_DEBUG;
 			break;
@@ -191,20 +200,28 @@ int main(int argc, char **argv)
 	}
 	r = pvhv_open(&hv, NULL);
 	if (r) {
-		logf_(PVB_LOG_ERR, "cannot reach the hypervisor: %s (no /dev/xen; for the sim set "
-				   "PVSPLIT_SIM_DIR)",
+		logf_(PVB_LOG_ERR,
+		      "cannot reach the hypervisor: %s (no /dev/xen; for the sim set "
+		      "PVSPLIT_SIM_DIR)",
 		      strerror(-r));
 		goto out;
 	}
-	if (!ctl_path[0]) {
+	{
 		const char *sim = getenv("PVSPLIT_SIM_DIR");
+		bool on_sim = !strcmp(pvhv_provider(hv), "sim") && sim;
+		const char *base = on_sim ? sim : "/run/pvsplit";
 
-		if (!strcmp(pvhv_provider(hv), "sim") && sim)
-			snprintf(ctl_path, sizeof(ctl_path), "%s/" NAME ".sock", sim);
-		else {
-			mkdir("/run/pvsplit", 0755);
-			snprintf(ctl_path, sizeof(ctl_path), "/run/pvsplit/" NAME ".sock");
+		if (!on_sim)
+			mkdir(base, 0755);
+		if (!ctl_path[0])
+			snprintf(ctl_path, sizeof(ctl_path), "%s/" NAME ".sock", base);
+		if (!state_dir[0])
+			snprintf(state_dir, sizeof(state_dir), "%s/blkback", base);
+		if (mkdir(state_dir, 0700) && errno != EEXIST) {
+			logf_(PVB_LOG_ERR, "state directory %s: %s", state_dir, strerror(errno));
+			goto out;
 		}
+		vc.state_dir = state_dir;
 	}
 	r = pvb_loop_new(&loop);
 	if (!r)

@@ -30,11 +30,10 @@ DEFINE_RING_TYPES(pvf_any, uint8_t, uint8_t);
 
 struct fslot {
 	bool busy;
-	bool raw;
 	uint8_t operation;
 	pvf_blk_done done;
 	void *cookie;
-	void *ind;		    /* indirect segment pages (granted read-only) */
+	void *ind; /* indirect segment pages (granted read-only) */
 	uint32_t ind_refs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
 };
 
@@ -67,7 +66,7 @@ struct pvf_blk {
 		uint8_t *base;
 		uint32_t pages, used;
 		uint32_t refs[PVHV_GNT_MAX_BATCH];
-	} *chunks; /* the granted data pool, in shares of at most PVHV_GNT_MAX_BATCH pages */
+	} * chunks; /* the granted data pool, in shares of at most PVHV_GNT_MAX_BATCH pages */
 	uint32_t nchunks;
 	uint8_t *bounce; /* for the synchronous helpers */
 	uint32_t bounce_pages;
@@ -75,6 +74,7 @@ struct pvf_blk {
 	struct fqueue q[MAX_QUEUES];
 	uint32_t nq;
 	uint32_t inflight;
+	uint32_t raw_inflight;
 	pvf_blk_raw_done raw_done;
 	void *raw_opaque;
 	bool broken;
@@ -194,9 +194,9 @@ static int wait_backend(struct pvf_blk *b, bool (*ok)(int state), int *state)
 	return r;
 }
 
-static bool at_least_initwait(int s)
+static bool is_initwait(int s)
 {
-	return s >= XenbusStateInitWait;
+	return s == XenbusStateInitWait;
 }
 
 static bool is_connected(int s)
@@ -356,7 +356,8 @@ static int read_connected(struct pvf_blk *b)
 	in->sector_size = (uint32_t)v;
 	rd_uint(b, PVS_SIDE_BACKEND, "physical-sector-size", in->sector_size, &v);
 	in->physical_sector_size = (uint32_t)v;
-	if (in->sector_size < 512 || in->sector_size > PAGE || (in->sector_size & (in->sector_size - 1)))
+	if (in->sector_size < 512 || in->sector_size > PAGE ||
+	    (in->sector_size & (in->sector_size - 1)))
 		return -EPROTO;
 	in->sector_unit = b->o.large_sectors ? in->sector_size : 512;
 	in->size = in->sectors * in->sector_unit;
@@ -426,7 +427,10 @@ int pvf_blk_open(struct pvhv *hv, const struct pvf_blk_opts *opts, struct pvf_bl
 		}
 		b->backend_domid = (uint32_t)id;
 	}
-	r = wait_backend(b, at_least_initwait, &state);
+	/* A (re)connecting frontend starts from Initialising, as a new xenbus device. */
+	r = set_state(b, XenbusStateInitialising);
+	if (!r)
+		r = wait_backend(b, is_initwait, &state);
 	if (r)
 		goto fail;
 
@@ -452,12 +456,13 @@ int pvf_blk_open(struct pvhv *hv, const struct pvf_blk_opts *opts, struct pvf_bl
 			m = b->o.max_indirect;
 		if (m > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
 			b->info.max_segments = m;
-			b->ind_pages = (m + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
+			b->ind_pages =
+				(m + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
 		}
 	}
 	b->info.persistent = b->o.persistent && be_persistent;
-	b->bounce_pages = b->info.max_segments < PVHV_GNT_MAX_BATCH ? b->info.max_segments :
-								       PVHV_GNT_MAX_BATCH;
+	b->bounce_pages = b->info.max_segments < PVHV_GNT_MAX_BATCH ? b->info.max_segments
+								    : PVHV_GNT_MAX_BATCH;
 	r = setup_pool(b, b->o.pool_pages + b->bounce_pages);
 	if (!r) {
 		b->bounce = pvf_blk_alloc(b, (size_t)b->bounce_pages * PAGE);
@@ -505,7 +510,8 @@ static void release(struct pvf_blk *b, bool tidy)
 					pvhv_gnt_unshare(b->hv, q->slots[i].ind, b->ind_pages);
 		}
 		if (q->sring && tidy)
-			pvhv_gnt_unshare(b->hv, q->sring, b->info.ring_pages ? b->info.ring_pages : 1);
+			pvhv_gnt_unshare(b->hv, q->sring,
+					 b->info.ring_pages ? b->info.ring_pages : 1);
 		free(q->slots);
 		free(q->freelist);
 	}
@@ -577,7 +583,7 @@ const char *pvf_blk_frontend_path(const struct pvf_blk *b)
 
 uint32_t pvf_blk_inflight(const struct pvf_blk *b)
 {
-	return b->inflight;
+	return b->inflight + b->raw_inflight;
 }
 
 /* ---- requests ---- */
@@ -620,9 +626,15 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 		r.nr_sectors = len / unit;
 		r.discard_flag = op == PVF_SECURE_DISCARD ? BLKIF_DISCARD_SECURE : 0;
 		break;
+	case PVF_BARRIER:
+		if (!len) {
+			/* A barrier with no data: everything before it is done and stable. */
+			r.operation = BLKIF_OP_WRITE_BARRIER;
+			break;
+		}
+		/* fallthrough */
 	case PVF_READ:
-	case PVF_WRITE:
-	case PVF_BARRIER: {
+	case PVF_WRITE: {
 		struct blkif_request_segment segs[4096];
 		uint8_t *p = buf;
 		uint32_t n = 0;
@@ -644,9 +656,9 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 			left -= take;
 		}
 		if (n <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-			r.operation = op == PVF_READ	? BLKIF_OP_READ :
-				      op == PVF_WRITE	? BLKIF_OP_WRITE :
-							  BLKIF_OP_WRITE_BARRIER;
+			r.operation = op == PVF_READ	? BLKIF_OP_READ
+				      : op == PVF_WRITE ? BLKIF_OP_WRITE
+							: BLKIF_OP_WRITE_BARRIER;
 			r.nr_segments = (uint16_t)n;
 			memcpy(r.seg, segs, n * sizeof(segs[0]));
 		} else {
@@ -673,7 +685,6 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 have_slot:
 	r.id = id;
 	s->busy = true;
-	s->raw = false;
 	s->operation = r.operation;
 	s->done = done;
 	s->cookie = cookie;
@@ -726,19 +737,22 @@ static int consume(struct fqueue *q, int *reaped)
 			memcpy(copy, slot_of(q, q->rsp_cons), b->abi == BLK_ABI_X86_32 ? 12 : 16);
 			q->rsp_cons++;
 			blk_decode_rsp(b->abi, copy, &id, &op, &st);
-			if (id >= q->nr_ents || !q->slots[id].busy || q->slots[id].operation != op)
-				return -EPROTO;
+			(*reaped)++;
+			if (id >= q->nr_ents || !q->slots[id].busy ||
+			    q->slots[id].operation != op) {
+				/* Not one of ours: only a hostile test's raw request may answer so. */
+				if (!b->raw_done || !b->raw_inflight)
+					return -EPROTO;
+				b->raw_inflight--;
+				b->raw_done(b->raw_opaque, id, op, st);
+				continue;
+			}
 			s = &q->slots[id];
 			s->busy = false;
 			q->freelist[q->nfree++] = (uint32_t)id;
 			b->inflight--;
-			(*reaped)++;
-			if (s->raw) {
-				if (b->raw_done)
-					b->raw_done(b->raw_opaque, id, op, st);
-			} else if (s->done) {
+			if (s->done)
 				s->done(s->cookie, st);
-			}
 		}
 		/* RING_FINAL_CHECK_FOR_RESPONSES */
 		q->sring->rsp_event = q->rsp_cons + 1;
@@ -882,39 +896,33 @@ void pvf_blk_set_raw_done(struct pvf_blk *b, pvf_blk_raw_done fn, void *opaque)
 
 int pvf_blk_raw_request(struct pvf_blk *b, uint32_t qi, const void *entry)
 {
-	struct fqueue *q;
-	struct fslot *s;
-	uint64_t id;
-	uint32_t sid;
+	int r = pvf_blk_raw_queue(b, qi, entry);
 
-	if (qi >= b->nq)
+	if (!r)
+		push(&b->q[qi]);
+	return r;
+}
+
+int pvf_blk_raw_queue(struct pvf_blk *b, uint32_t qi, const void *entry)
+{
+	struct fqueue *q;
+
+	if (qi >= b->nq || !b->raw_done)
 		return -EINVAL;
 	q = &b->q[qi];
-	/* The id inside the entry is the caller's: track it if it names a free slot. */
-	memcpy(&id, (const uint8_t *)entry + (b->abi == BLK_ABI_X86_32 ? 4 : 8), sizeof(id));
-	s = take_slot(q, &sid);
-	if (!s)
+	if (q->req_prod_pvt - q->rsp_cons >= q->nr_ents)
 		return -EAGAIN;
-	if (id < q->nr_ents && !q->slots[id].busy && id != sid) {
-		/* Use the slot the id names so that the response matches. */
-		q->freelist[q->nfree++] = sid;
-		for (uint32_t i = 0; i < q->nfree; i++)
-			if (q->freelist[i] == id) {
-				q->freelist[i] = q->freelist[--q->nfree];
-				break;
-			}
-		sid = (uint32_t)id;
-		s = &q->slots[sid];
-	}
-	s->busy = true;
-	s->raw = true;
-	memcpy(&s->operation, entry, 1);
+	/* Raw requests take no slot: their responses go to raw_done as they come. */
 	memcpy(slot_of(q, q->req_prod_pvt), entry, b->req_size);
 	q->req_prod_pvt++;
 	q->unpushed = true;
-	b->inflight++;
-	push(q);
+	b->raw_inflight++;
 	return 0;
+}
+
+void pvf_blk_encode(const struct pvf_blk *b, void *entry, const struct blk_req *req)
+{
+	blk_encode_req(b->abi, entry, req);
 }
 
 void pvf_blk_raw_set_req_prod(struct pvf_blk *b, uint32_t qi, uint32_t req_prod)

@@ -16,29 +16,31 @@
 
 #include "pvsplit/hv.h"
 
+#include "block/blkif.h"
+
 struct pvf_blk;
 
 struct pvf_blk_opts {
-	uint32_t devid;		 /* virtual-device, e.g. 51712 (xvda) */
-	bool persistent;	 /* advertise feature-persistent */
-	bool indirect;		 /* use BLKIF_OP_INDIRECT when offered */
-	uint32_t ring_order;	 /* wanted ring-page-order (capped by the backend) */
-	uint32_t queues;	 /* wanted queues (capped by the backend), 0 = 1 */
-	bool large_sectors;	 /* feature-large-sector-size */
-	const char *protocol;	 /* NULL: native; "x86_32-abi" or "x86_64-abi" */
-	uint32_t pool_pages;	 /* granted data pages for pvf_blk_alloc() (default 1024) */
-	uint32_t timeout_ms;	 /* for each xenbus wait (default 10000) */
-	uint32_t max_indirect;	 /* cap on indirect segments (0: the backend's) */
+	uint32_t devid;	       /* virtual-device, e.g. 51712 (xvda) */
+	bool persistent;       /* advertise feature-persistent */
+	bool indirect;	       /* use BLKIF_OP_INDIRECT when offered */
+	uint32_t ring_order;   /* wanted ring-page-order (capped by the backend) */
+	uint32_t queues;       /* wanted queues (capped by the backend), 0 = 1 */
+	bool large_sectors;    /* feature-large-sector-size */
+	const char *protocol;  /* NULL: native; "x86_32-abi" or "x86_64-abi" */
+	uint32_t pool_pages;   /* granted data pages for pvf_blk_alloc() (default 1024) */
+	uint32_t timeout_ms;   /* for each xenbus wait (default 10000) */
+	uint32_t max_indirect; /* cap on indirect segments (0: the backend's) */
 };
 
 void pvf_blk_opts_default(struct pvf_blk_opts *o);
 
 struct pvf_blk_info {
-	uint64_t sectors;      /* as the backend says, in sector_unit bytes */
-	uint32_t sector_unit;  /* bytes per sector number on the wire (512, or sector_size) */
-	uint32_t sector_size;  /* logical */
+	uint64_t sectors;     /* as the backend says, in sector_unit bytes */
+	uint32_t sector_unit; /* bytes per sector number on the wire (512, or sector_size) */
+	uint32_t sector_size; /* logical */
 	uint32_t physical_sector_size;
-	uint64_t size;	       /* bytes */
+	uint64_t size; /* bytes */
 	bool readonly, cdrom, removable;
 	bool flush, barrier, discard, secure_discard;
 	uint32_t discard_granularity;
@@ -116,6 +118,10 @@ int pvf_blk_status_errno(int status);
 typedef void (*pvf_blk_raw_done)(void *opaque, uint64_t id, uint8_t op, int16_t status);
 void pvf_blk_set_raw_done(struct pvf_blk *b, pvf_blk_raw_done fn, void *opaque);
 int pvf_blk_raw_request(struct pvf_blk *b, uint32_t q, const void *entry);
+/* The same without pushing: several requests become visible at pvf_blk_kick(). */
+int pvf_blk_raw_queue(struct pvf_blk *b, uint32_t q, const void *entry);
+/* Encode a request in the negotiated ABI (for pvf_blk_raw_*). */
+void pvf_blk_encode(const struct pvf_blk *b, void *entry, const struct blk_req *req);
 /* Set the shared req_prod of queue q to a value of our choosing, and notify. */
 void pvf_blk_raw_set_req_prod(struct pvf_blk *b, uint32_t q, uint32_t req_prod);
 /* The grant ref of the pool page holding p (for hand-made requests). */

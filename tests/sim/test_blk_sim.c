@@ -6,125 +6,1043 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
 #include <json-c/json.h>
 #include <xenstore.h>
+#include <xen/grant_table.h>
+
+#include "pvsplit/hv-sim.h"
 
 #include "blkenv.h"
 
 static struct blkenv E;
 static uint32_t next_devid = 51712;
+static bool have_loop;
 
-#define DISK (8u << 20)
+#define DISK		 (8u << 20)
+#define XENBUS_CONNECTED "4"
+#define XENBUS_CLOSED	 "6"
 
-/* ---- integrity ---- */
+/* ---- devices ---- */
+
+struct dev {
+	uint32_t domid, devid;
+	char file[256];
+	char loop[64]; /* when backed by a loop device */
+};
+
+static int sh(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	int st;
+
+	if (!p)
+		return -1;
+	if (out) {
+		out[0] = 0;
+		if (fgets(out, (int)len, p))
+			out[strcspn(out, "\n")] = 0;
+	}
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A device for domid, backed by a new zeroed file (or a loop device over it). */
+static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
+		    bool bdev)
+{
+	struct ts_vbd v = { .backend_domid = 0, .domid = domid, .readonly = readonly };
+
+	memset(d, 0, sizeof(*d));
+	d->domid = domid;
+	d->devid = next_devid++;
+	snprintf(d->file, sizeof(d->file), "%s/disk-%u.img", E.sim.dir, d->devid);
+	CU_ASSERT_FATAL(blkenv_make_file(d->file, size) == 0);
+	v.devid = d->devid;
+	v.params = d->file;
+	v.sector_size = bdev ? 0 : sector;
+	if (bdev) {
+		char cmd[512];
+
+		snprintf(cmd, sizeof(cmd), "losetup -f --show --sector-size %u '%s'",
+			 sector ? sector : 512, d->file);
+		CU_ASSERT_FATAL(sh(cmd, d->loop, sizeof(d->loop)) == 0 && d->loop[0]);
+		v.params = d->loop;
+	}
+	CU_ASSERT_FATAL(ts_vbd_add(E.xs, E.schema, &v) == 0);
+}
+
+static void dev_remove(struct dev *d)
+{
+	CU_ASSERT_EQUAL(ts_vbd_remove(E.xs, E.schema, 0, d->domid, d->devid, 5000), 0);
+	if (d->loop[0]) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", d->loop);
+		sh(cmd, NULL, 0);
+	}
+	unlink(d->file);
+}
+
+static void opts_for(struct pvf_blk_opts *o, const struct dev *d)
+{
+	pvf_blk_opts_default(o);
+	o->devid = d->devid;
+}
+
+static uint64_t stat_u64(json_object *dev, const char *path)
+{
+	/* "queues.0.errors.bad_range" style lookups, summed over queues when "queues.*". */
+	char buf[128], *save = NULL, *tok;
+	json_object *cur = dev;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) {
+		if (!strcmp(tok, "*")) {
+			uint64_t sum = 0;
+			char rest[128];
+
+			snprintf(rest, sizeof(rest), "%s", save ? save : "");
+			for (size_t i = 0; i < json_object_array_length(cur); i++)
+				sum += stat_u64(json_object_array_get_idx(cur, i), rest);
+			return sum;
+		}
+		if (json_object_is_type(cur, json_type_array))
+			cur = json_object_array_get_idx(cur, (size_t)atoi(tok));
+		else if (!json_object_object_get_ex(cur, tok, &cur))
+			cur = NULL;
+	}
+	return cur ? (uint64_t)json_object_get_int64(cur) : 0;
+}
+
+/* A counter of device (domid, devid), summed over its queues. */
+static uint64_t dev_counter(uint32_t domid, uint32_t devid, const char *path)
+{
+	json_object *root = blkenv_stats(&E);
+	json_object *d = blkenv_dev_stats(root, domid, devid);
+	char full[160];
+	uint64_t v;
+
+	snprintf(full, sizeof(full), "queues.*.%s", path);
+	v = d ? stat_u64(d, full) : 0;
+	json_object_put(root);
+	return v;
+}
+
+/* ---- integrity with asynchronous I/O over every queue ---- */
 
 struct integ {
 	uint64_t seed;
 	size_t io_max;
+	uint32_t qd;
 };
 
-/* Random-sized writes covering the disk, then read back and compare. */
+struct iot {
+	struct pvf_blk *b;
+	uint8_t *buf;
+	const uint8_t *want;
+	uint64_t off;
+	size_t len;
+	bool busy, reading;
+	int *errors;
+};
+
+static void io_done(void *cookie, int status)
+{
+	struct iot *t = cookie;
+
+	t->busy = false;
+	if (status) {
+		fprintf(stderr, "%s %llu+%zu: status %d\n", t->reading ? "read" : "write",
+			(unsigned long long)t->off, t->len, status);
+		(*t->errors)++;
+	} else if (t->reading && memcmp(t->buf, t->want + t->off, t->len)) {
+		fprintf(stderr, "mismatch in %llu+%zu\n", (unsigned long long)t->off, t->len);
+		(*t->errors)++;
+	}
+}
+
+/* Write (or read and compare) want[base, end) with random sizes, qd at a time. */
+static int pass(struct pvf_blk *b, struct iot *slots, uint32_t qd, const uint8_t *want,
+		uint64_t base, uint64_t end, size_t io_max, uint64_t seed, bool reading,
+		int *errors)
+{
+	struct pvf_blk_info in;
+	uint64_t x = seed | 1, n = 0;
+	const uint64_t size = end;
+
+	pvf_blk_get_info(b, &in);
+	for (uint64_t off = base; off < size; n++) {
+		struct iot *t = NULL;
+		size_t len;
+		int r;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		len = (size_t)(x % io_max) / in.sector_size * in.sector_size + in.sector_size;
+		if (off + len > size)
+			len = (size_t)(size - off);
+		while (!t) {
+			for (uint32_t i = 0; i < qd && !t; i++)
+				if (!slots[i].busy)
+					t = &slots[i];
+			if (!t && pvf_blk_reap(b, 10000) < 0)
+				return -ETIMEDOUT;
+		}
+		*t = (struct iot){ .b = b,
+				   .buf = t->buf,
+				   .want = want,
+				   .off = off,
+				   .len = len,
+				   .busy = true,
+				   .reading = reading,
+				   .errors = errors };
+		if (!reading)
+			memcpy(t->buf, want + off, len);
+		r = pvf_blk_submit(b, (uint32_t)(n % in.queues), reading ? PVF_READ : PVF_WRITE,
+				   off, t->buf, len, io_done, t);
+		if (r) {
+			fprintf(stderr, "submit %llu+%zu: %s\n", (unsigned long long)off, len,
+				strerror(-r));
+			return r;
+		}
+		pvf_blk_kick(b);
+		off += len;
+	}
+	while (pvf_blk_inflight(b))
+		if (pvf_blk_reap(b, 10000) < 0)
+			return -ETIMEDOUT;
+	return 0;
+}
+
 static int integrity(struct pvf_blk *b, void *arg)
 {
 	struct integ *t = arg;
 	struct pvf_blk_info in;
-	uint8_t *want, *got;
-	uint64_t x = t->seed | 1;
-	int r;
+	struct iot slots[32];
+	uint8_t *want;
+	size_t io_max;
+	int errors = 0;
 
 	pvf_blk_get_info(b, &in);
 	if (in.size != DISK) {
 		fprintf(stderr, "size %llu, expected %u\n", (unsigned long long)in.size, DISK);
 		return 2;
 	}
+	io_max = t->io_max;
+	if (io_max > (size_t)in.max_segments * 4096)
+		io_max = (size_t)in.max_segments * 4096;
 	want = malloc(in.size);
-	got = malloc(in.size);
-	if (!want || !got)
+	if (!want)
 		return 3;
 	blkenv_pattern(want, in.size, t->seed);
-	for (uint64_t off = 0; off < in.size;) {
-		size_t len;
-
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		len = (size_t)(x % t->io_max) / in.sector_size * in.sector_size + in.sector_size;
-		if (off + len > in.size)
-			len = (size_t)(in.size - off);
-		r = pvf_blk_write(b, off, want + off, len);
-		if (r) {
-			fprintf(stderr, "write %llu+%zu: %s\n", (unsigned long long)off, len,
-				strerror(-r));
+	for (uint32_t i = 0; i < t->qd; i++) {
+		slots[i].buf = pvf_blk_alloc(b, io_max);
+		slots[i].busy = false;
+		if (!slots[i].buf)
 			return 4;
-		}
-		off += len;
 	}
-	if (pvf_blk_flush(b))
+	if (pass(b, slots, t->qd, want, 0, in.size, io_max, t->seed, false, &errors))
 		return 5;
-	memset(got, 0, in.size);
-	r = pvf_blk_read(b, 0, got, in.size);
-	if (r) {
-		fprintf(stderr, "read: %s\n", strerror(-r));
+	if (pvf_blk_flush(b))
 		return 6;
-	}
-	if (memcmp(want, got, in.size)) {
-		for (size_t i = 0; i < in.size; i++)
-			if (want[i] != got[i]) {
-				fprintf(stderr, "mismatch at byte %zu\n", i);
-				break;
-			}
+	if (pass(b, slots, t->qd, want, 0, in.size, io_max, t->seed * 7, true, &errors))
 		return 7;
-	}
 	free(want);
-	free(got);
-	return 0;
+	return errors ? 8 : 0;
 }
 
 struct matrix_case {
 	bool persistent, indirect;
 	uint32_t ring_order, queues, sector;
+	bool bdev, large;
+	const char *protocol;
 };
 
 static void run_case(const struct matrix_case *c)
 {
-	char file[256];
-	struct ts_vbd v = { .backend_domid = 0, .domid = 1, .devid = next_devid++ };
+	struct integ t = { .io_max = 256 * 1024, .qd = 8 };
 	struct pvf_blk_opts o;
-	struct integ t = { .seed = v.devid, .io_max = 256 * 1024 };
+	struct dev d;
 	int r;
 
-	snprintf(file, sizeof(file), "%s/disk-%u.img", E.sim.dir, v.devid);
-	CU_ASSERT_FATAL(blkenv_make_file(file, DISK) == 0);
-	v.params = file;
-	v.sector_size = c->sector;
-	CU_ASSERT_FATAL(ts_vbd_add(E.xs, E.schema, &v) == 0);
-	pvf_blk_opts_default(&o);
-	o.devid = v.devid;
+	if (c->bdev && !have_loop) {
+		fprintf(stderr, "  (no loop devices here: the block device case is skipped)\n");
+		return;
+	}
+	dev_add(&d, 1, DISK, false, c->sector, c->bdev);
+	opts_for(&o, &d);
 	o.persistent = c->persistent;
 	o.indirect = c->indirect;
 	o.ring_order = c->ring_order;
 	o.queues = c->queues;
+	o.large_sectors = c->large;
+	o.protocol = c->protocol;
+	t.seed = d.devid;
 	r = blkenv_run_frontend(&E, 1, &o, integrity, &t);
 	if (r)
-		fprintf(stderr, "case persistent=%d indirect=%d order=%u queues=%u sector=%u: %d\n",
-			c->persistent, c->indirect, c->ring_order, c->queues, c->sector, r);
+		fprintf(stderr,
+			"case persistent=%d indirect=%d order=%u queues=%u sector=%u bdev=%d "
+			"large=%d protocol=%s: %d\n",
+			c->persistent, c->indirect, c->ring_order, c->queues, c->sector, c->bdev,
+			c->large, c->protocol ? c->protocol : "native", r);
 	CU_ASSERT_EQUAL(r, 0);
-	CU_ASSERT_EQUAL(ts_vbd_remove(E.xs, E.schema, 0, 1, v.devid, 5000), 0);
-	unlink(file);
+	/* The data is in the backing store itself. */
+	{
+		uint8_t *want = malloc(DISK), *got = malloc(DISK);
+		int fd = open(d.file, O_RDONLY);
+
+		blkenv_pattern(want, DISK, d.devid);
+		CU_ASSERT(fd >= 0 && pread(fd, got, DISK, 0) == DISK && !memcmp(want, got, DISK));
+		close(fd);
+		free(want);
+		free(got);
+	}
+	dev_remove(&d);
 }
 
-static void test_integrity_basic(void)
-{
-	struct matrix_case c = { .persistent = true, .indirect = true, .queues = 1, .sector = 512 };
+/*
+ * Every value of every dimension, each in several combinations: persistent
+ * on/off x indirect on/off x ring order 0..3 x queues 1..4 x sector size
+ * 512/4096 x file/block device, plus both foreign ABIs.
+ */
+static const struct matrix_case matrix[] = {
+	{ true, true, 0, 1, 512, false, false, NULL },
+	{ false, true, 1, 2, 512, false, false, NULL },
+	{ true, false, 2, 3, 512, false, false, NULL },
+	{ false, false, 3, 4, 512, false, false, NULL },
+	{ true, true, 3, 2, 4096, false, false, NULL },
+	{ false, true, 2, 1, 4096, false, true, NULL },
+	{ true, false, 1, 4, 4096, false, false, NULL },
+	{ false, false, 0, 3, 4096, false, true, NULL },
+	{ true, true, 1, 3, 512, true, false, NULL },
+	{ false, false, 2, 2, 512, true, false, NULL },
+	{ true, false, 0, 4, 4096, true, false, NULL },
+	{ false, true, 3, 1, 4096, true, true, NULL },
+	{ true, true, 2, 2, 512, false, false, "x86_32-abi" },
+	{ false, true, 0, 1, 4096, false, false, "x86_32-abi" },
+	{ true, true, 1, 2, 512, false, false, "x86_64-abi" },
+	{ false, false, 3, 1, 512, false, false, "x86_64-abi" },
+};
 
-	run_case(&c);
+static void test_integrity_matrix(void)
+{
+	for (size_t i = 0; i < sizeof(matrix) / sizeof(matrix[0]); i++)
+		run_case(&matrix[i]);
+}
+
+/* ---- FLUSH, discard, read-only, resize ---- */
+
+struct peek {
+	const char *file;
+};
+
+/* Each write is in the file when it completes; FLUSH completes. */
+static int durability(struct pvf_blk *b, void *arg)
+{
+	struct peek *p = arg;
+	uint8_t buf[65536], back[65536];
+	int fd = open(p->file, O_RDONLY);
+
+	if (fd < 0)
+		return 2;
+	for (int i = 0; i < 16; i++) {
+		uint64_t off = (uint64_t)i * 393216;
+
+		blkenv_pattern(buf, sizeof(buf), 100 + (uint64_t)i);
+		if (pvf_blk_write(b, off, buf, sizeof(buf)))
+			return 3;
+		if (pread(fd, back, sizeof(back), (off_t)off) != sizeof(back) ||
+		    memcmp(buf, back, sizeof(buf)))
+			return 4; /* acknowledged before it reached the file */
+		if (pvf_blk_flush(b))
+			return 5;
+	}
+	/* A write with the flush before it (REQ_PREFLUSH), then a barrier. */
+	if (pvf_blk_barrier(b, 0, buf, 4096) || pvf_blk_barrier(b, 8192, NULL, 0))
+		return 6;
+	if (pread(fd, back, 4096, 0) != 4096 || memcmp(buf, back, 4096))
+		return 7;
+	close(fd);
+	return 0;
+}
+
+static void test_flush_durability(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct peek p;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	p.file = d.file;
+	{
+		int r = blkenv_run_frontend(&E, 1, &o, durability, &p);
+
+		if (r)
+			fprintf(stderr, "durability: %d\n", r);
+		CU_ASSERT_EQUAL(r, 0);
+	}
+	dev_remove(&d);
+}
+
+static bool is_hole(int fd, off_t off, off_t len)
+{
+	off_t data = lseek(fd, off, SEEK_DATA);
+
+	return data < 0 || data >= off + len;
+}
+
+static int discard(struct pvf_blk *b, void *arg)
+{
+	struct peek *p = arg;
+	struct pvf_blk_info in;
+	uint8_t buf[1 << 20], back[4096];
+	int fd = open(p->file, O_RDONLY);
+
+	pvf_blk_get_info(b, &in);
+	if (!in.discard || fd < 0)
+		return 2;
+	memset(buf, 0xa5, sizeof(buf));
+	if (pvf_blk_write(b, 1 << 20, buf, sizeof(buf)) || pvf_blk_flush(b))
+		return 3;
+	if (is_hole(fd, 1 << 20, 1 << 20))
+		return 4;
+	if (pvf_blk_discard(b, 1 << 20, 1 << 20, false))
+		return 5;
+	if (!is_hole(fd, 1 << 20, 1 << 20))
+		return 6; /* not punched */
+	if (pvf_blk_read(b, 1 << 20, back, sizeof(back)) || back[0] || back[4095])
+		return 7;
+	/* Beyond the end, or not sector aligned: errors. */
+	if (pvf_blk_discard(b, DISK, 4096, false) != -EIO)
+		return 8;
+	if (pvf_blk_discard(b, DISK - 4096, 8192, false) != -EIO)
+		return 9;
+	/* Secure discard is not offered for files: the flag is ignored. */
+	if (in.secure_discard || pvf_blk_discard(b, 0, 4096, true))
+		return 10;
+	close(fd);
+	return 0;
+}
+
+static void test_discard(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct peek p;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	p.file = d.file;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, discard, &p), 0);
+	dev_remove(&d);
+}
+
+static int readonly(struct pvf_blk *b, void *arg)
+{
+	struct pvf_blk_info in;
+	uint8_t buf[8192];
+
+	pvf_blk_get_info(b, &in);
+	if (!in.readonly)
+		return 2;
+	memset(buf, 0x77, sizeof(buf));
+	if (pvf_blk_write(b, 0, buf, sizeof(buf)) != -EIO)
+		return 3;
+	if (pvf_blk_barrier(b, 0, buf, 4096) != -EIO)
+		return 4;
+	if (pvf_blk_discard(b, 0, 4096, false) == 0)
+		return 5;
+	if (pvf_blk_read(b, 0, buf, sizeof(buf)) || buf[0] != 0x11)
+		return 6;
+	if (pvf_blk_flush(b))
+		return 7; /* a flush alone writes nothing */
+	return 0;
+}
+
+static void test_readonly(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	uint8_t buf[8192];
+	int fd;
+
+	dev_add(&d, 1, DISK, true, 512, false);
+	fd = open(d.file, O_RDWR);
+	memset(buf, 0x11, sizeof(buf));
+	CU_ASSERT(pwrite(fd, buf, sizeof(buf), 0) == sizeof(buf));
+	opts_for(&o, &d);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, readonly, NULL), 0);
+	CU_ASSERT(pread(fd, buf, sizeof(buf), 0) == sizeof(buf) && buf[0] == 0x11 &&
+		  buf[8191] == 0x11);
+	close(fd);
+	dev_remove(&d);
+}
+
+struct grow {
+	const char *file;
+	int go[2], ack[2];
+};
+
+static int resize(struct pvf_blk *b, void *arg)
+{
+	struct grow *g = arg;
+	struct pvf_blk_info in;
+	uint8_t buf[4096], back[4096];
+	char c;
+
+	pvf_blk_get_info(b, &in);
+	if (in.size != DISK)
+		return 2;
+	if (write(g->ack[1], "r", 1) != 1 || read(g->go[0], &c, 1) != 1)
+		return 3;
+	/* The backend notices within its resize interval and re-announces. */
+	for (int i = 0; i < 200; i++) {
+		if (pvf_blk_refresh(b))
+			return 4;
+		pvf_blk_get_info(b, &in);
+		if (in.size == 2 * DISK)
+			break;
+		poll(NULL, 0, 20);
+	}
+	if (in.size != 2 * DISK)
+		return 5;
+	blkenv_pattern(buf, sizeof(buf), 9);
+	if (pvf_blk_write(b, 2 * DISK - 4096, buf, 4096) ||
+	    pvf_blk_read(b, 2 * DISK - 4096, back, 4096) || memcmp(buf, back, 4096))
+		return 6;
+	if (pvf_blk_write(b, 2 * DISK, buf, 4096) != -EIO)
+		return 7;
+	return 0;
+}
+
+static void test_resize(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct grow g;
+	pid_t pid;
+	char c;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	g.file = d.file;
+	CU_ASSERT_FATAL(pipe(g.go) == 0 && pipe(g.ack) == 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(blkenv_run_frontend(&E, 1, &o, resize, &g));
+	CU_ASSERT(read(g.ack[0], &c, 1) == 1);
+	CU_ASSERT(truncate(d.file, 2 * DISK) == 0);
+	CU_ASSERT(write(g.go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	dev_remove(&d);
+	close(g.go[0]);
+	close(g.go[1]);
+	close(g.ack[0]);
+	close(g.ack[1]);
+}
+
+/* ---- hostile frontends ---- */
+
+struct hostile_result {
+	int16_t status[64];
+	bool got[64];
+};
+
+static void raw_done(void *opaque, uint64_t id, uint8_t op, int16_t status)
+{
+	struct hostile_result *h = opaque;
+
+	if (id >= 1000 && id < 1064) {
+		h->got[id - 1000] = true;
+		h->status[id - 1000] = status;
+	}
+}
+
+/* Send one hand-made request, wait for its response.  Returns the status or 99. */
+static int16_t one(struct pvf_blk *b, struct hostile_result *h, struct blk_req *r, int idx)
+{
+	uint8_t entry[128];
+
+	r->id = 1000 + (uint64_t)idx;
+	pvf_blk_encode(b, entry, r);
+	if (pvf_blk_raw_request(b, 0, entry))
+		return 99;
+	for (int i = 0; i < 100 && !h->got[idx]; i++)
+		if (pvf_blk_reap(b, 100) == -EPROTO)
+			return 98;
+	return h->got[idx] ? h->status[idx] : 97;
+}
+
+static int hostile(struct pvf_blk *b, void *arg)
+{
+	struct hostile_result h = { 0 };
+	struct blk_req r;
+	uint8_t *page = pvf_blk_alloc(b, 4096 * 2);
+	uint32_t ref, ro_ref;
+	int idx = 0, bad = 0;
+
+	if (!page || pvf_blk_pool_ref(b, page, &ref))
+		return 2;
+	pvf_blk_set_raw_done(b, raw_done, &h);
+#define EXPECT(st)                                                                                 \
+	do {                                                                                       \
+		int16_t got_ = one(b, &h, &r, idx);                                                \
+		if (got_ != (st)) {                                                                \
+			fprintf(stderr, "hostile case %d (line %d): status %d, want %d\n", idx,    \
+				__LINE__, got_, (st));                                             \
+			bad++;                                                                     \
+		}                                                                                  \
+		idx++;                                                                             \
+	} while (0)
+#define READ1(sec, f, l, g)                                                                        \
+	do {                                                                                       \
+		memset(&r, 0, sizeof(r));                                                          \
+		r.operation = BLKIF_OP_READ;                                                       \
+		r.nr_segments = 1;                                                                 \
+		r.sector_number = (sec);                                                           \
+		r.seg[0] = (struct blkif_request_segment){ .gref = (g),                            \
+							   .first_sect = (f),                      \
+							   .last_sect = (l) };                     \
+	} while (0)
+
+	/* 0: sanity, a good read. */
+	READ1(0, 0, 7, ref);
+	EXPECT(BLKIF_RSP_OKAY);
+	/* 1: unknown operation. */
+	READ1(0, 0, 7, ref);
+	r.operation = 99;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 2: reserved operation. */
+	r.operation = BLKIF_OP_RESERVED_1;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 3: no segment. */
+	READ1(0, 0, 7, ref);
+	r.nr_segments = 0;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 4: too many segments for a direct request. */
+	READ1(0, 0, 7, ref);
+	r.nr_segments = BLKIF_MAX_SEGMENTS_PER_REQUEST + 1;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 5: first sector after last. */
+	READ1(0, 5, 2, ref);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 6: last sector beyond the page. */
+	READ1(0, 0, 8, ref);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 7: range beyond the disk. */
+	READ1(DISK / 512, 0, 7, ref);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 8: sector number that overflows when scaled. */
+	READ1(UINT64_MAX - 1, 0, 7, ref);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 9: a grant never granted. */
+	READ1(0, 0, 7, 30000);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 10: a reserved grant ref. */
+	READ1(0, 0, 7, 1);
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 11: indirect with too many segments. */
+	memset(&r, 0, sizeof(r));
+	r.operation = BLKIF_OP_INDIRECT;
+	r.indirect_op = BLKIF_OP_READ;
+	r.nr_segments = 5000;
+	r.indirect_grefs[0] = ref;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 12: indirect with no segment. */
+	r.nr_segments = 0;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 13: indirect with a bad indirect page. */
+	r.nr_segments = 20;
+	r.indirect_grefs[0] = 30001;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 14: indirect of an operation that is not read/write. */
+	r.indirect_grefs[0] = ref;
+	r.indirect_op = BLKIF_OP_FLUSH_DISKCACHE;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 15: indirect whose segment list is garbage (first > last). */
+	memset(page + 4096, 0xff, 4096);
+	if (pvf_blk_pool_ref(b, page + 4096, &ro_ref))
+		return 3;
+	r.indirect_op = BLKIF_OP_READ;
+	r.indirect_grefs[0] = ro_ref;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 16: discard beyond the end. */
+	memset(&r, 0, sizeof(r));
+	r.operation = BLKIF_OP_DISCARD;
+	r.sector_number = DISK / 512 - 1;
+	r.nr_sectors = 16;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 17: discard of length zero. */
+	r.sector_number = 0;
+	r.nr_sectors = 0;
+	EXPECT(BLKIF_RSP_ERROR);
+	/* 18/19: the same id twice in one batch: the second is refused. */
+	{
+		uint8_t e1[128], e2[128];
+
+		READ1(0, 0, 7, ref);
+		r.id = 1000 + (uint64_t)idx;
+		pvf_blk_encode(b, e1, &r);
+		pvf_blk_encode(b, e2, &r);
+		if (pvf_blk_raw_queue(b, 0, e1) || pvf_blk_raw_queue(b, 0, e2))
+			return 4;
+		pvf_blk_kick(b);
+		for (int i = 0; i < 100 && pvf_blk_inflight(b); i++)
+			pvf_blk_reap(b, 100);
+		/* Both answered, one of them with an error. */
+		if (!h.got[idx] || pvf_blk_inflight(b))
+			bad++;
+		idx += 2;
+	}
+	/* 20: a grant revoked before the backend copies it (grant copy mode). */
+	{
+		grant_entry_v1_t *gt;
+		uint32_t nr;
+		uint16_t saved;
+
+		if (pvhv_sim_grant_table(*(struct pvhv **)arg, (void **)&gt, &nr))
+			return 5;
+		saved = gt[ref].flags;
+		__atomic_store_n(&gt[ref].flags, 0, __ATOMIC_RELEASE);
+		READ1(0, 0, 7, ref);
+		EXPECT(BLKIF_RSP_ERROR);
+		__atomic_store_n(&gt[ref].flags, saved, __ATOMIC_RELEASE);
+		READ1(0, 0, 7, ref);
+		EXPECT(BLKIF_RSP_OKAY);
+	}
+	pvf_blk_set_raw_done(b, NULL, NULL);
+	return bad ? 10 + bad : 0;
+}
+
+static void test_hostile(void)
+{
+	struct dev bad, good;
+	struct pvf_blk_opts o;
+	struct integ t = { .io_max = 128 * 1024, .qd = 4 };
+	int done[2], go[2];
+	pid_t goodpid, badpid;
+	char c;
+
+	dev_add(&bad, 1, DISK, false, 512, false);
+	dev_add(&good, 2, DISK, false, 512, false);
+	CU_ASSERT_FATAL(pipe(done) == 0 && pipe(go) == 0);
+	/* A well-behaved guest on the same daemon works all along. */
+	goodpid = fork();
+	if (goodpid == 0) {
+		struct pvf_blk_opts go_;
+
+		opts_for(&go_, &good);
+		t.seed = good.devid;
+		_exit(blkenv_run_frontend(&E, 2, &go_, integrity, &t));
+	}
+	badpid = fork();
+	if (badpid == 0) {
+		struct pvhv *hv;
+		struct pvf_blk *b;
+		int r;
+
+		opts_for(&o, &bad);
+		o.persistent = false; /* grant copy: a revoked grant is looked at per request */
+		if (simrun_open(&E.sim, 1, &hv) || pvf_blk_open(hv, &o, &b))
+			_exit(100);
+		r = hostile(b, &hv);
+		/* Stay connected while the parent reads the counters. */
+		if (write(done[1], "d", 1) != 1 || read(go[0], &c, 1) != 1)
+			r = 99;
+		pvf_blk_close(b);
+		_exit(r);
+	}
+	CU_ASSERT_FATAL(read(done[0], &c, 1) == 1);
+	if (getenv("PVSPLIT_TEST_VERBOSE")) {
+		json_object *root = blkenv_stats(&E);
+
+		fprintf(stderr, "%s\n",
+			json_object_to_json_string_ext(blkenv_dev_stats(root, 1, bad.devid),
+						       JSON_C_TO_STRING_PRETTY));
+		json_object_put(root);
+	}
+	/* Every malformed request was answered and counted by its kind. */
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_operation") >= 3);
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_segments") >= 6);
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_range") >= 4);
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_grant") >= 4);
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.id_reuse") >= 1);
+	CU_ASSERT(write(go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(badpid), 0);
+	CU_ASSERT_EQUAL(simrun_wait(goodpid), 0);
+	/* The daemon is still there. */
+	CU_ASSERT(waitpid(E.daemon, NULL, WNOHANG) == 0);
+	dev_remove(&bad);
+	dev_remove(&good);
+	close(done[0]);
+	close(done[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A producer index far ahead of the ring fails that device only. */
+static int overflow(struct pvf_blk *b, void *arg)
+{
+	struct pvf_blk_info in;
+
+	pvf_blk_get_info(b, &in);
+	pvf_blk_raw_set_req_prod(b, 0, in.ring_entries * 3 + 5);
+	poll(NULL, 0, 300);
+	return 0;
+}
+
+static void test_producer_overflow(void)
+{
+	struct dev bad, good;
+	struct pvf_blk_opts o;
+	struct integ t = { .io_max = 64 * 1024, .qd = 4 };
+	int done[2], go[2];
+	char *err, *state, c;
+	pid_t pid;
+
+	dev_add(&bad, 1, DISK, false, 512, false);
+	dev_add(&good, 2, DISK, false, 512, false);
+	CU_ASSERT_FATAL(pipe(done) == 0 && pipe(go) == 0);
+	opts_for(&o, &bad);
+	pid = fork();
+	if (pid == 0) {
+		struct pvhv *hv;
+		struct pvf_blk *b;
+		int r = 0;
+
+		if (simrun_open(&E.sim, 1, &hv) || pvf_blk_open(hv, &o, &b))
+			_exit(100);
+		overflow(b, NULL);
+		if (write(done[1], "d", 1) != 1 || read(go[0], &c, 1) != 1)
+			r = 99;
+		pvf_blk_close(b); /* sees the backend Closing, closes as a guest would */
+		_exit(r);
+	}
+	CU_ASSERT_FATAL(read(done[0], &c, 1) == 1);
+	/* The error node and Closing, as xenbus_dev_fatal() leaves them. */
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, bad.devid, "state", "5", 5000), 0);
+	{
+		char path[256];
+		unsigned len;
+
+		snprintf(path, sizeof(path), "/local/domain/0/error/backend/vbd/1/%u/error",
+			 bad.devid);
+		err = xs_read(E.xs, XBT_NULL, path, &len);
+		CU_ASSERT(err && strstr(err, "overflow"));
+		free(err);
+	}
+	/* The other guest does not notice anything. */
+	opts_for(&o, &good);
+	t.seed = good.devid;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 2, &o, integrity, &t), 0);
+	CU_ASSERT(write(go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	state = ts_vbd_read(E.xs, E.schema, true, 0, 1, bad.devid, "state");
+	CU_ASSERT(state && !strcmp(state, XENBUS_CLOSED));
+	free(state);
+	dev_remove(&bad);
+	dev_remove(&good);
+	close(done[0]);
+	close(done[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
+/* ---- lifecycle ---- */
+
+static int small_io(struct pvf_blk *b, void *arg)
+{
+	uint8_t buf[16384], back[16384];
+	uint64_t seed = *(uint64_t *)arg;
+
+	blkenv_pattern(buf, sizeof(buf), seed);
+	if (pvf_blk_write(b, seed % 64 * 65536, buf, sizeof(buf)) ||
+	    pvf_blk_read(b, seed % 64 * 65536, back, sizeof(back)))
+		return 2;
+	return memcmp(buf, back, sizeof(buf)) ? 3 : 0;
+}
+
+static void test_reconnect(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	for (uint64_t i = 1; i <= 3; i++)
+		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &i), 0);
+	/* Connected -> closed -> connected with other features. */
+	o.persistent = false;
+	o.ring_order = 2;
+	o.queues = 2;
+	{
+		uint64_t s = 9;
+
+		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &s), 0);
+	}
+	dev_remove(&d);
+}
+
+struct restart {
+	int ready[2], go[2];
+	uint64_t seed;
+};
+
+/*
+ * I/O before, during and after the daemon is killed with SIGKILL and
+ * restarted: everything verifies.
+ */
+static int through_restart(struct pvf_blk *b, void *arg)
+{
+	struct restart *rs = arg;
+	struct pvf_blk_info in;
+	struct iot slots[8];
+	uint8_t *want = malloc(DISK);
+	int errors = 0;
+	char c;
+
+	pvf_blk_get_info(b, &in);
+	blkenv_pattern(want, DISK, rs->seed);
+	for (int i = 0; i < 8; i++) {
+		slots[i].buf = pvf_blk_alloc(b, 65536);
+		slots[i].busy = false;
+	}
+	if (pass(b, slots, 8, want, 0, DISK / 2, 65536, 1, false, &errors))
+		return 2;
+	if (write(rs->ready[1], "r", 1) != 1)
+		return 3;
+	/* The daemon dies now; requests keep going on the ring and wait for it. */
+	if (pass(b, slots, 8, want, DISK / 2, DISK, 65536, 2, false, &errors) ||
+	    read(rs->go[0], &c, 1) != 1)
+		return 4;
+	if (pvf_blk_flush(b))
+		return 5;
+	if (pass(b, slots, 8, want, 0, DISK, 65536, 3, true, &errors))
+		return 6;
+	free(want);
+	return errors ? 7 : 0;
+}
+
+static void test_daemon_restart(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct restart rs;
+	pid_t pid;
+	char c;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.queues = 2;
+	o.ring_order = 1;
+	rs.seed = d.devid;
+	CU_ASSERT_FATAL(pipe(rs.ready) == 0 && pipe(rs.go) == 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(blkenv_run_frontend(&E, 1, &o, through_restart, &rs));
+	CU_ASSERT(read(rs.ready[0], &c, 1) == 1);
+	/* Several deaths while writes are in flight. */
+	for (int k = 0; k < 5; k++) {
+		CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
+		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, NULL), 0);
+		poll(NULL, 0, 20 + 15 * k);
+	}
+	CU_ASSERT(write(rs.go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	dev_remove(&d);
+}
+
+/* ---- xs-check in every state ---- */
+
+static int xs_check(const struct dev *d, bool backend)
+{
+	char cmd[1024], path[256];
+	const char *b = getenv("PVSPLIT_BUILDDIR");
+
+	if (backend)
+		snprintf(path, sizeof(path), "/local/domain/0/backend/vbd/%u/%u", d->domid,
+			 d->devid);
+	else
+		snprintf(path, sizeof(path), "/local/domain/%u/device/vbd/%u", d->domid, d->devid);
+	snprintf(cmd, sizeof(cmd),
+		 "XENSTORED_PATH=%s/dom0/xenstored.sock %s/tools/pvsplit/pvsplit "
+		 "xs-check %s >&2",
+		 E.sim.dir, b ? b : ".", path);
+	return sh(cmd, NULL, 0);
+}
+
+struct xsc {
+	const struct dev *d;
+	int bad;
+};
+
+static int check_connected(struct pvf_blk *b, void *arg)
+{
+	struct xsc *x = arg;
+
+	/* Connected on both sides now. */
+	x->bad += xs_check(x->d, true) != 0;
+	x->bad += xs_check(x->d, false) != 0;
+	return 0;
+}
+
+static void test_xs_check_states(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct xsc x = { .d = &d };
+	pid_t pid;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	/* Backend in InitWait, frontend Initialising. */
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", "2", 5000), 0);
+	CU_ASSERT_EQUAL(xs_check(&d, true), 0);
+	CU_ASSERT_EQUAL(xs_check(&d, false), 0);
+	opts_for(&o, &d);
+	pid = fork();
+	if (pid == 0) {
+		int r = blkenv_run_frontend(&E, 1, &o, check_connected, &x);
+
+		_exit(r ? r : x.bad);
+	}
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	/* Closed on both sides. */
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", XENBUS_CLOSED, 5000),
+			0);
+	CU_ASSERT_EQUAL(xs_check(&d, true), 0);
+	CU_ASSERT_EQUAL(xs_check(&d, false), 0);
+	dev_remove(&d);
+}
+
+/* ---- no leaks ---- */
+
+static void test_no_leaks(void)
+{
+	struct pvhv_sim_stats st;
+	json_object *root;
+	struct json_object *bes, *be, *devs;
+
+	CU_ASSERT_EQUAL(pvhv_sim_stats(E.hv0, &st), 0);
+	CU_ASSERT_EQUAL(st.grant_pins, 0);
+	root = blkenv_stats(&E);
+	CU_ASSERT_FATAL(root != NULL);
+	CU_ASSERT(json_object_object_get_ex(root, "backends", &bes));
+	be = json_object_array_get_idx(bes, 0);
+	CU_ASSERT(be && json_object_object_get_ex(be, "devices", &devs) &&
+		  json_object_array_length(devs) == 0);
+	json_object_put(root);
 }
 
 int main(void)
@@ -133,6 +1051,8 @@ int main(void)
 	unsigned fails;
 	int r;
 
+	signal(SIGPIPE, SIG_IGN);
+	have_loop = getuid() == 0 && sh("losetup -f >/dev/null 2>&1", NULL, 0) == 0;
 	r = blkenv_start(&E, 3);
 	if (!r)
 		r = blkenv_daemon_start(&E, NULL);
@@ -144,7 +1064,18 @@ int main(void)
 	if (CU_initialize_registry() != CUE_SUCCESS)
 		return 1;
 	s = CU_add_suite("blk-sim", NULL, NULL);
-	CU_add_test(s, "integrity, basic", test_integrity_basic);
+	CU_add_test(s, "integrity across the feature matrix", test_integrity_matrix);
+	CU_add_test(s, "writes reach the file before they complete; flush, barrier",
+		    test_flush_durability);
+	CU_add_test(s, "discard punches holes", test_discard);
+	CU_add_test(s, "read-only device", test_readonly);
+	CU_add_test(s, "online resize", test_resize);
+	CU_add_test(s, "hostile frontend next to a good one", test_hostile);
+	CU_add_test(s, "producer index overflow fails one device", test_producer_overflow);
+	CU_add_test(s, "disconnect and reconnect", test_reconnect);
+	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
+	CU_add_test(s, "xs-check in every state", test_xs_check_states);
+	CU_add_test(s, "nothing left behind", test_no_leaks);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

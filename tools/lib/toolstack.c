@@ -111,8 +111,8 @@ int ts_vbd_add(struct xs_handle *xs, const struct pvs_schema *s, const struct ts
 	return -EAGAIN;
 }
 
-char *ts_vbd_read(struct xs_handle *xs, const struct pvs_schema *s, bool backend,
-		  uint32_t bdom, uint32_t dom, uint32_t devid, const char *key)
+char *ts_vbd_read(struct xs_handle *xs, const struct pvs_schema *s, bool backend, uint32_t bdom,
+		  uint32_t dom, uint32_t devid, const char *key)
 {
 	char path[PATH_LEN * 2];
 	unsigned len;

@@ -17,9 +17,9 @@ struct pvs_schema;
 struct ts_vbd {
 	uint32_t backend_domid;
 	uint32_t domid;
-	uint32_t devid;	     /* e.g. 51712 for xvda */
-	const char *params;  /* backing file or block device */
-	const char *script;  /* hotplug script, NULL: none (the backend opens params) */
+	uint32_t devid;	    /* e.g. 51712 for xvda */
+	const char *params; /* backing file or block device */
+	const char *script; /* hotplug script, NULL: none (the backend opens params) */
 	bool readonly;
 	bool cdrom;
 	uint32_t sector_size; /* pvsplit-sector-size for files, 0: default */
