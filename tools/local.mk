@@ -12,7 +12,8 @@ bin_PROGRAMS += tools/pvsplit/pvsplit
 tools_pvsplit_pvsplit_SOURCES = \
 	tools/pvsplit/main.c \
 	tools/pvsplit/commands.h \
-	tools/pvsplit/xs_check.c
+	tools/pvsplit/xs_check.c \
+	tools/pvsplit/stats.c
 tools_pvsplit_pvsplit_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 tools_pvsplit_pvsplit_LDADD = libpvsplit-schema.la libpvsplit-hv.la $(XENSTORE_LIBS) $(JSONC_LIBS)
 
@@ -21,8 +22,11 @@ bin_PROGRAMS += tools/bench/pvsplit-bench
 tools_bench_pvsplit_bench_SOURCES = \
 	tools/bench/pvsplit-bench.c \
 	tools/bench/bench.h \
-	tools/bench/bench_hv.c
-tools_bench_pvsplit_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib
-tools_bench_pvsplit_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS)
-tools_bench_pvsplit_bench_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(JSONC_LIBS)
+	tools/bench/bench_hv.c \
+	tools/bench/bench_block.c
+tools_bench_pvsplit_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib \
+	-I$(top_srcdir)/domU-frontends/user -I$(top_srcdir)/backends
+tools_bench_pvsplit_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XENSTORE_CFLAGS) $(LIBURING_CFLAGS)
+tools_bench_pvsplit_bench_LDADD = libpvsplit-front.la libpvsplit-tools.la libpvsplit-hv.la \
+	libpvsplit-schema.la $(JSONC_LIBS) $(XENSTORE_LIBS) $(LIBURING_LIBS)
 dist_man_MANS += man/pvsplit-bench.1

@@ -530,6 +530,8 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		io_uring_prep_writev(e, fd, io->iov, io->nsegs, io->off);
 	set_data(e, io, false);
 	io->pending++;
+	if (io->len >= 128 * 1024)
+		e->flags |= IOSQE_ASYNC; /* copy large transfers on another CPU */
 	if (sync_after) {
 		/* A barrier's data is on stable storage before it completes. */
 		e->flags |= IOSQE_IO_LINK;

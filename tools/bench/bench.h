@@ -11,11 +11,13 @@
 
 struct bench_opts {
 	bool json;
-	bool quick; /* fewer iterations (tests) */
+	bool quick;	  /* fewer iterations (tests) */
+	const char *file; /* block: backing file to use (default: one in /dev/shm) */
 };
 
 /* Each benchmark fills a JSON object and prints its own table unless json. */
 int bench_hv(const struct bench_opts *o, json_object *out);
+int bench_block(const struct bench_opts *o, json_object *out);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -6,4 +6,7 @@
 /* pvsplit xs-check [--json] [--schema-dir DIR] PATH */
 int cmd_xs_check(int argc, char **argv);
 
+/* pvsplit stats [--json] [--socket PATH]... */
+int cmd_stats(int argc, char **argv);
+
 #endif

@@ -11,6 +11,7 @@ static const struct {
 	const char *help;
 } cmds[] = {
 	{ "xs-check", cmd_xs_check, "validate a xenstore device subtree against the schema" },
+	{ "stats", cmd_stats, "counters of the running pvsplit daemons" },
 };
 
 static void usage(FILE *f)

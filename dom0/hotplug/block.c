@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * pvsplit-block-hotplug: the hotplug helper of a disk served by
+ * pvsplit-blkback (disk spec "script=.../pvsplit-block-hotplug").
+ *
+ * libxl runs it as "SCRIPT add|remove" with XENBUS_PATH naming the backend
+ * directory, where the stock block script would set up a loop device.  A
+ * regular file stays a regular file (pvsplit-blkback serves it directly);
+ * a block device is announced as the stock script does (physical-device,
+ * MAJOR:MINOR in hex).  On success it writes hotplug-status=connected; on
+ * failure hotplug-error and hotplug-status=error, and exits 1, naming the
+ * device in its message.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <xenstore.h>
+
+#include "pvsplit/schema.h"
+
+static struct xs_handle *xs;
+static const struct pvs_devtype *dt;
+static const char *be;
+
+static int put(const char *key, const char *val)
+{
+	char path[512];
+
+	if (pvs_devtype_key_path(dt, PVS_SIDE_BACKEND, be, key, path, sizeof(path)) < 0)
+		return -EINVAL;
+	return xs_write(xs, XBT_NULL, path, val, (unsigned)strlen(val)) ? 0 : -errno;
+}
+
+static char *get(const char *key)
+{
+	char path[512];
+	unsigned len;
+
+	if (pvs_devtype_key_path(dt, PVS_SIDE_BACKEND, be, key, path, sizeof(path)) < 0)
+		return NULL;
+	return xs_read(xs, XBT_NULL, path, &len);
+}
+
+static int fail(const char *fmt, const char *arg, int err) __attribute__((format(printf, 1, 0)));
+static int fail(const char *fmt, const char *arg, int err)
+{
+	char msg[1024];
+
+	snprintf(msg, sizeof(msg), fmt, arg, strerror(err));
+	fprintf(stderr, "pvsplit-block-hotplug: %s: %s\n", be, msg);
+	put("hotplug-error", msg);
+	put("hotplug-status", "error");
+	return 1;
+}
+
+static int add(void)
+{
+	char *params = get("params"), *mode = get("mode");
+	char devnum[32];
+	struct stat st;
+
+	if (!params || !mode)
+		return fail("%s: no params/mode in the backend directory (%s)", "", ENOENT);
+	if (stat(params, &st))
+		return fail("cannot use %s: %s", params, errno);
+	if (S_ISBLK(st.st_mode)) {
+		snprintf(devnum, sizeof(devnum), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
+		if (put("physical-device", devnum) || put("physical-device-path", params))
+			return fail("cannot announce %s: %s", params, errno);
+	} else if (!S_ISREG(st.st_mode)) {
+		return fail("%s is neither a file nor a block device (%s)", params, EINVAL);
+	}
+	free(params);
+	free(mode);
+	return put("hotplug-status", "connected") ? fail("%s%s", "hotplug-status", errno) : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct pvs_schema *s;
+	char *err = NULL;
+
+	be = getenv("XENBUS_PATH");
+	if (argc != 2 || !be || (strcmp(argv[1], "add") && strcmp(argv[1], "remove"))) {
+		fprintf(stderr, "usage: XENBUS_PATH=/local/domain/0/backend/vbd/D/N %s add|remove\n",
+			argv[0]);
+		return 2;
+	}
+	/* Nothing was set up for a file or a block device: nothing to undo. */
+	if (!strcmp(argv[1], "remove"))
+		return 0;
+	if (pvs_schema_load(&s, NULL, &err) || pvs_schema_type(s, "vbd", &dt)) {
+		fprintf(stderr, "pvsplit-block-hotplug: %s: cannot load the xenstore schema: %s\n", be,
+			err ? err : "vbd missing");
+		return 1;
+	}
+	xs = xs_open(0);
+	if (!xs) {
+		fprintf(stderr, "pvsplit-block-hotplug: %s: cannot reach xenstored: %s\n", be,
+			strerror(errno));
+		return 1;
+	}
+	return add();
+}
