@@ -5,6 +5,7 @@
  * read-only, resize, hostile frontends, lifecycle and restarts, xs-check.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -1028,21 +1029,31 @@ static void test_xs_check_states(void)
 
 /* ---- no leaks ---- */
 
+static size_t ndevices(void)
+{
+	json_object *root = blkenv_stats(&E), *bes, *be, *devs;
+	size_t n = SIZE_MAX;
+
+	if (root && json_object_object_get_ex(root, "backends", &bes) &&
+	    (be = json_object_array_get_idx(bes, 0)) &&
+	    json_object_object_get_ex(be, "devices", &devs))
+		n = json_object_array_length(devs);
+	json_object_put(root);
+	return n;
+}
+
 static void test_no_leaks(void)
 {
 	struct pvhv_sim_stats st;
-	json_object *root;
-	struct json_object *bes, *be, *devs;
+	size_t n = SIZE_MAX;
 
+	/* The daemon sees the last removal asynchronously. */
+	for (int i = 0; i < 500 && (n = ndevices()) != 0; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(n, 0);
 	CU_ASSERT_EQUAL(pvhv_sim_stats(E.hv0, &st), 0);
 	CU_ASSERT_EQUAL(st.grant_pins, 0);
-	root = blkenv_stats(&E);
-	CU_ASSERT_FATAL(root != NULL);
-	CU_ASSERT(json_object_object_get_ex(root, "backends", &bes));
-	be = json_object_array_get_idx(bes, 0);
-	CU_ASSERT(be && json_object_object_get_ex(be, "devices", &devs) &&
-		  json_object_array_length(devs) == 0);
-	json_object_put(root);
+	CU_ASSERT_EQUAL(st.grant_shares, 0);
 }
 
 int main(void)
