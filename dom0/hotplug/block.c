@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 
 	be = getenv("XENBUS_PATH");
 	if (argc != 2 || !be || (strcmp(argv[1], "add") && strcmp(argv[1], "remove"))) {
-		fprintf(stderr, "usage: XENBUS_PATH=/local/domain/0/backend/vbd/D/N %s add|remove\n",
+		fprintf(stderr,
+			"usage: XENBUS_PATH=/local/domain/0/backend/vbd/D/N %s add|remove\n",
 			argv[0]);
 		return 2;
 	}
@@ -94,8 +95,8 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "remove"))
 		return 0;
 	if (pvs_schema_load(&s, NULL, &err) || pvs_schema_type(s, "vbd", &dt)) {
-		fprintf(stderr, "pvsplit-block-hotplug: %s: cannot load the xenstore schema: %s\n", be,
-			err ? err : "vbd missing");
+		fprintf(stderr, "pvsplit-block-hotplug: %s: cannot load the xenstore schema: %s\n",
+			be, err ? err : "vbd missing");
 		return 1;
 	}
 	xs = xs_open(0);

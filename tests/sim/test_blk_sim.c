@@ -722,6 +722,24 @@ static int hostile(struct pvf_blk *b, void *arg)
 		__atomic_store_n(&gt[ref].flags, saved, __ATOMIC_RELEASE);
 		READ1(0, 0, 7, ref);
 		EXPECT(BLKIF_RSP_OKAY);
+		/* 22..: revoked while in flight: answered either way, never a hang. */
+		for (int k = 0; k < 20 && idx < 64; k++) {
+			uint8_t entry[128];
+
+			READ1(0, 0, 7, ref);
+			r.id = 1000 + (uint64_t)idx;
+			pvf_blk_encode(b, entry, &r);
+			if (pvf_blk_raw_request(b, 0, entry))
+				return 6;
+			__atomic_store_n(&gt[ref].flags, 0, __ATOMIC_RELEASE);
+			for (int i = 0; i < 100 && !h.got[idx]; i++)
+				pvf_blk_reap(b, 100);
+			if (!h.got[idx] ||
+			    (h.status[idx] != BLKIF_RSP_OKAY && h.status[idx] != BLKIF_RSP_ERROR))
+				bad++;
+			__atomic_store_n(&gt[ref].flags, saved, __ATOMIC_RELEASE);
+			idx++;
+		}
 	}
 	pvf_blk_set_raw_done(b, NULL, NULL);
 	return bad ? 10 + bad : 0;
@@ -780,6 +798,29 @@ static void test_hostile(void)
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_range") >= 4);
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_grant") >= 4);
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.id_reuse") >= 1);
+	/* pvsplit stats --json shows the same, for an operator. */
+	{
+		char cmd[512];
+		const char *bd = getenv("PVSPLIT_BUILDDIR");
+		FILE *p;
+		char *buf = malloc(1 << 20);
+		size_t len = 0, n;
+		json_object *all, *d;
+
+		snprintf(cmd, sizeof(cmd), "%s/tools/pvsplit/pvsplit stats --json --socket %s",
+			 bd ? bd : ".", E.ctl);
+		p = popen(cmd, "r");
+		while (p && (n = fread(buf + len, 1, (1 << 20) - 1 - len, p)) > 0)
+			len += n;
+		CU_ASSERT(p && pclose(p) == 0);
+		buf[len] = 0;
+		all = json_tokener_parse(buf);
+		CU_ASSERT_FATAL(all && json_object_is_type(all, json_type_array));
+		d = blkenv_dev_stats(json_object_array_get_idx(all, 0), 1, bad.devid);
+		CU_ASSERT(d && stat_u64(d, "queues.0.errors.bad_grant") >= 4);
+		json_object_put(all);
+		free(buf);
+	}
 	CU_ASSERT(write(go[1], "g", 1) == 1);
 	CU_ASSERT_EQUAL(simrun_wait(badpid), 0);
 	CU_ASSERT_EQUAL(simrun_wait(goodpid), 0);

@@ -170,8 +170,8 @@ static struct result workload(struct pvf_blk *b, struct run *run, enum pvf_op op
 			off = (random ? rnd(&x) % slots : seq++ % slots) * len;
 			r->busy = true;
 			r->t0 = bench_now_ns();
-			if (pvf_blk_submit(b, (uint32_t)(i % in.queues), op, off, r->buf, len, done_cb,
-					   r)) {
+			if (pvf_blk_submit(b, (uint32_t)(i % in.queues), op, off, r->buf, len,
+					   done_cb, r)) {
 				r->busy = false;
 				res.err = -EIO;
 				return res;
@@ -330,8 +330,9 @@ int bench_block(const struct bench_opts *o, json_object *out)
 		struct stat st;
 
 		if (stat(o->file, &st) || !S_ISREG(st.st_mode) || st.st_size < (off_t)(16 * MIB)) {
-			fprintf(stderr, "pvsplit-bench block: --file %s: need a regular file of 16 MiB "
-					"or more\n",
+			fprintf(stderr,
+				"pvsplit-bench block: --file %s: need a regular file of 16 MiB "
+				"or more\n",
 				o->file);
 			return -EINVAL;
 		}
@@ -359,7 +360,8 @@ int bench_block(const struct bench_opts *o, json_object *out)
 		close(fd);
 	}
 	if (find_blkback(bin, sizeof(bin))) {
-		fprintf(stderr, "pvsplit-bench block: pvsplit-blkback not found (set PVSPLIT_BLKBACK)\n");
+		fprintf(stderr,
+			"pvsplit-bench block: pvsplit-blkback not found (set PVSPLIT_BLKBACK)\n");
 		r = -ENOENT;
 		goto out_file;
 	}
@@ -371,7 +373,8 @@ int bench_block(const struct bench_opts *o, json_object *out)
 
 	r = simrun_start(&sim, "0,1", 512);
 	if (r) {
-		fprintf(stderr, "pvsplit-bench block: cannot start pvsplit-simhv: %s\n", strerror(-r));
+		fprintf(stderr, "pvsplit-bench block: cannot start pvsplit-simhv: %s\n",
+			strerror(-r));
 		goto out_file;
 	}
 	r = pvs_schema_load(&schema, NULL, &err);
@@ -436,15 +439,18 @@ int bench_block(const struct bench_opts *o, json_object *out)
 	add_result(out, "gbps_1m_seqwrite", "p99_us", res.seqwrite.p99_us);
 	if (!o->json) {
 		printf("  %-34s %12.0f IOPS  native %.0f  ratio %.2f  (target >= 0.80)\n",
-		       "4 KiB random read, QD32", res.rand4k.iops, native, res.rand4k.iops / native);
+		       "4 KiB random read, QD32", res.rand4k.iops, native,
+		       res.rand4k.iops / native);
 		printf("  %-34s %12s p50 %.1f us  p99 %.1f us\n", "", "", res.rand4k.p50_us,
 		       res.rand4k.p99_us);
 		printf("  %-34s %10.2f GB/s  memcpy %.2f  ratio %.2f  (target >= 0.60)\n",
-		       "1 MiB sequential read, QD8", res.seqread.gbps, mcpy, res.seqread.gbps / mcpy);
+		       "1 MiB sequential read, QD8", res.seqread.gbps, mcpy,
+		       res.seqread.gbps / mcpy);
 		printf("  %-34s %12s p50 %.1f us  p99 %.1f us\n", "", "", res.seqread.p50_us,
 		       res.seqread.p99_us);
-		printf("  %-34s %10.2f GB/s  memcpy %.2f  ratio %.2f\n", "1 MiB sequential write, QD8",
-		       res.seqwrite.gbps, mcpy, res.seqwrite.gbps / mcpy);
+		printf("  %-34s %10.2f GB/s  memcpy %.2f  ratio %.2f\n",
+		       "1 MiB sequential write, QD8", res.seqwrite.gbps, mcpy,
+		       res.seqwrite.gbps / mcpy);
 		printf("  %-34s %12s p50 %.1f us  p99 %.1f us\n", "", "", res.seqwrite.p50_us,
 		       res.seqwrite.p99_us);
 	}

@@ -50,7 +50,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: pvsplit-bench BENCHMARK [--json] [--quick] [--file PATH]\n\nBenchmarks:\n");
+	fprintf(f,
+		"Usage: pvsplit-bench BENCHMARK [--json] [--quick] [--file PATH]\n\nBenchmarks:\n");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		fprintf(f, "  %-8s %s\n", benches[i].name, benches[i].help);
 }

@@ -52,6 +52,10 @@ class Archive:
         self.meta = {}
         self.updated = False
 
+    def prefetch(self, names):
+        """Read the metadata of NAMES with one apt-cache call (each costs ~1 s)."""
+        self._show(list(dict.fromkeys(names)))
+
     def _show(self, names):
         missing = [n for n in names if n not in self.meta]
         if not missing:

@@ -27,7 +27,7 @@ from .debs import Archive
 from .stage import Stage, LIB_DIRS
 from .ui import LabError, progress
 
-FORMAT = 3  # bump when the way images are assembled changes
+FORMAT = 4  # bump when the way images are assembled changes
 XEN_PKG = "xen-hypervisor-4.17-amd64"
 KERNEL_META = "linux-image-amd64"
 
@@ -74,6 +74,15 @@ class Images:
         d = os.path.join(self.cache, name)
         os.makedirs(d, exist_ok=True)
         return d
+
+    def prefetch(self):
+        """Package metadata for both recipes, the kernel and Xen in one go."""
+        names = [XEN_PKG, KERNEL_META]
+        for image in ("dom0", "guest"):
+            r = self._recipe(image)
+            names += [p for (p, _o) in r.pkgs] + r.libs
+        self.archive.prefetch(names)
+        self.archive.prefetch([self.kernel_pkg()])
 
     def kernel_pkg(self):
         if not self._kernel:

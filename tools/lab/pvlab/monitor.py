@@ -15,8 +15,8 @@ import time
 from .ui import progress
 
 GRACE = 60
-PANIC_RE = re.compile(r"Kernel panic|\(XEN\) Panic on CPU|\(XEN\) \*\*\*\* Panic|"
-                      r"\(XEN\) Xen BUG at|end Kernel panic")
+FATAL_RE = re.compile(r"Kernel panic|\(XEN\) Panic on CPU|\(XEN\) \*\*\*\* Panic|"
+                      r"\(XEN\) Xen BUG at|Failed to execute /init|No working init found")
 
 
 class Result:
@@ -27,6 +27,7 @@ class Result:
         self.metrics = {}     # name -> {"value", "unit"}
         self.marks = {}       # name -> host seconds since machine start
         self.outputs = []     # {"src", "line"}
+        self.notes = []       # things the person should know (ev=note)
         self.done = None      # the "done" record
         self.error = None     # why the run stopped early, if it did
         self.host_secs = 0.0
@@ -38,8 +39,8 @@ class Result:
 
     def to_json(self):
         return {"passed": self.passed(), "error": self.error, "steps": self.steps,
-                "metrics": self.metrics, "marks": self.marks, "host_secs": round(self.host_secs, 2),
-                "outputs": self.outputs}
+                "metrics": self.metrics, "marks": self.marks, "notes": self.notes,
+                "host_secs": round(self.host_secs, 2), "outputs": self.outputs}
 
 
 class ChannelReader:
@@ -124,7 +125,7 @@ class Monitor:
         except FileNotFoundError:
             return None
         self.serial_pos += len(data)
-        m = PANIC_RE.search(data.decode("utf-8", "replace"))
+        m = FATAL_RE.search(data.decode("utf-8", "replace"))
         return m.group(0) if m else None
 
     def _record(self, line):
@@ -165,6 +166,10 @@ class Monitor:
         self.result.outputs.append({"src": rec.get("src"), "line": rec.get("line")})
         if self.echo_outputs:
             self.say(f"     {rec.get('src')}| {rec.get('line')}")
+
+    def _ev_note(self, rec, guest):
+        self.result.notes.append(rec.get("text"))
+        self.say(f"NOTE {rec.get('text')}")
 
     def _ev_done(self, rec, guest):
         self.result.done = rec

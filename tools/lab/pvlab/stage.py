@@ -92,6 +92,8 @@ class Stage:
                 yield rel
 
     def _present(self, soname):
+        if soname.startswith("/"):
+            return os.path.lexists(self.path(normalise(soname.strip("/"))))
         return any(os.path.lexists(self.path(f"{d}/{soname}")) for d in self.lib_dirs)
 
     def _note_runpath(self, e):
@@ -108,17 +110,18 @@ class Stage:
                 e = elf.Elf(self.path(rel))
             except ValueError:
                 continue
-            wants = e.needed()
             self._note_runpath(e)
-            interp = e.interpreter()
-            if interp:
-                wants.append(os.path.basename(interp))
+            # the interpreter is needed at its exact path: an absolute "soname"
+            wants = e.needed() + ([e.interpreter()] if e.interpreter() else [])
             for so in wants:
                 if not self._present(so):
                     missing.setdefault(so, set()).add(self.owner[rel])
         return missing
 
     def _find_soname(self, soname, pkgs):
+        if soname.startswith("/"):
+            return next(((p, os.path.join(self.trees[p], soname.strip("/"))) for p in pkgs
+                         if os.path.lexists(os.path.join(self.trees[p], soname.strip("/")))), None)
         for pkg in pkgs:
             for d in self.lib_dirs:
                 src = os.path.join(self.trees[pkg], d, soname)
@@ -135,7 +138,21 @@ class Stage:
             self._copy(rel, src, pkg)
             if not os.path.islink(src):
                 return
-            src = os.path.normpath(os.path.join(os.path.dirname(src), os.readlink(src)))
+            target = os.readlink(src)
+            base = tree if target.startswith("/") else os.path.dirname(src)
+            src = self._in_tree(tree, os.path.normpath(os.path.join(base, target.lstrip("/"))))
+
+    @staticmethod
+    def _in_tree(tree, path):
+        """PATH, or its /lib <-> /usr/lib twin if only that exists in TREE."""
+        if os.path.lexists(path):
+            return path
+        rel = os.path.relpath(path, tree)
+        for (short, full) in MERGED.items():
+            for (a, b) in ((short + "/", full + "/"), (full + "/", short + "/")):
+                if rel.startswith(a) and os.path.lexists(os.path.join(tree, b + rel[len(a):])):
+                    return os.path.join(tree, b + rel[len(a):])
+        raise LabError(f"broken symlink chain in a package: {path}")
 
     def _candidates(self, missing, tried):
         """Packages that the owners depend on: library packages first."""

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # --backend kernel: Linux's xen-blkback and stock xenconsoled (the baseline).
-# Each backend file defines the same four functions for dom0-main.sh.
+# Each backend file defines the same four functions for dom0-main.sh
+# (backend_start, backend_disk_spec, backend_console_log, backend_check_clean);
+# backend_check_stats is optional (the daemons' own view after destroy).
 
 backend_start() {
 	if [ "$LAB_MODE" = qemu ]; then

@@ -1,30 +1,62 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# --backend pvsplit: pvsplit-blkback and pvsplit-consoled from the build (in
-# the overlay under $PVSPLIT_PREFIX) serve what stock xl writes to xenstore;
-# no kernel backend module is loaded and xenconsoled is not started.
+# --backend pvsplit: pvsplit-blkback (and pvsplit-consoled once it is built)
+# from the build, installed in the overlay, serve what stock xl writes to
+# xenstore; no kernel backend module is loaded.  Until pvsplit-consoled
+# exists the guest console is served by stock xenconsoled, and the run says
+# so (a "note" record and the backend-start step's output).
 #
 # Disks: xvda (a file) and xvdb (a block device) go through Xen's stock
 # /etc/xen/scripts/block (the file becomes a loop device); the hot-plugged
 # xvdc goes through pvsplit's own hotplug helper, which leaves a file a file.
 #
-# What the daemons must offer the lab (issues 3 and 4):
-#   pvsplit-blkback   --pid-file FILE, daemonises or is started with & here
-#   pvsplit-consoled  --pid-file FILE --log-dir DIR: guest-<name>.log per guest,
-#                     like xenconsoled --log=guest
-#   pvsplit stats --json   devices and grants currently held, per daemon
-PVSPLIT_CONSOLE_LOG_DIR=/var/log/pvsplit/console
+# What the lab expects of the daemons (issues 3 and 4):
+#   pvsplit-blkback, pvsplit-consoled   run in the foreground, log to stderr
+#   pvsplit-consoled --log-dir DIR      guest-<name>.log per guest, like
+#                                       xenconsoled --log=guest
+#   pvsplit stats --json                devices and grants each daemon holds
+PVSPLIT_LOG_DIR=/var/log/pvsplit
+PVSPLIT_CONSOLE_LOG_DIR=$PVSPLIT_LOG_DIR/console
+
+have() { command -v "$1" >/dev/null; }
+
+# start_daemon NAME ARGS...: in the background, stderr to its log file
+start_daemon() {
+	local name=$1
+	shift
+	"$name" "$@" >"$PVSPLIT_LOG_DIR/$name.log" 2>&1 &
+	echo "$!" >"/run/$name.pid"
+}
+
+daemon_alive() {
+	kill -0 "$(cat "/run/$1.pid" 2>/dev/null)" 2>/dev/null || {
+		echo "$1 exited; its log:"
+		tail -n 20 "$PVSPLIT_LOG_DIR/$1.log"
+		return 1
+	}
+}
+
+start_console_daemon() {
+	if have pvsplit-consoled; then
+		start_daemon pvsplit-consoled --log-dir "$PVSPLIT_CONSOLE_LOG_DIR"
+		CONSOLE_DAEMON=pvsplit-consoled
+	else
+		lab_emit note text "pvsplit-consoled is not in the build (issue 4): the guest console is served by stock xenconsoled"
+		xenconsoled --pid-file=/run/xenconsoled.pid --log=guest \
+			--log-dir=/var/log/xen/console || return 1
+		CONSOLE_DAEMON=xenconsoled
+	fi
+	echo "$CONSOLE_DAEMON" >/run/lab/console-daemon
+	echo "console daemon: $CONSOLE_DAEMON"
+}
 
 backend_start() {
-	local d
-	for d in pvsplit-blkback pvsplit-consoled; do
-		command -v "$d" >/dev/null || { echo "$d is not in this build"; return 77; }
-	done
-	mkdir -p "$PVSPLIT_CONSOLE_LOG_DIR"
-	pvsplit-consoled --pid-file /run/pvsplit-consoled.pid \
-		--log-dir "$PVSPLIT_CONSOLE_LOG_DIR" >/var/log/pvsplit-consoled.out 2>&1 &
-	pvsplit-blkback --pid-file /run/pvsplit-blkback.pid >/var/log/pvsplit-blkback.out 2>&1 &
+	have pvsplit-blkback || { echo "pvsplit-blkback is not in the build"; return 1; }
+	mkdir -p "$PVSPLIT_CONSOLE_LOG_DIR" /run/pvsplit
+	start_console_daemon || return 1
+	start_daemon pvsplit-blkback
 	sleep 1
-	pidof pvsplit-blkback pvsplit-consoled || { tail /var/log/pvsplit-*.out; return 1; }
+	daemon_alive pvsplit-blkback || return 1
+	[ "$CONSOLE_DAEMON" = xenconsoled ] || daemon_alive pvsplit-consoled
 }
 
 pvsplit_hotplug_helper() {
@@ -41,24 +73,35 @@ backend_disk_spec() {
 }
 
 backend_console_log() {
-	echo "$PVSPLIT_CONSOLE_LOG_DIR/guest-$1.log"
+	if [ "$(cat /run/lab/console-daemon 2>/dev/null)" = pvsplit-consoled ]; then
+		echo "$PVSPLIT_CONSOLE_LOG_DIR/guest-$1.log"
+	else
+		echo "/var/log/xen/console/guest-$1.log"
+	fi
 }
 
-# after xl destroy: nothing in xenstore, no device and no grant in the stats
+# after xl destroy: nothing in xenstore, no loop device, daemons still up
 backend_check_clean() {
-	local left stats
+	local left
 	left=$(xenstore-list "/local/domain/0/backend/vbd/$1" 2>/dev/null)
 	[ -z "$left" ] || { echo "xenstore backend/vbd/$1 still has: $left"; return 1; }
+	left=$(losetup -a)
+	[ -z "$left" ] || { echo "loop devices left: $left"; return 1; }
+	daemon_alive pvsplit-blkback
+}
+
+# the daemons' own view (exit 77 = skip while `pvsplit stats` does not exist)
+backend_check_stats() {
+	local stats
+	pvsplit stats --help >/dev/null 2>&1 || { echo "pvsplit stats is not in the build"; return 77; }
 	stats=$(pvsplit stats --json) || { echo "pvsplit stats --json failed"; return 1; }
 	echo "$stats"
-	if echo "$stats" | grep -q "\"domid\": *$1[,}]"; then
+	if echo "$stats" | grep -qE "\"domid\": *$1[,} ]"; then
 		echo "pvsplit stats still list domain $1"
 		return 1
 	fi
 	if echo "$stats" | grep -qE '"grants_mapped": *[1-9]'; then
-		echo "grants still mapped"
+		echo "grants still mapped after the domain is gone"
 		return 1
 	fi
-	left=$(losetup -a)
-	[ -z "$left" ] || { echo "loop devices left: $left"; return 1; }
 }

@@ -34,7 +34,7 @@ start_xenstored() {
 	xenstored --pid-file /run/xenstored.pid || return 1
 	local i
 	for i in $(seq 50); do
-		xenstore-read domid >/dev/null 2>&1 && return 0
+		xenstore-list / >/dev/null 2>&1 && return 0
 		sleep 0.2
 	done
 	echo "xenstored did not answer"
@@ -116,7 +116,11 @@ guest_domid() { xl domid "$GUEST"; }
 
 create_guest() {
 	write_guest_cfg || return 1
-	QEMU_XEN=/bin/false xl create "$LAB_DIR/guest.cfg" || return 1
+	if ! QEMU_XEN=/bin/false xl create "$LAB_DIR/guest.cfg"; then
+		echo "--- /var/log/xen/xen-hotplug.log:"
+		tail -n 20 /var/log/xen/xen-hotplug.log
+		return 1
+	fi
 	xl list
 }
 
@@ -158,6 +162,7 @@ check_block_detach() {
 check_destroy() {
 	local domid
 	domid=$(guest_domid) || return 1
+	echo "$domid" >"$LAB_DIR/guest-domid"
 	xl destroy "$GUEST" || return 1
 	local i
 	for i in $(seq 100); do
@@ -190,11 +195,14 @@ guest_phase() {
 	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done "$LAB_T_GUEST_CHECKS"
 	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach &&
 		lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
-	lab_step guest-script "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
+	lab_step guest-finish "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
 	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
 		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script
 	fi
 	lab_step destroy 120 check_destroy
+	if declare -F backend_check_stats >/dev/null; then
+		lab_step daemon-stats 60 backend_check_stats "$(cat "$LAB_DIR/guest-domid")"
+	fi
 }
 
 main() {

@@ -97,7 +97,7 @@ disk_checks() {
 	for d in $PVSPLIT_DISKS; do
 		n=${d##*/}
 		lab_step "guest.fs.$n" 240 fs_check "$d"
-		lab_step "guest.fio-verify.$n" 240 fio_verify "$d" 32M
+		lab_step "guest.fio-verify.$n" 240 fio_verify "$d" 16M
 	done
 	lab_step guest.throughput $((LAB_FIO_SECS * 5 + 120)) throughput /dev/xvda
 }
