@@ -39,3 +39,15 @@ libpvsplit_blk_la_SOURCES = \
 libpvsplit_blk_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 libpvsplit_blk_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS)
 libpvsplit_blk_la_LIBADD = libpvsplit-back.la libpvsplit-blkif.la $(LIBURING_LIBS)
+
+# The console engine: one console's dataplane, the control part, the configuration.
+noinst_LTLIBRARIES += libpvsplit-cons.la
+libpvsplit_cons_la_SOURCES = \
+	backends/console/cons.c \
+	backends/console/cons.h \
+	backends/console/consback.c \
+	backends/console/consback.h \
+	backends/console/config.c
+libpvsplit_cons_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+libpvsplit_cons_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
+libpvsplit_cons_la_LIBADD = libpvsplit-back.la

@@ -51,6 +51,14 @@ tests_sim_test_xs_conformance_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_C
 tests_sim_test_xs_conformance_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(CUNIT_LIBS) \
 	$(XENSTORE_LIBS)
 
+# ---- sim tier: console ----
+check_PROGRAMS += tests/sim/test_cons_sim
+TESTS += tests/sim/test_cons_sim
+tests_sim_test_cons_sim_SOURCES = tests/sim/test_cons_sim.c tests/sim/blkenv.c tests/sim/blkenv.h
+tests_sim_test_cons_sim_CPPFLAGS = $(tests_sim_test_blk_sim_CPPFLAGS)
+tests_sim_test_cons_sim_CFLAGS = $(tests_sim_test_blk_sim_CFLAGS)
+tests_sim_test_cons_sim_LDADD = $(tests_sim_test_blk_sim_LDADD)
+
 # libFuzzer builds: only in a build configured with CC=clang --enable-fuzz
 # (tests/fuzz/run makes one).
 if ENABLE_FUZZ

@@ -51,6 +51,11 @@ enum pvb_log_level { PVB_LOG_ERR = 3, PVB_LOG_WARN = 4, PVB_LOG_INFO = 6, PVB_LO
 struct pvb_backend_ops {
 	const char *type; /* schema device type, e.g. "vbd" */
 	size_t priv_size; /* zeroed per-device state for the engine */
+	/*
+	 * Is this device ours?  false leaves it alone entirely (another backend,
+	 * e.g. QEMU, serves it); nothing is written.  NULL: every device is.
+	 */
+	bool (*claim)(struct pvb_device *d);
 	/* Publish what this backend supports (before InitWait).  0 or -errno. */
 	int (*probe)(struct pvb_device *d);
 	/*
@@ -69,6 +74,14 @@ struct pvb_backend_ops {
 	void (*changed)(struct pvb_device *d, const char *key);
 	/* Add this device's counters to o.  May be NULL. */
 	void (*stats)(struct pvb_device *d, struct json_object *o);
+	/*
+	 * false for a device without the xenbus handshake (a primary console:
+	 * the domain builder made its ring, the guest never writes a state).
+	 * Such a device is connected as soon as prepare() is ready, its
+	 * frontend directory is watched whole, and the backend state is left
+	 * to the toolstack.  NULL: every device uses xenbus.
+	 */
+	bool (*uses_xenbus)(struct pvb_device *d);
 };
 
 typedef void (*pvb_log_fn)(void *opaque, int level, const struct pvb_device *d, int queue,
@@ -129,6 +142,8 @@ int pvb_dev_frontend_state(const struct pvb_device *d);
  * in the schema, other -errno.
  */
 int pvb_dev_read(struct pvb_device *d, enum pvs_side side, const char *key, char **val);
+/* Read any xenstore path (e.g. the domain's name): as pvb_dev_read(). */
+int pvb_dev_read_path(struct pvb_device *d, const char *path, char **val);
 /* Read an unsigned decimal key: 0, -ENOENT absent, -EINVAL malformed, -ERANGE > max. */
 int pvb_dev_read_uint(struct pvb_device *d, enum pvs_side side, const char *key, uint64_t max,
 		      uint64_t *out);
@@ -136,6 +151,9 @@ int pvb_dev_read_uint(struct pvb_device *d, enum pvs_side side, const char *key,
 int pvb_dev_write(struct pvb_device *d, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int pvb_dev_rm(struct pvb_device *d, const char *key);
+/* Write a key of the frontend side (as xenconsoled writes console/tty). */
+int pvb_dev_write_frontend(struct pvb_device *d, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /*
  * Group writes in one xenstore transaction: begin, writes, commit.
  * pvb_dev_commit() returns -EAGAIN when the caller must redo the writes.

@@ -8,6 +8,8 @@
 struct port {
 	pvb_port_fn fn;
 	void *opaque;
+	bool held;
+	bool pending; /* an event arrived while held: the port is still masked */
 };
 
 struct pvb_evtchn {
@@ -24,6 +26,10 @@ static void ready(void *opaque, uint32_t events)
 
 	/* Bounded: a peer hammering one port cannot keep us here forever. */
 	for (int n = 0; n < 1024 && (p = pvhv_evtchn_pending(e->ev)) >= 0; n++) {
+		if ((uint32_t)p < e->nports && e->ports[p].held) {
+			e->ports[p].pending = true; /* stays masked until released */
+			continue;
+		}
 		pvhv_evtchn_unmask(e->ev, (uint32_t)p);
 		if ((uint32_t)p < e->nports && e->ports[p].fn)
 			e->ports[p].fn(e->ports[p].opaque);
@@ -81,6 +87,7 @@ static int adopt(struct pvb_evtchn *e, int port, pvb_port_fn fn, void *opaque)
 	}
 	e->ports[port].fn = fn;
 	e->ports[port].opaque = opaque;
+	e->ports[port].held = e->ports[port].pending = false;
 	return port;
 }
 
@@ -100,6 +107,21 @@ void pvb_evtchn_unbind(struct pvb_evtchn *e, uint32_t port)
 	if (port < e->nports)
 		e->ports[port].fn = NULL;
 	pvhv_evtchn_unbind(e->ev, port);
+}
+
+void pvb_evtchn_hold(struct pvb_evtchn *e, uint32_t port, bool hold)
+{
+	struct port *p;
+
+	if (port >= e->nports || !e->ports[port].fn)
+		return;
+	p = &e->ports[port];
+	p->held = hold;
+	if (!hold && p->pending) {
+		p->pending = false;
+		pvhv_evtchn_unmask(e->ev, port);
+		p->fn(p->opaque);
+	}
 }
 
 int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port)

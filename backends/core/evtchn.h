@@ -8,6 +8,7 @@
 #ifndef PVSPLIT_BACK_EVTCHN_H
 #define PVSPLIT_BACK_EVTCHN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pvsplit/hv.h"
@@ -28,5 +29,11 @@ int pvb_evtchn_bind(struct pvb_evtchn *e, uint32_t domid, uint32_t remote_port, 
 int pvb_evtchn_alloc(struct pvb_evtchn *e, uint32_t domid, pvb_port_fn fn, void *opaque);
 void pvb_evtchn_unbind(struct pvb_evtchn *e, uint32_t port);
 int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port);
+/*
+ * Hold a port: its events stay pending (the port stays masked) and fn is
+ * not called until it is released; a release with an event pending calls
+ * fn at once.  For rate limits and event storms.
+ */
+void pvb_evtchn_hold(struct pvb_evtchn *e, uint32_t port, bool hold);
 
 #endif

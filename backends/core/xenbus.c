@@ -23,7 +23,9 @@ struct pvb_device {
 	int be_state; /* last written by us, or found at start */
 	int fe_state; /* last seen */
 	bool probed, prepared, connected, removed, failed, watching;
-	bool resume; /* found Connected at start: the next connect takes over */
+	bool resume;  /* found Connected at start: the next connect takes over */
+	bool xenbus;  /* the handshake applies (false: primary console) */
+	bool foreign; /* not ours: left alone */
 	xs_transaction_t t;
 	void *priv;
 };
@@ -179,6 +181,15 @@ int pvb_dev_read(struct pvb_device *d, enum pvs_side side, const char *key, char
 	return *val ? 0 : xs_errno();
 }
 
+int pvb_dev_read_path(struct pvb_device *d, const char *path, char **val)
+{
+	unsigned len;
+
+	errno = 0;
+	*val = xs_read(d->be->xs, d->t, path, &len);
+	return *val ? 0 : xs_errno();
+}
+
 int pvb_dev_read_uint(struct pvb_device *d, enum pvs_side side, const char *key, uint64_t max,
 		      uint64_t *out)
 {
@@ -211,6 +222,20 @@ int pvb_dev_write(struct pvb_device *d, const char *key, const char *fmt, ...)
 	char path[PATH_LEN * 2], val[1024];
 	va_list ap;
 	int r = key_path(d, PVS_SIDE_BACKEND, key, path, sizeof(path));
+
+	if (r)
+		return r == -ENOENT ? -EINVAL : r;
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	return write_path(d, path, val);
+}
+
+int pvb_dev_write_frontend(struct pvb_device *d, const char *key, const char *fmt, ...)
+{
+	char path[PATH_LEN * 2], val[1024];
+	va_list ap;
+	int r = key_path(d, PVS_SIDE_FRONTEND, key, path, sizeof(path));
 
 	if (r)
 		return r == -ENOENT ? -EINVAL : r;
@@ -357,17 +382,23 @@ static void evaluate(struct pvb_device *d)
 	const struct pvb_backend_ops *ops = d->be->ops;
 	int r;
 
-	if (d->removed)
+	if (d->removed || d->foreign)
 		return;
 	d->fe_state = read_state(d->be, d->fe_state_path);
 	if (!d->probed) {
+		if (ops->claim && !ops->claim(d)) {
+			pvb_dev_log(d, PVB_LOG_INFO, -1, "served by another backend: left alone");
+			d->foreign = true;
+			return;
+		}
 		r = ops->probe(d);
 		if (r) {
 			pvb_dev_fatal(d, r, "probe");
 			return;
 		}
 		d->probed = true;
-		if (d->be_state <= XenbusStateInitialising || d->be_state > XenbusStateClosed)
+		if (d->xenbus &&
+		    (d->be_state <= XenbusStateInitialising || d->be_state > XenbusStateClosed))
 			switch_state(d, XenbusStateInitWait);
 	}
 	if (!d->prepared && !d->failed) {
@@ -379,6 +410,21 @@ static void evaluate(struct pvb_device *d)
 		if (r == 0)
 			return; /* the hotplug script has not finished */
 		d->prepared = true;
+	}
+	if (!d->xenbus) {
+		/* No handshake: serve as soon as everything is there. */
+		if (d->prepared && !d->connected && !d->failed) {
+			r = ops->connect(d);
+			d->resume = false;
+			if (r) {
+				pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot connect: %s", strerror(-r));
+				d->failed = true;
+				return;
+			}
+			d->connected = true;
+			pvb_dev_log(d, PVB_LOG_INFO, -1, "connected");
+		}
+		return;
 	}
 
 	switch (d->fe_state) {
@@ -494,6 +540,9 @@ static void device_new(struct pvb_backend *be, uint32_t domid, uint32_t devid)
 	if (key_path(d, PVS_SIDE_FRONTEND, "state", d->fe_state_path, sizeof(d->fe_state_path)))
 		goto fail;
 	snprintf(d->token, sizeof(d->token), "fe:%u:%u", domid, devid);
+	d->xenbus = !be->ops->uses_xenbus || be->ops->uses_xenbus(d);
+	if (!d->xenbus)
+		snprintf(d->fe_state_path, sizeof(d->fe_state_path), "%s", d->fepath);
 	{
 		char sp[PATH_LEN * 2];
 
@@ -585,7 +634,7 @@ static void backend_event(struct pvb_backend *be, const char *path)
 		scan(be); /* a device appeared or went */
 		return;
 	}
-	if (*key != '/')
+	if (*key != '/' || d->foreign)
 		return;
 	key++;
 	if (!strcmp(key, "state")) {
@@ -710,7 +759,11 @@ struct json_object *pvb_backend_stats(struct pvb_backend *be)
 
 	json_object_object_add(o, "type", json_object_new_string(be->ops->type));
 	for (struct pvb_device *d = be->devs; d; d = d->next) {
-		json_object *dev = json_object_new_object();
+		json_object *dev;
+
+		if (d->foreign)
+			continue;
+		dev = json_object_new_object();
 
 		json_object_object_add(dev, "domid", json_object_new_int((int)d->domid));
 		json_object_object_add(dev, "devid", json_object_new_int((int)d->devid));

@@ -12,6 +12,7 @@
  * device in its message.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,12 +46,18 @@ static char *get(const char *key)
 	return xs_read(xs, XBT_NULL, path, &len);
 }
 
-static int fail(const char *fmt, const char *arg, int err) __attribute__((format(printf, 1, 0)));
-static int fail(const char *fmt, const char *arg, int err)
+static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int err, const char *fmt, ...)
 {
 	char msg[1024];
+	size_t n;
+	va_list ap;
 
-	snprintf(msg, sizeof(msg), fmt, arg, strerror(err));
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	n = strlen(msg);
+	snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(err));
 	fprintf(stderr, "pvsplit-block-hotplug: %s: %s\n", be, msg);
 	put("hotplug-error", msg);
 	put("hotplug-status", "error");
@@ -64,19 +71,19 @@ static int add(void)
 	struct stat st;
 
 	if (!params || !mode)
-		return fail("%s: no params/mode in the backend directory (%s)", "", ENOENT);
+		return fail(ENOENT, "no params/mode in the backend directory");
 	if (stat(params, &st))
-		return fail("cannot use %s: %s", params, errno);
+		return fail(errno, "cannot use %s", params);
 	if (S_ISBLK(st.st_mode)) {
 		snprintf(devnum, sizeof(devnum), "%x:%x", major(st.st_rdev), minor(st.st_rdev));
 		if (put("physical-device", devnum) || put("physical-device-path", params))
-			return fail("cannot announce %s: %s", params, errno);
+			return fail(errno, "cannot announce %s", params);
 	} else if (!S_ISREG(st.st_mode)) {
-		return fail("%s is neither a file nor a block device (%s)", params, EINVAL);
+		return fail(EINVAL, "%s is neither a file nor a block device", params);
 	}
 	free(params);
 	free(mode);
-	return put("hotplug-status", "connected") ? fail("%s%s", "hotplug-status", errno) : 0;
+	return put("hotplug-status", "connected") ? fail(errno, "writing hotplug-status") : 0;
 }
 
 int main(int argc, char **argv)

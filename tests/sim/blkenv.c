@@ -21,15 +21,18 @@
 int blkenv_start(struct blkenv *e, int ndoms)
 {
 	char doms[64] = "0", *err = NULL;
+	const char *prog = e->prog, *ctl_opt = e->ctl_opt;
 	int r;
 
 	memset(e, 0, sizeof(*e));
+	e->prog = prog;
+	e->ctl_opt = ctl_opt;
 	for (int i = 1; i < ndoms; i++)
 		snprintf(doms + strlen(doms), sizeof(doms) - strlen(doms), ",%d", i);
 	r = simrun_start(&e->sim, doms, 128);
 	if (r)
 		return r;
-	snprintf(e->ctl, sizeof(e->ctl), "%s/blkback.sock", e->sim.dir);
+	snprintf(e->ctl, sizeof(e->ctl), "%s/daemon.sock", e->sim.dir);
 	r = pvs_schema_load(&e->schema, NULL, &err);
 	free(err);
 	if (!r)
@@ -46,12 +49,11 @@ int blkenv_daemon_start(struct blkenv *e, const char *const *args)
 	const char *argv[24];
 	int n = 0;
 
-	snprintf(bin, sizeof(bin), "%s/dom0/blkback/pvsplit-blkback", b ? b : ".");
-	argv[n++] = "pvsplit-blkback";
-	argv[n++] = "--ctl";
+	snprintf(bin, sizeof(bin), "%s/%s", b ? b : ".",
+		 e->prog ? e->prog : "dom0/blkback/pvsplit-blkback");
+	argv[n++] = strrchr(bin, '/') + 1;
+	argv[n++] = e->ctl_opt ? e->ctl_opt : "--ctl";
 	argv[n++] = e->ctl;
-	argv[n++] = "--resize-interval";
-	argv[n++] = "100";
 	for (int i = 0; args && args[i] && n < 22; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;

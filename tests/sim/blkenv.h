@@ -24,12 +24,13 @@ struct blkenv {
 	struct pvhv *hv0;
 	struct xs_handle *xs;
 	struct pvs_schema *schema;
-	const char *extra_args[8];
+	const char *prog;    /* daemon, relative to the build dir (default pvsplit-blkback) */
+	const char *ctl_opt; /* its control socket option (default --ctl) */
 };
 
 /* Start the sim (domains 0..ndoms-1) and the toolstack connection.  0 or -errno. */
 int blkenv_start(struct blkenv *e, int ndoms);
-/* Start (or restart) pvsplit-blkback with extra arguments (NULL-terminated).  0 or -errno. */
+/* Start (or restart) the daemon with extra arguments (NULL-terminated).  0 or -errno. */
 int blkenv_daemon_start(struct blkenv *e, const char *const *args);
 /* SIGTERM (or SIGKILL) the daemon and wait: its exit status. */
 int blkenv_daemon_stop(struct blkenv *e, bool kill9);

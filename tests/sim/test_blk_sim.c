@@ -28,6 +28,7 @@
 static struct blkenv E;
 static uint32_t next_devid = 51712;
 static bool have_loop;
+static const char *const resize_fast[] = { "--resize-interval", "100", NULL };
 
 #define DISK		 (8u << 20)
 #define XENBUS_CONNECTED "4"
@@ -998,7 +999,7 @@ static void test_daemon_restart(void)
 	/* Several deaths while writes are in flight. */
 	for (int k = 0; k < 5; k++) {
 		CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
-		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, NULL), 0);
+		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
 		poll(NULL, 0, 20 + 15 * k);
 	}
 	CU_ASSERT(write(rs.go[1], "g", 1) == 1);
@@ -1107,7 +1108,7 @@ int main(void)
 	have_loop = getuid() == 0 && sh("losetup -f >/dev/null 2>&1", NULL, 0) == 0;
 	r = blkenv_start(&E, 3);
 	if (!r)
-		r = blkenv_daemon_start(&E, NULL);
+		r = blkenv_daemon_start(&E, resize_fast);
 	if (r) {
 		fprintf(stderr, "cannot start the sim and pvsplit-blkback: %s\n", strerror(-r));
 		blkenv_stop(&E);

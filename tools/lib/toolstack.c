@@ -169,3 +169,99 @@ int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t bdo
 	xs_rm(xs, XBT_NULL, d.be);
 	return w;
 }
+
+static int cons_dirs(const struct pvs_schema *s, uint32_t dom, uint32_t devid, struct dirs *d)
+{
+	int r = pvs_schema_type(s, "console", &d->dt);
+
+	if (!r && pvs_devtype_backend_dir(d->dt, 0, dom, devid, d->be, sizeof(d->be)) < 0)
+		r = -EINVAL;
+	if (!r && pvs_devtype_frontend_dir(d->dt, dom, devid, d->fe, sizeof(d->fe)) < 0)
+		r = -EINVAL;
+	return r;
+}
+
+static int cons_fill(struct xs_handle *xs, xs_transaction_t t, const struct dirs *d, uint32_t domid,
+		     uint32_t devid, const char *name, const char *channel, const char *type,
+		     uint64_t ring_ref, uint32_t port)
+{
+	struct xs_permissions be_perm[2] = { { .id = 0, .perms = XS_PERM_NONE },
+					     { .id = domid, .perms = XS_PERM_READ } };
+	struct xs_permissions fe_perm[2] = { { .id = devid ? domid : 0, .perms = XS_PERM_NONE },
+					     { .id = devid ? 0 : domid, .perms = XS_PERM_READ } };
+	char n[32], path[PATH_LEN];
+	int r;
+
+	if (!xs_mkdir(xs, t, d->be) || !xs_set_permissions(xs, t, d->be, be_perm, 2) ||
+	    !xs_mkdir(xs, t, d->fe) || !xs_set_permissions(xs, t, d->fe, fe_perm, 2))
+		return -errno;
+	if (name) {
+		snprintf(path, sizeof(path), "/local/domain/%u/name", domid);
+		if (!xs_write(xs, t, path, name, (unsigned)strlen(name)))
+			return -errno;
+	}
+	r = put(xs, t, d, true, "frontend", d->fe);
+	snprintf(n, sizeof(n), "%u", domid);
+	r = r ?: put(xs, t, d, true, "frontend-id", n);
+	r = r ?: put(xs, t, d, true, "online", "1");
+	r = r ?: put(xs, t, d, true, "state", "1");
+	r = r ?: put(xs, t, d, true, "protocol", "vt100");
+	r = r ?: put(xs, t, d, false, "backend", d->be);
+	r = r ?: put(xs, t, d, false, "backend-id", "0");
+	r = r ?: put(xs, t, d, false, "limit", "1048576");
+	r = r ?: put(xs, t, d, false, "type", type);
+	r = r ?: put(xs, t, d, false, "output", "pty");
+	r = r ?: put(xs, t, d, false, "tty", "");
+	if (!r && channel) {
+		r = put(xs, t, d, true, "name", channel);
+		r = r ?: put(xs, t, d, false, "name", channel);
+	}
+	if (!r && !devid) {
+		/* The domain builder's ring, published by the toolstack. */
+		snprintf(n, sizeof(n), "%llu", (unsigned long long)ring_ref);
+		r = put(xs, t, d, false, "ring-ref", n);
+		snprintf(n, sizeof(n), "%u", port);
+		r = r ?: put(xs, t, d, false, "port", n);
+	}
+	if (!r && devid)
+		r = put(xs, t, d, false, "state", "1");
+	return r;
+}
+
+int ts_console_add(struct xs_handle *xs, const struct pvs_schema *s, uint32_t domid, uint32_t devid,
+		   const char *name, const char *channel, const char *type, uint64_t ring_ref,
+		   uint32_t port)
+{
+	struct dirs d;
+	int r = cons_dirs(s, domid, devid, &d);
+
+	for (int tries = 0; !r && tries < 16; tries++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+
+		if (t == XBT_NULL)
+			return -errno;
+		r = cons_fill(xs, t, &d, domid, devid, name, channel, type, ring_ref, port);
+		if (r) {
+			xs_transaction_end(xs, t, true);
+			return r;
+		}
+		if (xs_transaction_end(xs, t, false))
+			return 0;
+		if (errno != EAGAIN)
+			return -errno;
+	}
+	return r ? r : -EAGAIN;
+}
+
+int ts_console_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t domid,
+		      uint32_t devid)
+{
+	struct dirs d;
+	int r = cons_dirs(s, domid, devid, &d);
+
+	if (r)
+		return r;
+	xs_rm(xs, XBT_NULL, d.be);
+	xs_rm(xs, XBT_NULL, d.fe);
+	return 0;
+}

@@ -34,6 +34,20 @@ int ts_vbd_add(struct xs_handle *xs, const struct pvs_schema *s, const struct ts
  */
 int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t backend_domid,
 		  uint32_t domid, uint32_t devid, unsigned timeout_ms);
+/*
+ * A console as libxl 4.17 writes it: devid 0 is the primary console
+ * (/local/domain/<domid>/console with the builder's ring-ref and port, and
+ * /local/domain/<domid>/name); devid >= 1 a secondary console or channel
+ * (device/console/<devid>, with name when given; the guest writes its ring).
+ * type: "xenconsoled" or "ioemu".
+ */
+int ts_console_add(struct xs_handle *xs, const struct pvs_schema *s, uint32_t domid, uint32_t devid,
+		   const char *guest_name, const char *channel, const char *type, uint64_t ring_ref,
+		   uint32_t port);
+/* Remove a console's directories (the domain is gone, or the channel detached). */
+int ts_console_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t domid,
+		      uint32_t devid);
+
 /* Read a backend or frontend key of a vbd: malloc'd value or NULL. */
 char *ts_vbd_read(struct xs_handle *xs, const struct pvs_schema *s, bool backend,
 		  uint32_t backend_domid, uint32_t domid, uint32_t devid, const char *key);
