@@ -53,7 +53,8 @@ tests_sim_test_xs_conformance_LDADD = libpvsplit-tools.la libpvsplit-hv.la $(CUN
 
 # ---- sim tier: console ----
 check_PROGRAMS += tests/sim/test_cons_sim
-TESTS += tests/sim/test_cons_sim
+TESTS += tests/sim/test_cons_sim tests/sim/bench-console.sh
+EXTRA_DIST += tests/sim/bench-console.sh
 tests_sim_test_cons_sim_SOURCES = tests/sim/test_cons_sim.c tests/sim/blkenv.c tests/sim/blkenv.h
 tests_sim_test_cons_sim_CPPFLAGS = $(tests_sim_test_blk_sim_CPPFLAGS)
 tests_sim_test_cons_sim_CFLAGS = $(tests_sim_test_blk_sim_CFLAGS)

@@ -23,7 +23,8 @@ tools_bench_pvsplit_bench_SOURCES = \
 	tools/bench/pvsplit-bench.c \
 	tools/bench/bench.h \
 	tools/bench/bench_hv.c \
-	tools/bench/bench_block.c
+	tools/bench/bench_block.c \
+	tools/bench/bench_console.c
 tools_bench_pvsplit_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib \
 	-I$(top_srcdir)/domU-frontends/user -I$(top_srcdir)/backends
 tools_bench_pvsplit_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XENSTORE_CFLAGS) $(LIBURING_CFLAGS)

@@ -18,6 +18,7 @@ struct bench_opts {
 /* Each benchmark fills a JSON object and prints its own table unless json. */
 int bench_hv(const struct bench_opts *o, json_object *out);
 int bench_block(const struct bench_opts *o, json_object *out);
+int bench_console(const struct bench_opts *o, json_object *out);
 
 /* Monotonic clock in nanoseconds. */
 uint64_t bench_now_ns(void);

@@ -46,6 +46,8 @@ static const struct {
 	  "loopback hypervisor: event channel round trip, grant map/unmap and copy" },
 	{ "block", bench_block,
 	  "pvsplit-blkback: 4 KiB random read IOPS vs io_uring, 1 MiB GB/s vs memcpy" },
+	{ "console", bench_console,
+	  "pvsplit-consoled: guest-to-log bytes/s vs xenconsoled's bound, pty round trip" },
 };
 
 static void usage(FILE *f)
