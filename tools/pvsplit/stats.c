@@ -133,6 +133,27 @@ static void print_table(json_object *daemon)
 			printf("  dom%d %s %d: %s\n", (int)get(d, "domid", NULL),
 			       json_object_get_string(t), (int)get(d, "devid", NULL),
 			       json_object_get_string(st));
+			if (json_object_object_get_ex(d, "tty", &qs)) {
+				json_object *name = NULL, *att = NULL, *dis = NULL;
+
+				json_object_object_get_ex(d, "name", &name);
+				json_object_object_get_ex(d, "attached", &att);
+				json_object_object_get_ex(d, "disabled", &dis);
+				printf("    %s on %s%s%s: out %lld B, in %lld B, events %lld, "
+				       "dropped %lld, "
+				       "storms %lld, rate holds %lld\n",
+				       name ? json_object_get_string(name) : "?",
+				       json_object_get_string(qs),
+				       att && json_object_get_boolean(att) ? " (client attached)"
+									   : "",
+				       dis && json_object_get_boolean(dis) ? " DISABLED" : "",
+				       (long long)get(d, "bytes_out", NULL),
+				       (long long)get(d, "bytes_in", NULL),
+				       (long long)get(d, "events", NULL),
+				       (long long)get(d, "dropped", NULL),
+				       (long long)get(d, "storms", NULL),
+				       (long long)get(d, "rate_holds", NULL));
+			}
 			if (!json_object_object_get_ex(d, "queues", &qs))
 				continue;
 			printf("    %-5s %10s %10s %8s %8s %7s %6s %9s %9s %8s %10s\n", "queue",
