@@ -33,6 +33,7 @@ struct blk_qstats {
 		err_unsupported;
 	uint64_t grants_copied;
 	uint64_t notify_sent, notify_suppressed;
+	uint64_t page_waits; /* requests parked for bounce pages */
 };
 
 enum io_kind { IO_RW, IO_FLUSH, IO_DISCARD };
@@ -49,7 +50,10 @@ struct blk_io {
 	struct iovec *iov;
 	struct pvb_gnt **gnts; /* persistent: one per segment */
 	void **extra_maps;     /* pages mapped outside a full cache */
-	uint8_t *bounce;       /* grant copy mode: nsegs pages */
+	uint32_t ngrants;      /* gnts/extra_maps entries taken so far */
+	void **pages;	       /* grant copy mode: bounce pages from the queue's pool */
+	uint32_t npages;
+	struct blk_io *wait_next; /* waiting for bounce pages */
 	uint64_t off, len;
 	int pending; /* io_uring operations outstanding */
 	int16_t status;
@@ -73,8 +77,11 @@ struct blk_queue {
 	uint32_t nfree;
 	uint32_t nios;
 	uint32_t inflight;
-	struct blk_io *barrier; /* waiting for the queue to drain */
-	uint32_t *answered;	/* ios whose response is written but not pushed */
+	struct blk_io *barrier;			  /* waiting for the queue to drain */
+	struct blk_io *mem_wait, **mem_wait_tail; /* waiting for bounce pages, in order */
+	void **pool;				  /* free bounce pages */
+	uint32_t pool_free, pool_total, pool_budget;
+	uint32_t *answered; /* ios whose response is written but not pushed */
 	uint32_t nanswered;
 	bool responses;
 	bool dead;
@@ -129,19 +136,20 @@ static void fail_queue(struct blk_queue *q)
 
 /* ---- responses ---- */
 
-/* Give the grants of an answered request back; its slot stays until published. */
+/* Give back what an answered request held (grants, bounce pages); its slot stays until published. */
 static void io_put(struct blk_queue *q, struct blk_io *io)
 {
-	if (io->gnts) {
-		for (uint32_t i = 0; i < io->nsegs; i++) {
-			if (io->gnts[i])
-				pvb_gntcache_put(q->gc, io->gnts[i]);
-			io->gnts[i] = NULL;
-			if (io->extra_maps[i])
-				pvhv_gnt_unmap(q->dp->hv, io->extra_maps[i], 1);
-			io->extra_maps[i] = NULL;
-		}
+	for (uint32_t i = 0; i < io->ngrants; i++) {
+		if (io->gnts[i])
+			pvb_gntcache_put(q->gc, io->gnts[i]);
+		io->gnts[i] = NULL;
+		if (io->extra_maps[i])
+			pvhv_gnt_unmap(q->dp->hv, io->extra_maps[i], 1);
+		io->extra_maps[i] = NULL;
 	}
+	io->ngrants = 0;
+	while (io->npages)
+		q->pool[q->pool_free++] = io->pages[--io->npages];
 }
 
 static void slot_free(struct blk_queue *q, struct blk_io *io)
@@ -170,6 +178,8 @@ static void push(struct blk_queue *q)
 }
 
 static void start_io(struct blk_queue *q, struct blk_io *io);
+static void resume_waiters(struct blk_queue *q);
+static void go(struct blk_queue *q, struct blk_io *io);
 
 static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 {
@@ -179,7 +189,11 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 	if (io->js)
 		pvb_journal_answering(io->js, q->ring.rsp_prod_pvt);
 	slot = pvb_ring_rsp_slot(&q->ring);
-	blk_encode_rsp(q->dp->p.abi, slot, io->req.id, io->req.operation, status);
+	/* As xen-blkback, and as blkfront checks: an indirect request is answered as its op. */
+	blk_encode_rsp(q->dp->p.abi, slot, io->req.id,
+		       io->req.operation == BLKIF_OP_INDIRECT ? io->req.indirect_op
+							      : io->req.operation,
+		       status);
 	q->responses = true;
 	io_put(q, io);
 	q->answered[q->nanswered++] = (uint32_t)(io - q->ios);
@@ -191,6 +205,7 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 		q->barrier = NULL;
 		start_io(q, b);
 	}
+	resume_waiters(q);
 }
 
 /* ---- validation ---- */
@@ -252,11 +267,11 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 	switch (r->operation) {
 	case BLKIF_OP_READ:
 	case BLKIF_OP_WRITE:
-		io->nsegs = r->nr_segments;
-		if (!io->nsegs || io->nsegs > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+		if (!r->nr_segments || r->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
 			q->st.err_segs++;
 			return BLKIF_RSP_ERROR;
 		}
+		io->nsegs = r->nr_segments;
 		break;
 	case BLKIF_OP_INDIRECT:
 		if (!dp->p.max_indirect) {
@@ -269,11 +284,11 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 			return BLKIF_RSP_ERROR;
 		}
 		io->op = r->indirect_op;
-		io->nsegs = r->nr_segments;
-		if (!io->nsegs || io->nsegs > dp->p.max_indirect) {
+		if (!r->nr_segments || r->nr_segments > dp->p.max_indirect) {
 			q->st.err_segs++;
 			return BLKIF_RSP_ERROR;
 		}
+		io->nsegs = r->nr_segments;
 		break;
 	case BLKIF_OP_WRITE_BARRIER:
 	case BLKIF_OP_FLUSH_DISKCACHE:
@@ -282,11 +297,11 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 			q->st.err_unsupported++;
 			return BLKIF_RSP_EOPNOTSUPP;
 		}
-		io->nsegs = r->nr_segments;
-		if (io->nsegs > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+		if (r->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
 			q->st.err_segs++;
 			return BLKIF_RSP_ERROR;
 		}
+		io->nsegs = r->nr_segments;
 		break;
 	case BLKIF_OP_DISCARD:
 		if (!dp->p.discard) {
@@ -296,6 +311,10 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 		if (dp->p.readonly) {
 			q->st.err_readonly++;
 			return BLKIF_RSP_ERROR;
+		}
+		if ((r->discard_flag & BLKIF_DISCARD_SECURE) && !dp->store->secure_discard) {
+			q->st.err_unsupported++;
+			return BLKIF_RSP_EOPNOTSUPP;
 		}
 		max_sect = size / dp->unit;
 		if (r->sector_number > max_sect || r->nr_sectors > max_sect - r->sector_number ||
@@ -322,7 +341,7 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 		return BLKIF_RSP_ERROR;
 	}
 	if (io->op == BLKIF_OP_FLUSH_DISKCACHE && data_op)
-		io->flush_first = true; /* REQ_PREFLUSH then the write */
+		io->flush_first = true; /* flush, write, flush: stable when answered */
 	if (!data_op)
 		return BLKIF_RSP_OKAY;
 	if (r->operation == BLKIF_OP_INDIRECT) {
@@ -368,6 +387,9 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 
 /* ---- data buffers: persistent grants or grant copy ---- */
 
+/* get_buffers() result: no bounce pages free now, retry when some are. */
+#define WAIT_PAGES 1
+
 static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 {
 	struct blk_dp *dp = q->dp;
@@ -376,14 +398,20 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 	if (dp->p.persistent) {
 		for (uint32_t i = 0; i < io->nsegs; i++) {
 			const struct blkif_request_segment *s = &io->segs[i];
-			void *page;
-			int r = pvb_gntcache_get(q->gc, s->gref, to_guest, &io->gnts[i], &page);
+			void *page = NULL;
+			int r;
 
+			io->ngrants = i + 1; /* io_put() gives back what is set */
+			io->gnts[i] = NULL;
+			io->extra_maps[i] = NULL;
+			r = pvb_gntcache_get(q->gc, s->gref, to_guest, &io->gnts[i], &page);
 			if (r == -ENOSPC) {
 				/* Every cached grant is busy: map this one for this request only. */
 				io->gnts[i] = NULL;
 				r = pvhv_gnt_map(dp->hv, dp->p.domid, 1, &s->gref,
 						 to_guest ? 0 : PVHV_GNT_RO, &io->extra_maps[i]);
+				if (r)
+					io->extra_maps[i] = NULL;
 				page = io->extra_maps[i];
 			}
 			if (r) {
@@ -396,11 +424,23 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 		}
 		return BLKIF_RSP_OKAY;
 	}
-	/* Grant copy: the bounce buffer, filled now for a write. */
+	/* Grant copy: bounce pages from the queue's bounded pool. */
+	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)
+		return WAIT_PAGES;
 	for (uint32_t i = 0; i < io->nsegs; i++) {
 		const struct blkif_request_segment *s = &io->segs[i];
+		void *page;
 
-		io->iov[i].iov_base = io->bounce + (size_t)i * PAGE + s->first_sect * dp->unit;
+		if (q->pool_free) {
+			page = q->pool[--q->pool_free];
+		} else {
+			page = aligned_alloc(PAGE, PAGE);
+			if (!page)
+				return BLKIF_RSP_ERROR;
+			q->pool_total++;
+		}
+		io->pages[io->npages++] = page;
+		io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
 		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
 	}
 	return BLKIF_RSP_OKAY;
@@ -485,23 +525,22 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 {
 	struct blk_dp *dp = q->dp;
 	struct io_uring_sqe *e;
-	bool sync_after = io->req.operation == BLKIF_OP_WRITE_BARRIER;
+	bool sync_after = io->req.operation == BLKIF_OP_WRITE_BARRIER || io->flush_first;
 	int fd;
 
 	io->pending = 0;
 	io->status = BLKIF_RSP_OKAY;
 	if (io->op == BLKIF_OP_DISCARD) {
-		if (dp->store->bdev) {
-			int r = blk_store_discard_bdev(dp->store, io->off, io->len,
-						       io->req.discard_flag &
-								       BLKIF_DISCARD_SECURE &&
-							       dp->store->secure_discard);
+		if (dp->store->bdev && (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
+			/* No io_uring form for a secure erase: the one synchronous case. */
+			int r = blk_store_discard_bdev(dp->store, io->off, io->len, true);
 
-			respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
 			if (r)
 				q->st.err_io++;
+			respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
 			return;
 		}
+		/* Files: punch a hole; block devices: the kernel zeroes/unmaps (io-wq). */
 		e = sqe(q);
 		io_uring_prep_fallocate(e, dp->store->fd,
 					FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, io->off,
@@ -518,7 +557,8 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		if (io->nsegs)
 			e->flags |= IOSQE_IO_LINK;
 		io->pending++;
-		sync_after = false;
+		if (!io->flush_first)
+			sync_after = false;
 	}
 	if (!io->nsegs)
 		return;
@@ -533,7 +573,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 	if (io->len >= 128 * 1024)
 		e->flags |= IOSQE_ASYNC; /* copy large transfers on another CPU */
 	if (sync_after) {
-		/* A barrier's data is on stable storage before it completes. */
+		/* A barrier's (or flush's) data is on stable storage before it completes. */
 		e->flags |= IOSQE_IO_LINK;
 		e = sqe(q);
 		io_uring_prep_fsync(e, dp->store->fd, IORING_FSYNC_DATASYNC);
@@ -567,12 +607,17 @@ static void reap(struct blk_queue *q)
 		bool nodata;
 		struct blk_io *io = get_data(cqe, &nodata);
 
+		int res = cqe->res;
+
 		n++;
-		if (cqe->res < 0) {
+		if (res == -EOPNOTSUPP && io->op == BLKIF_OP_DISCARD && q->dp->store->bdev)
+			/* No zeroing unmap here: a plain discard (synchronous, but rare). */
+			res = blk_store_discard_bdev(q->dp->store, io->off, io->len, false);
+		if (res < 0) {
 			if (io->status == BLKIF_RSP_OKAY)
 				q->st.err_io++;
 			io->status = BLKIF_RSP_ERROR;
-		} else if (!nodata && (uint64_t)cqe->res != io->len) {
+		} else if (!nodata && (uint64_t)res != io->len) {
 			/* A short transfer: the store shrank under us. */
 			q->st.err_io++;
 			io->status = BLKIF_RSP_ERROR;
@@ -612,6 +657,14 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 	}
 	if (!st && io->nsegs && io->op != BLKIF_OP_DISCARD) {
 		st = get_buffers(q, io);
+		if (st == WAIT_PAGES) {
+			/* The bounce pool is spent: wait for completions, in order. */
+			q->st.page_waits++;
+			io->wait_next = NULL;
+			*q->mem_wait_tail = io;
+			q->mem_wait_tail = &io->wait_next;
+			return;
+		}
 		if (!st && !q->dp->p.persistent && io->op != BLKIF_OP_READ)
 			st = copy_segments(q, io, false);
 	}
@@ -619,12 +672,37 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 		respond(q, io, st);
 		return;
 	}
+	go(q, io);
+}
+
+/* Start an accepted request, or park a barrier until what came before it is done. */
+static void go(struct blk_queue *q, struct blk_io *io)
+{
 	if (io->req.operation == BLKIF_OP_WRITE_BARRIER && q->inflight > 1) {
-		/* Everything before the barrier completes first. */
 		q->barrier = io;
 		return;
 	}
 	start_io(q, io);
+}
+
+static void resume_waiters(struct blk_queue *q)
+{
+	while (q->mem_wait && !q->barrier) {
+		struct blk_io *io = q->mem_wait;
+		int16_t st = get_buffers(q, io);
+
+		if (st == WAIT_PAGES)
+			return;
+		q->mem_wait = io->wait_next;
+		if (!q->mem_wait)
+			q->mem_wait_tail = &q->mem_wait;
+		if (!st && io->op != BLKIF_OP_READ)
+			st = copy_segments(q, io, false);
+		if (st)
+			respond(q, io, st);
+		else
+			go(q, io);
+	}
 }
 
 static void process_deferred(void *opaque);
@@ -649,7 +727,7 @@ static void process(struct blk_queue *q)
 			fail_queue(q);
 			return;
 		}
-		while (!q->barrier && q->nfree) {
+		while (!q->barrier && !q->mem_wait && q->nfree) {
 			struct blk_io *io = &q->ios[q->freelist[q->nfree - 1]];
 
 			/* The one copy off the ring lands in the journal slot. */
@@ -663,7 +741,7 @@ static void process(struct blk_queue *q)
 		io_uring_submit(&q->uring);
 		reap(q);
 		push(q);
-		if (q->barrier || !q->nfree)
+		if (q->barrier || q->mem_wait || !q->nfree)
 			return; /* completions kick us again */
 		if (!pvb_ring_final_check(&q->ring))
 			return;
@@ -711,7 +789,19 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		 * Let what the kernel holds finish and answer it, so that the
 		 * ring is left consistent for whoever serves it next.
 		 */
-		q->barrier = NULL;
+		if (q->barrier) {
+			struct blk_io *b = q->barrier;
+
+			q->barrier = NULL;
+			respond(q, b, BLKIF_RSP_ERROR); /* never started: nothing to wait for */
+		}
+		while (q->mem_wait) {
+			struct blk_io *w = q->mem_wait;
+
+			q->mem_wait = w->wait_next;
+			respond(q, w, BLKIF_RSP_ERROR);
+		}
+		q->mem_wait_tail = &q->mem_wait;
 		while (q->inflight && io_uring_submit_and_wait(&q->uring, 1) >= 0) {
 			unsigned before = q->inflight;
 
@@ -736,8 +826,7 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 			free(io->iov);
 			free(io->gnts);
 			free(io->extra_maps);
-			if (io->bounce)
-				munmap(io->bounce, (size_t)dp->max_segs * PAGE);
+			free(io->pages);
 		}
 		free(q->ios);
 		q->ios = NULL;
@@ -745,6 +834,10 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	free(q->freelist);
 	free(q->answered);
 	q->freelist = q->answered = NULL;
+	while (q->pool_free)
+		free(q->pool[--q->pool_free]);
+	free(q->pool);
+	q->pool = NULL;
 	/* Everything taken was answered and published: the journal is not needed. */
 	pvb_journal_close(q->j, q->inflight == 0);
 	q->j = NULL;
@@ -771,12 +864,9 @@ static int io_init(struct blk_dp *dp, struct blk_io *io)
 		if (!io->gnts || !io->extra_maps)
 			return -ENOMEM;
 	} else {
-		io->bounce = mmap(NULL, (size_t)dp->max_segs * PAGE, PROT_READ | PROT_WRITE,
-				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (io->bounce == MAP_FAILED) {
-			io->bounce = NULL;
+		io->pages = calloc(dp->max_segs, sizeof(*io->pages));
+		if (!io->pages)
 			return -ENOMEM;
-		}
 	}
 	return 0;
 }
@@ -884,6 +974,12 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	if (r)
 		return r;
 	q->nios = q->ring.nr_ents;
+	q->mem_wait_tail = &q->mem_wait;
+	/* Bounce pages for grant copy: bounded, whatever the guest asks. */
+	q->pool_budget = dp->max_segs * 2 > 512 ? dp->max_segs * 2 : 512;
+	q->pool = calloc(q->pool_budget, sizeof(*q->pool));
+	if (!q->pool)
+		return -ENOMEM;
 	q->ios = calloc(q->nios, sizeof(*q->ios));
 	q->freelist = calloc(q->nios, sizeof(*q->freelist));
 	q->answered = calloc(q->nios, sizeof(*q->answered));
@@ -1045,6 +1141,14 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		}
 		add(g, "copied", q->st.grants_copied);
 		json_object_object_add(j, "grants", g);
+		if (!dp->p.persistent) {
+			json_object *bp = json_object_new_object();
+
+			add(bp, "pages", q->pool_total);
+			add(bp, "budget", q->pool_budget);
+			add(bp, "waits", q->st.page_waits);
+			json_object_object_add(j, "bounce", bp);
+		}
 		add(ev, "sent", q->st.notify_sent);
 		add(ev, "suppressed", q->st.notify_suppressed);
 		json_object_object_add(j, "notifications", ev);

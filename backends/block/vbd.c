@@ -24,6 +24,7 @@ struct vbd {
 	struct pvb_timer *resize;
 	struct pvb_device *d;
 	bool readonly;
+	bool discard; /* the store can discard and the toolstack allows it */
 	bool large_sectors;
 	char backing[4096];
 };
@@ -163,7 +164,7 @@ static void resize_check(void *opaque)
 static int vbd_prepare(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
-	char *mode = NULL, *dtype = NULL, *ss = NULL;
+	char *mode = NULL, *dtype = NULL, *ss = NULL, *de = NULL;
 	uint32_t logical = 0;
 	int r = find_backing(d, v->backing, sizeof(v->backing));
 
@@ -185,10 +186,16 @@ static int vbd_prepare(struct pvb_device *d)
 		pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot open %s: %s", v->backing, strerror(-r));
 		return r;
 	}
+	v->discard = v->store->discard && !v->readonly;
+	if (!pvb_dev_read(d, PVS_SIDE_BACKEND, "discard-enable", &de)) {
+		if (!strcmp(de, "0"))
+			v->discard = false;
+		free(de);
+	}
 	pvb_dev_log(d, PVB_LOG_INFO, -1, "%s %s: %llu bytes, %u/%u byte sectors%s%s",
 		    v->store->bdev ? "block device" : "file", v->backing,
 		    (unsigned long long)v->store->size, v->store->logical, v->store->physical,
-		    v->readonly ? ", read-only" : "", v->store->discard ? ", discard" : "");
+		    v->readonly ? ", read-only" : "", v->discard ? ", discard" : "");
 	if (v->cfg->resize_ms)
 		pvb_timer_add(pvb_dev_loop(d), v->cfg->resize_ms, v->cfg->resize_ms, resize_check,
 			      v, &v->resize);
@@ -304,8 +311,8 @@ static int publish_connect(struct pvb_device *d)
 	if (!r)
 		r = pvb_dev_write(d, "feature-barrier", "1");
 	if (!r)
-		r = pvb_dev_write(d, "feature-discard", "%d", s->discard ? 1 : 0);
-	if (!r && s->discard) {
+		r = pvb_dev_write(d, "feature-discard", "%d", v->discard ? 1 : 0);
+	if (!r && v->discard) {
 		r = pvb_dev_write(d, "discard-granularity", "%u", s->discard_granularity);
 		if (!r)
 			r = pvb_dev_write(d, "discard-alignment", "%u", s->discard_alignment);
@@ -342,7 +349,7 @@ static int vbd_connect(struct pvb_device *d)
 	p.devid = pvb_dev_devid(d);
 	p.resume = pvb_dev_resuming(d);
 	p.flush = p.barrier = true;
-	p.discard = v->store->discard;
+	p.discard = v->discard;
 	r = blk_dp_start(&p, v->store, pvb_dev_hv(d), pvb_dev_loop(d), pvb_dev_evtchn(d), &hooks,
 			 &v->dp);
 	if (r)

@@ -90,7 +90,7 @@ static int map_one(struct pvb_gntcache *c, uint32_t ref, bool write, void **page
 	int r = pvhv_gnt_map(c->hv, c->domid, 1, &ref, 0, page);
 
 	*ro = false;
-	if (r == -EPERM && !write) {
+	if ((r == -EPERM || r == -EINVAL) && !write) {
 		/* A read-only grant: good enough for a request that only reads it. */
 		r = pvhv_gnt_map(c->hv, c->domid, 1, &ref, PVHV_GNT_RO, page);
 		*ro = true;

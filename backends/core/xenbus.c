@@ -369,6 +369,22 @@ static bool online(struct pvb_device *d)
 	return pvb_dev_read_uint(d, PVS_SIDE_BACKEND, "online", 1, &v) == 0 && v == 1;
 }
 
+/*
+ * Only the toolstack writes Initialising, when it creates the device: seeing
+ * it over a state of ours means the device was removed and added again before
+ * we looked.  The backend-state event that follows re-creates it; until then
+ * the old device must not act (nor overwrite the new state).
+ */
+static bool recreated(struct pvb_device *d)
+{
+	char path[PATH_LEN * 2];
+
+	if (d->be_state == XenbusStateInitialising ||
+	    key_path(d, PVS_SIDE_BACKEND, "state", path, sizeof(path)))
+		return false;
+	return read_state(d->be, path) == XenbusStateInitialising;
+}
+
 static void device_remove(struct pvb_device *d)
 {
 	disconnect(d);
@@ -382,7 +398,7 @@ static void evaluate(struct pvb_device *d)
 	const struct pvb_backend_ops *ops = d->be->ops;
 	int r;
 
-	if (d->removed || d->foreign)
+	if (d->removed || d->foreign || recreated(d))
 		return;
 	d->fe_state = read_state(d->be, d->fe_state_path);
 	if (!d->probed) {
@@ -430,6 +446,8 @@ static void evaluate(struct pvb_device *d)
 	switch (d->fe_state) {
 	case XenbusStateInitialising:
 		/* A frontend starting (again): whatever we had is stale. */
+		if (!online(d))
+			break; /* being removed: do not offer the device again */
 		if (d->connected || d->be_state == XenbusStateClosed ||
 		    d->be_state == XenbusStateClosing || d->be_state == XenbusStateConnected) {
 			pvb_dev_log(d, PVB_LOG_INFO, -1,
@@ -443,8 +461,9 @@ static void evaluate(struct pvb_device *d)
 	case XenbusStateConnected:
 		if (d->connected || d->failed || !d->prepared)
 			break;
-		if (d->be_state == XenbusStateClosing || d->be_state == XenbusStateClosed)
-			break; /* closing: wait for the frontend to cycle */
+		if ((d->be_state == XenbusStateClosing || d->be_state == XenbusStateClosed) &&
+		    !online(d))
+			break; /* being removed: wait for the frontend to close */
 		r = ops->connect(d);
 		d->resume = false;
 		if (r) {
@@ -640,6 +659,13 @@ static void backend_event(struct pvb_backend *be, const char *path)
 	if (!strcmp(key, "state")) {
 		int s = read_state(be, path);
 
+		if (s == XenbusStateInitialising && s != d->be_state) {
+			/* The toolstack added the device again over the old one. */
+			pvb_dev_log(d, PVB_LOG_INFO, -1, "toolstack re-created the device");
+			device_free(d);
+			device_new(be, domid, devid);
+			return;
+		}
 		if (s != d->be_state && s != XenbusStateUnknown) {
 			pvb_dev_log(d, PVB_LOG_INFO, -1, "toolstack set state %s",
 				    pvs_state_name(s));

@@ -30,7 +30,8 @@ DEFINE_RING_TYPES(pvf_any, uint8_t, uint8_t);
 
 struct fslot {
 	bool busy;
-	uint8_t operation;
+	uint8_t operation; /* what the response must carry: indirect_op for BLKIF_OP_INDIRECT */
+	bool indirect;	   /* ... though BLKIF_OP_INDIRECT itself is accepted too */
 	pvf_blk_done done;
 	void *cookie;
 	void *ind; /* indirect segment pages (granted read-only) */
@@ -685,7 +686,8 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 have_slot:
 	r.id = id;
 	s->busy = true;
-	s->operation = r.operation;
+	s->indirect = r.operation == BLKIF_OP_INDIRECT;
+	s->operation = s->indirect ? r.indirect_op : r.operation;
 	s->done = done;
 	s->cookie = cookie;
 	blk_encode_req(b->abi, slot_of(q, q->req_prod_pvt), &r);
@@ -739,7 +741,8 @@ static int consume(struct fqueue *q, int *reaped)
 			blk_decode_rsp(b->abi, copy, &id, &op, &st);
 			(*reaped)++;
 			if (id >= q->nr_ents || !q->slots[id].busy ||
-			    q->slots[id].operation != op) {
+			    (q->slots[id].operation != op &&
+			     !(q->slots[id].indirect && op == BLKIF_OP_INDIRECT))) {
 				/* Not one of ours: only a hostile test's raw request may answer so. */
 				if (!b->raw_done || !b->raw_inflight)
 					return -EPROTO;

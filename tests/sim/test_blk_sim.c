@@ -59,8 +59,8 @@ static int sh(const char *cmd, char *out, size_t len)
 }
 
 /* A device for domid, backed by a new zeroed file (or a loop device over it). */
-static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
-		    bool bdev)
+static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
+		       bool bdev, const char *discard_enable)
 {
 	struct ts_vbd v = { .backend_domid = 0, .domid = domid, .readonly = readonly };
 
@@ -72,6 +72,7 @@ static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly,
 	v.devid = d->devid;
 	v.params = d->file;
 	v.sector_size = bdev ? 0 : sector;
+	v.discard_enable = discard_enable;
 	if (bdev) {
 		char cmd[512];
 
@@ -81,6 +82,12 @@ static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly,
 		v.params = d->loop;
 	}
 	CU_ASSERT_FATAL(ts_vbd_add(E.xs, E.schema, &v) == 0);
+}
+
+static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
+		    bool bdev)
+{
+	dev_add_ex(d, domid, size, readonly, sector, bdev, NULL);
 }
 
 static void dev_remove(struct dev *d)
@@ -431,8 +438,8 @@ static int discard(struct pvf_blk *b, void *arg)
 		return 8;
 	if (pvf_blk_discard(b, DISK - 4096, 8192, false) != -EIO)
 		return 9;
-	/* Secure discard is not offered for files: the flag is ignored. */
-	if (in.secure_discard || pvf_blk_discard(b, 0, 4096, true))
+	/* Secure discard is not offered for files: asking for it anyway is refused. */
+	if (in.secure_discard || pvf_blk_discard(b, 0, 4096, true) != -EOPNOTSUPP)
 		return 10;
 	close(fd);
 	return 0;
@@ -448,6 +455,36 @@ static void test_discard(void)
 	opts_for(&o, &d);
 	p.file = d.file;
 	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, discard, &p), 0);
+	dev_remove(&d);
+}
+
+static int no_discard(struct pvf_blk *b, void *arg)
+{
+	struct pvf_blk_info in;
+
+	(void)arg;
+	pvf_blk_get_info(b, &in);
+	if (in.discard)
+		return 2;
+	/* Not offered: asking anyway is refused, and nothing is punched. */
+	if (pvf_blk_discard(b, 0, 4096, false) != -EOPNOTSUPP)
+		return 3;
+	return 0;
+}
+
+/* discard-enable=0 (xl's no-discard) hides discard even where the file could punch holes. */
+static void test_discard_disabled(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	char *v;
+
+	dev_add_ex(&d, 1, DISK, false, 512, false, "0");
+	opts_for(&o, &d);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, no_discard, NULL), 0);
+	v = ts_vbd_read(E.xs, E.schema, true, 0, 1, d.devid, "feature-discard");
+	CU_ASSERT(v && !strcmp(v, "0"));
+	free(v);
 	dev_remove(&d);
 }
 
@@ -555,6 +592,129 @@ static void test_resize(void)
 	close(g.ack[1]);
 }
 
+/* ---- grant copy under memory pressure, barriers, teardown ---- */
+
+#define FLOOD_N	  8
+#define FLOOD_LEN (1u << 20)
+
+struct flood {
+	bool close_early; /* leave with everything in flight */
+	int ack[2], go[2];
+	int status[FLOOD_N + 1];
+	int done;
+};
+
+static void flood_done(void *cookie, int status)
+{
+	int *st = cookie;
+
+	*st = status;
+}
+
+/*
+ * Grant copy mode: 8 MiB of 1 MiB indirect writes and a barrier in the
+ * middle, more than the backend's bounce budget.  Requests wait for pages in
+ * order, the barrier waits for what came before it, and everything is
+ * answered; or, with close_early, the frontend goes away with it all in
+ * flight and the backend must still close.
+ */
+static int flood(struct pvf_blk *b, void *arg)
+{
+	struct flood *f = arg;
+	uint8_t *buf[FLOOD_N], *bar = pvf_blk_alloc(b, 16384), *back;
+	char c;
+
+	for (int i = 0; i < FLOOD_N; i++) {
+		buf[i] = pvf_blk_alloc(b, FLOOD_LEN);
+		if (!buf[i])
+			return 2;
+		blkenv_pattern(buf[i], FLOOD_LEN, 77 + (uint64_t)i);
+	}
+	if (!bar)
+		return 2;
+	blkenv_pattern(bar, 16384, 99);
+	for (int i = 0; i <= FLOOD_N; i++)
+		f->status[i] = 1000;
+	for (int i = 0; i < FLOOD_N; i++) {
+		if (pvf_blk_submit(b, 0, PVF_WRITE, (uint64_t)i * FLOOD_LEN, buf[i], FLOOD_LEN,
+				   flood_done, &f->status[i]))
+			return 3;
+		if (i == FLOOD_N / 2 - 1 && pvf_blk_submit(b, 0, PVF_BARRIER, 0, bar, 16384,
+							   flood_done, &f->status[FLOOD_N]))
+			return 4;
+	}
+	pvf_blk_kick(b);
+	if (f->close_early)
+		return 0; /* the runner closes the device with all of it in flight */
+	while (pvf_blk_inflight(b))
+		if (pvf_blk_reap(b, 5000) < 0)
+			return 5;
+	for (int i = 0; i <= FLOOD_N; i++)
+		if (f->status[i])
+			return 6;
+	/* The parent reads the counters while we are still connected. */
+	if (write(f->ack[1], "a", 1) != 1 || read(f->go[0], &c, 1) != 1)
+		return 7;
+	back = malloc(FLOOD_LEN);
+	for (int i = 0; i < FLOOD_N; i++) {
+		/* The barrier rewrote the first 16 KiB after the first half was written. */
+		size_t skip = i == 0 ? 16384 : 0;
+
+		if (pvf_blk_read(b, (uint64_t)i * FLOOD_LEN, back, FLOOD_LEN))
+			return 8;
+		if ((skip && memcmp(back, bar, skip)) ||
+		    memcmp(back + skip, buf[i] + skip, FLOOD_LEN - skip))
+			return 9;
+	}
+	free(back);
+	return 0;
+}
+
+static void test_flood_copy_mode(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct flood f = { .close_early = false };
+	json_object *root, *dev;
+	pid_t pid;
+	char c;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.persistent = false;
+	o.pool_pages = (FLOOD_N + 1) * (FLOOD_LEN / 4096) + 16; /* 1 MiB never straddles chunks */
+	CU_ASSERT_FATAL(pipe(f.ack) == 0 && pipe(f.go) == 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(blkenv_run_frontend(&E, 1, &o, flood, &f));
+	close(f.ack[1]); /* a child that fails early reads as end of file here */
+	close(f.go[0]);
+	if (read(f.ack[0], &c, 1) != 1) {
+		fprintf(stderr, "flooding frontend: %d\n", simrun_wait(pid));
+		CU_FAIL("the flooding frontend failed");
+	}
+	root = blkenv_stats(&E);
+	dev = blkenv_dev_stats(root, 1, d.devid);
+	/* Bounce pages never went past the budget, and requests did wait for them. */
+	CU_ASSERT(dev && stat_u64(dev, "queues.0.bounce.budget") > 0);
+	CU_ASSERT(dev && stat_u64(dev, "queues.0.bounce.pages") <=
+				 stat_u64(dev, "queues.0.bounce.budget"));
+	CU_ASSERT(dev && stat_u64(dev, "queues.0.bounce.waits") > 0);
+	CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.barrier") == 1);
+	json_object_put(root);
+	CU_ASSERT(write(f.go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	/* Again, leaving with all of it in flight: the backend still closes. */
+	f.close_early = true;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, flood, &f), 0);
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", XENBUS_CLOSED, 5000),
+			0);
+	CU_ASSERT(waitpid(E.daemon, NULL, WNOHANG) == 0);
+	dev_remove(&d);
+	close(f.ack[0]);
+	close(f.go[1]);
+}
+
 /* ---- hostile frontends ---- */
 
 struct hostile_result {
@@ -587,8 +747,14 @@ static int16_t one(struct pvf_blk *b, struct hostile_result *h, struct blk_req *
 	return h->got[idx] ? h->status[idx] : 97;
 }
 
+struct hostile_arg {
+	struct pvhv *hv;
+	bool persistent;
+};
+
 static int hostile(struct pvf_blk *b, void *arg)
 {
+	const struct hostile_arg *ha = arg;
 	struct hostile_result h = { 0 };
 	struct blk_req r;
 	uint8_t *page = pvf_blk_alloc(b, 4096 * 2);
@@ -708,18 +874,22 @@ static int hostile(struct pvf_blk *b, void *arg)
 			bad++;
 		idx += 2;
 	}
-	/* 20: a grant revoked before the backend copies it (grant copy mode). */
+	/*
+	 * 20: a grant revoked before the backend copies it.  With persistent
+	 * grants the backend holds the mapping, as it would on Xen, where a
+	 * mapped grant cannot be revoked: the read still works.
+	 */
 	{
 		grant_entry_v1_t *gt;
 		uint32_t nr;
 		uint16_t saved;
 
-		if (pvhv_sim_grant_table(*(struct pvhv **)arg, (void **)&gt, &nr))
+		if (pvhv_sim_grant_table(ha->hv, (void **)&gt, &nr))
 			return 5;
 		saved = gt[ref].flags;
 		__atomic_store_n(&gt[ref].flags, 0, __ATOMIC_RELEASE);
 		READ1(0, 0, 7, ref);
-		EXPECT(BLKIF_RSP_ERROR);
+		EXPECT(ha->persistent ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
 		__atomic_store_n(&gt[ref].flags, saved, __ATOMIC_RELEASE);
 		READ1(0, 0, 7, ref);
 		EXPECT(BLKIF_RSP_OKAY);
@@ -746,7 +916,7 @@ static int hostile(struct pvf_blk *b, void *arg)
 	return bad ? 10 + bad : 0;
 }
 
-static void test_hostile(void)
+static void hostile_variant(bool persistent, const char *protocol)
 {
 	struct dev bad, good;
 	struct pvf_blk_opts o;
@@ -774,10 +944,11 @@ static void test_hostile(void)
 		int r;
 
 		opts_for(&o, &bad);
-		o.persistent = false; /* grant copy: a revoked grant is looked at per request */
+		o.persistent = persistent;
+		o.protocol = protocol;
 		if (simrun_open(&E.sim, 1, &hv) || pvf_blk_open(hv, &o, &b))
 			_exit(100);
-		r = hostile(b, &hv);
+		r = hostile(b, &(struct hostile_arg){ .hv = hv, .persistent = persistent });
 		/* Stay connected while the parent reads the counters. */
 		if (write(done[1], "d", 1) != 1 || read(go[0], &c, 1) != 1)
 			r = 99;
@@ -797,7 +968,7 @@ static void test_hostile(void)
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_operation") >= 3);
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_segments") >= 6);
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_range") >= 4);
-	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_grant") >= 4);
+	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_grant") >= (persistent ? 3 : 4));
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.id_reuse") >= 1);
 	/* pvsplit stats --json shows the same, for an operator. */
 	{
@@ -818,7 +989,7 @@ static void test_hostile(void)
 		all = json_tokener_parse(buf);
 		CU_ASSERT_FATAL(all && json_object_is_type(all, json_type_array));
 		d = blkenv_dev_stats(json_object_array_get_idx(all, 0), 1, bad.devid);
-		CU_ASSERT(d && stat_u64(d, "queues.0.errors.bad_grant") >= 4);
+		CU_ASSERT(d && stat_u64(d, "queues.0.errors.bad_grant") >= (persistent ? 3 : 4));
 		json_object_put(all);
 		free(buf);
 	}
@@ -833,6 +1004,17 @@ static void test_hostile(void)
 	close(done[1]);
 	close(go[0]);
 	close(go[1]);
+}
+
+static void test_hostile(void)
+{
+	hostile_variant(false, NULL); /* grant copy: a revoked grant is looked at per request */
+}
+
+/* The same with persistent grants (the cache must not let a bad request through) and x86_32. */
+static void test_hostile_persistent_x86_32(void)
+{
+	hostile_variant(true, "x86_32-abi");
 }
 
 /* A producer index far ahead of the ring fails that device only. */
@@ -936,6 +1118,59 @@ static void test_reconnect(void)
 		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &s), 0);
 	}
 	dev_remove(&d);
+}
+
+/*
+ * The toolstack removes a device and adds it again at the same path before
+ * the daemon has looked: the daemon must serve the new device, not keep the
+ * closed one.
+ */
+static void test_readd_same_path(void)
+{
+	struct dev d, again;
+	struct pvf_blk_opts o;
+	uint64_t seed = 21;
+	char *v;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &seed), 0);
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", XENBUS_CLOSED, 5000),
+			0);
+	/* The daemon sleeps through the removal and the new add. */
+	CU_ASSERT_FATAL(kill(E.daemon, SIGSTOP) == 0);
+	ts_vbd_remove(E.xs, E.schema, 0, 1, d.devid, 200); /* times out: nobody answers */
+	{
+		/* The old disk moves away (the daemon keeps it open); a new one takes its name. */
+		char old[300];
+
+		snprintf(old, sizeof(old), "%s.old", d.file);
+		CU_ASSERT(rename(d.file, old) == 0);
+		next_devid--;
+		dev_add(&again, 1, DISK, false, 512, false);
+		CU_ASSERT_EQUAL(again.devid, d.devid);
+		unlink(old);
+	}
+	CU_ASSERT_FATAL(kill(E.daemon, SIGCONT) == 0);
+	seed = 22;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &seed), 0);
+	v = ts_vbd_read(E.xs, E.schema, true, 0, 1, d.devid, "params");
+	CU_ASSERT(v && !strcmp(v, again.file));
+	free(v);
+	{
+		/* The data went to the new file, not to the old (unlinked) one. */
+		uint8_t want[16384], got[16384];
+		int fd = open(again.file, O_RDONLY);
+
+		blkenv_pattern(want, sizeof(want), seed);
+		CU_ASSERT(fd >= 0 &&
+			  pread(fd, got, sizeof(got), seed % 64 * 65536) == (ssize_t)sizeof(got));
+		CU_ASSERT(memcmp(want, got, sizeof(got)) == 0);
+		if (fd >= 0)
+			close(fd);
+	}
+	next_devid++;
+	dev_remove(&again);
 }
 
 struct restart {
@@ -1121,11 +1356,17 @@ int main(void)
 	CU_add_test(s, "writes reach the file before they complete; flush, barrier",
 		    test_flush_durability);
 	CU_add_test(s, "discard punches holes", test_discard);
+	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);
+	CU_add_test(s, "grant copy: bounded bounce pages, barrier, teardown in flight",
+		    test_flood_copy_mode);
 	CU_add_test(s, "hostile frontend next to a good one", test_hostile);
+	CU_add_test(s, "hostile frontend, persistent grants, x86_32 ABI",
+		    test_hostile_persistent_x86_32);
 	CU_add_test(s, "producer index overflow fails one device", test_producer_overflow);
 	CU_add_test(s, "disconnect and reconnect", test_reconnect);
+	CU_add_test(s, "removed and added again at the same path", test_readd_same_path);
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
 	CU_add_test(s, "nothing left behind", test_no_leaks);

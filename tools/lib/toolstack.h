@@ -22,7 +22,8 @@ struct ts_vbd {
 	const char *script; /* hotplug script, NULL: none (the backend opens params) */
 	bool readonly;
 	bool cdrom;
-	uint32_t sector_size; /* pvsplit-sector-size for files, 0: default */
+	uint32_t sector_size;	    /* pvsplit-sector-size for files, 0: default */
+	const char *discard_enable; /* "0" or "1" (xl's no-discard/discard), NULL: not written */
 };
 
 /* libxl's device_disk_add(): backend and frontend directories, state 1. */
