@@ -400,6 +400,13 @@ static void evaluate(struct pvb_device *d)
 
 	if (d->removed || d->foreign || recreated(d))
 		return;
+	if (d->failed && !online(d)) {
+		/* Nothing to hand over: a failed device goes as soon as it is unplugged. */
+		pvb_dev_log(d, PVB_LOG_INFO, -1, "failed and offline: releasing the device");
+		switch_state(d, XenbusStateClosed);
+		device_remove(d);
+		return;
+	}
 	d->fe_state = read_state(d->be, d->fe_state_path);
 	if (!d->probed) {
 		if (ops->claim && !ops->claim(d)) {

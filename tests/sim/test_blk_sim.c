@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -59,8 +60,9 @@ static int sh(const char *cmd, char *out, size_t len)
 }
 
 /* A device for domid, backed by a new zeroed file (or a loop device over it). */
+/* x: discard_enable and script taken from it when not NULL. */
 static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
-		       bool bdev, const char *discard_enable)
+		       bool bdev, const struct ts_vbd *x)
 {
 	struct ts_vbd v = { .backend_domid = 0, .domid = domid, .readonly = readonly };
 
@@ -72,7 +74,10 @@ static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readon
 	v.devid = d->devid;
 	v.params = d->file;
 	v.sector_size = bdev ? 0 : sector;
-	v.discard_enable = discard_enable;
+	if (x) {
+		v.discard_enable = x->discard_enable;
+		v.script = x->script;
+	}
 	if (bdev) {
 		char cmd[512];
 
@@ -405,6 +410,78 @@ static void test_flush_durability(void)
 	dev_remove(&d);
 }
 
+/* Flushes the block layer completed on a loop device (field 16 of its stat). */
+static long long loop_flushes(const char *dev)
+{
+	char path[128];
+	long long v[17] = { 0 };
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", strrchr(dev, '/') + 1);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (n < 17 && fscanf(f, "%lld", &v[n]) == 1)
+		n++;
+	fclose(f);
+	return n == 17 ? v[15] : -1;
+}
+
+struct flushpeek {
+	const char *dev;
+	long long before_write, after_write, after_flush, after_barrier;
+};
+
+static int flush_reaches_device(struct pvf_blk *b, void *arg)
+{
+	struct flushpeek *fp = arg;
+	uint8_t *buf = pvf_blk_alloc(b, 65536);
+
+	if (!buf)
+		return 2;
+	memset(buf, 0x3c, 65536);
+	fp->before_write = loop_flushes(fp->dev);
+	if (pvf_blk_write(b, 0, buf, 65536))
+		return 3;
+	fp->after_write = loop_flushes(fp->dev);
+	if (pvf_blk_flush(b))
+		return 4;
+	fp->after_flush = loop_flushes(fp->dev);
+	if (pvf_blk_barrier(b, 65536, buf, 4096))
+		return 5;
+	fp->after_barrier = loop_flushes(fp->dev);
+	return 0;
+}
+
+/*
+ * On a block device, FLUSH_DISKCACHE and WRITE_BARRIER reach the device as
+ * cache flushes (the loop device counts them); a plain write does not.
+ */
+static void test_flush_bdev(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct flushpeek *fp =
+		mmap(NULL, sizeof(*fp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (!have_loop) {
+		fprintf(stderr, "no loop devices here: skipped\n");
+		munmap(fp, sizeof(*fp));
+		return;
+	}
+	dev_add(&d, 1, DISK, false, 512, true);
+	opts_for(&o, &d);
+	fp->dev = d.loop;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, flush_reaches_device, fp), 0);
+	CU_ASSERT(fp->before_write >= 0);
+	CU_ASSERT_EQUAL(fp->after_write, fp->before_write);
+	CU_ASSERT(fp->after_flush > fp->after_write);
+	CU_ASSERT(fp->after_barrier > fp->after_flush);
+	dev_remove(&d);
+	munmap(fp, sizeof(*fp));
+}
+
 static bool is_hole(int fd, off_t off, off_t len)
 {
 	off_t data = lseek(fd, off, SEEK_DATA);
@@ -479,7 +556,7 @@ static void test_discard_disabled(void)
 	struct pvf_blk_opts o;
 	char *v;
 
-	dev_add_ex(&d, 1, DISK, false, 512, false, "0");
+	dev_add_ex(&d, 1, DISK, false, 512, false, &(struct ts_vbd){ .discard_enable = "0" });
 	opts_for(&o, &d);
 	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, no_discard, NULL), 0);
 	v = ts_vbd_read(E.xs, E.schema, true, 0, 1, d.devid, "feature-discard");
@@ -1099,6 +1176,121 @@ static int small_io(struct pvf_blk *b, void *arg)
 	return memcmp(buf, back, sizeof(buf)) ? 3 : 0;
 }
 
+/* ---- hotplug scripts ---- */
+
+/* Run pvsplit-block-hotplug add for a device, as libxl would: its exit status. */
+static int hotplug_add(const struct dev *d)
+{
+	char cmd[1024];
+	const char *b = getenv("PVSPLIT_BUILDDIR");
+
+	snprintf(cmd, sizeof(cmd),
+		 "XENSTORED_PATH=%s/dom0/xenstored.sock "
+		 "XENBUS_PATH=/local/domain/0/backend/vbd/%u/%u "
+		 "%s/dom0/hotplug/pvsplit-block-hotplug add 2>/dev/null",
+		 E.sim.dir, d->domid, d->devid, b ? b : ".");
+	return sh(cmd, NULL, 0);
+}
+
+static bool backend_key_is(const struct dev *d, const char *key, const char *want)
+{
+	char *v = ts_vbd_read(E.xs, E.schema, true, 0, d->domid, d->devid, key);
+	bool same = v && (!want || !strcmp(v, want));
+
+	free(v);
+	return same;
+}
+
+/*
+ * With script= the backend waits for the script: nothing is opened before
+ * hotplug-status=connected (and physical-device for a block device); a
+ * script that fails (hotplug-status=error) fails the device, naming it.
+ */
+static void test_hotplug(void)
+{
+	struct dev d, bad;
+	struct pvf_blk_opts o;
+	const struct ts_vbd x = { .script = "/usr/libexec/pvsplit/pvsplit-block-hotplug" };
+	uint64_t seed = 5;
+	char path[300], *err;
+
+	dev_add_ex(&d, 1, DISK, false, 512, false, &x);
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", "2", 5000), 0);
+	poll(NULL, 0, 200);
+	CU_ASSERT(backend_key_is(&d, "state", "2"));	 /* still waiting for the script */
+	CU_ASSERT(!backend_key_is(&d, "sectors", NULL)); /* nothing opened yet */
+	CU_ASSERT_EQUAL(hotplug_add(&d), 0);
+	CU_ASSERT(backend_key_is(&d, "hotplug-status", "connected"));
+	opts_for(&o, &d);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &seed), 0);
+	dev_remove(&d);
+
+	/* The script cannot find the disk: it says so, and the device fails. */
+	dev_add_ex(&bad, 1, DISK, false, 512, false, &x);
+	unlink(bad.file);
+	CU_ASSERT_EQUAL(hotplug_add(&bad), 1);
+	CU_ASSERT(backend_key_is(&bad, "hotplug-status", "error"));
+	err = ts_vbd_read(E.xs, E.schema, true, 0, 1, bad.devid, "hotplug-error");
+	CU_ASSERT(err && strstr(err, bad.file));
+	free(err);
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, bad.devid, "state", "5", 5000), 0);
+	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vbd/1/%u/error", bad.devid);
+	err = xs_read(E.xs, XBT_NULL, path, &(unsigned){ 0 });
+	CU_ASSERT(err != NULL);
+	free(err);
+	dev_remove(&bad);
+
+	if (have_loop) {
+		/* A block device: the script announces it, the backend opens that. */
+		struct dev l;
+
+		dev_add_ex(&l, 1, DISK, false, 512, true, &x);
+		CU_ASSERT_EQUAL(hotplug_add(&l), 0);
+		CU_ASSERT(backend_key_is(&l, "physical-device", NULL));
+		seed = 6;
+		opts_for(&o, &l);
+		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, small_io, &seed), 0);
+		dev_remove(&l);
+	}
+}
+
+static int die_connected(struct pvf_blk *b, void *arg)
+{
+	int r = small_io(b, arg);
+
+	_exit(r); /* a guest that dies: no Closing, no Closed */
+}
+
+/*
+ * A guest dies connected and its toolstack removes its frontend directory:
+ * the backend lets go of the rings (Closed) on its own, and the device's
+ * removal is answered at once.
+ */
+static void test_frontend_gone(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	uint64_t seed = 31;
+	char path[128];
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, die_connected, &seed), 0);
+	CU_ASSERT(backend_key_is(&d, "state", XENBUS_CONNECTED));
+	snprintf(path, sizeof(path), "/local/domain/1/device/vbd/%u", d.devid);
+	CU_ASSERT(xs_rm(E.xs, XBT_NULL, path));
+	CU_ASSERT_EQUAL(ts_vbd_wait(E.xs, E.schema, 0, 1, d.devid, "state", XENBUS_CLOSED, 5000),
+			0);
+	{
+		json_object *root = blkenv_stats(&E), *dev = blkenv_dev_stats(root, 1, d.devid), *c;
+
+		CU_ASSERT(dev && json_object_object_get_ex(dev, "connected", &c) &&
+			  !json_object_get_boolean(c));
+		json_object_put(root);
+	}
+	dev_remove(&d);
+}
+
 static void test_reconnect(void)
 {
 	struct dev d;
@@ -1355,6 +1547,7 @@ int main(void)
 	CU_add_test(s, "integrity across the feature matrix", test_integrity_matrix);
 	CU_add_test(s, "writes reach the file before they complete; flush, barrier",
 		    test_flush_durability);
+	CU_add_test(s, "flush and barrier reach a block device", test_flush_bdev);
 	CU_add_test(s, "discard punches holes", test_discard);
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
 	CU_add_test(s, "read-only device", test_readonly);
@@ -1366,6 +1559,8 @@ int main(void)
 		    test_hostile_persistent_x86_32);
 	CU_add_test(s, "producer index overflow fails one device", test_producer_overflow);
 	CU_add_test(s, "disconnect and reconnect", test_reconnect);
+	CU_add_test(s, "hotplug script handshake", test_hotplug);
+	CU_add_test(s, "a guest dies and its frontend directory goes", test_frontend_gone);
 	CU_add_test(s, "removed and added again at the same path", test_readd_same_path);
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
