@@ -11,6 +11,15 @@
 
 #include "hv_private.h"
 
+/* A domain id a grant or an event channel may name (xen/xen.h: DOMID_FIRST_RESERVED). */
+#define DOMID_FIRST_RESERVED 0x7FF0u
+_Static_assert(PVHV_DOMID_SELF == DOMID_FIRST_RESERVED, "DOMID_SELF is the first reserved id");
+
+static bool domid_ok(uint32_t domid)
+{
+	return domid < DOMID_FIRST_RESERVED;
+}
+
 static const struct pvhv_ops *pick(const char *name)
 {
 	if (!name) {
@@ -25,9 +34,9 @@ static const struct pvhv_ops *pick(const char *name)
 		}
 	}
 	if (!strcmp(name, "xen"))
-		return &pvhv_xen_ops;
+		return &pvhvi_xen_ops;
 	if (!strcmp(name, "sim"))
-		return &pvhv_sim_ops;
+		return &pvhvi_sim_ops;
 	return NULL;
 }
 
@@ -89,7 +98,8 @@ static bool page_aligned(const void *p)
 int pvhv_gnt_map(struct pvhv *hv, uint32_t domid, uint32_t count, const uint32_t *refs,
 		 unsigned flags, void **addr)
 {
-	if (!count || count > PVHV_GNT_MAX_BATCH || !refs || !addr || (flags & ~PVHV_GNT_RO))
+	if (!count || count > PVHV_GNT_MAX_BATCH || !refs || !addr || (flags & ~PVHV_GNT_RO) ||
+	    !domid_ok(domid))
 		return -EINVAL;
 	return hv->ops->gnt_map(hv, domid, count, refs, flags, addr);
 }
@@ -105,13 +115,20 @@ int pvhv_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t coun
 {
 	if (!segs || !count || count > PVHV_GNT_MAX_BATCH)
 		return -EINVAL;
+	/* Refused here, per segment: a domid that is not a domain, a range off the page. */
+	for (uint32_t i = 0; i < count; i++)
+		segs[i].status = (!domid_ok(segs[i].domid) ||
+				  (uint32_t)segs[i].offset + segs[i].len > PVHV_PAGE_SIZE)
+					 ? -EINVAL
+					 : 0;
 	return hv->ops->gnt_copy(hv, segs, count);
 }
 
 int pvhv_gnt_share(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags, uint32_t *refs,
 		   void **addr)
 {
-	if (!count || count > PVHV_GNT_MAX_BATCH || !refs || !addr || (flags & ~PVHV_GNT_RO))
+	if (!count || count > PVHV_GNT_MAX_BATCH || !refs || !addr || (flags & ~PVHV_GNT_RO) ||
+	    !domid_ok(domid))
 		return -EINVAL;
 	return hv->ops->gnt_share(hv, domid, count, flags, refs, addr);
 }
@@ -158,11 +175,15 @@ int pvhv_evtchn_fd(struct pvhv_evtchn *ev)
 
 int pvhv_evtchn_bind_interdomain(struct pvhv_evtchn *ev, uint32_t domid, uint32_t remote_port)
 {
+	if (!domid_ok(domid) && domid != PVHV_DOMID_SELF)
+		return -EINVAL;
 	return ev->hv->ops->evtchn_bind_interdomain(ev, domid, remote_port);
 }
 
 int pvhv_evtchn_alloc_unbound(struct pvhv_evtchn *ev, uint32_t remote_domid)
 {
+	if (!domid_ok(remote_domid) && remote_domid != PVHV_DOMID_SELF)
+		return -EINVAL;
 	return ev->hv->ops->evtchn_alloc_unbound(ev, remote_domid);
 }
 
@@ -190,7 +211,7 @@ int pvhv_foreign_map(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *
 		     uint32_t count, void **addr)
 {
 	if (!frames || !addr || !count || count > PVHV_GNT_MAX_BATCH ||
-	    (prot & ~(PROT_READ | PROT_WRITE)) || !(prot & PROT_READ))
+	    (prot & ~(PROT_READ | PROT_WRITE)) || !(prot & PROT_READ) || !domid_ok(domid))
 		return -EINVAL;
 	return hv->ops->foreign_map(hv, domid, prot, frames, count, addr);
 }

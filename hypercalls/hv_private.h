@@ -14,6 +14,11 @@ struct pvhv_ops {
 	int (*gnt_map)(struct pvhv *hv, uint32_t domid, uint32_t count, const uint32_t *refs,
 		       unsigned flags, void **addr);
 	int (*gnt_unmap)(struct pvhv *hv, void *addr, uint32_t count);
+	/*
+	 * core.c has set every segment's status: 0 for a well-formed one,
+	 * -EINVAL for one it refused (domid or range).  Copy the segments whose
+	 * status is 0 and leave the others alone.
+	 */
 	int (*gnt_copy)(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count);
 	int (*gnt_share)(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags,
 			 uint32_t *refs, void **addr);
@@ -47,7 +52,8 @@ struct pvhv_evtchn {
 	void *priv;
 };
 
-extern const struct pvhv_ops pvhv_xen_ops;
-extern const struct pvhv_ops pvhv_sim_ops;
+/* pvhvi_*: internal, not exported (the version script exports pvhv_* only). */
+extern const struct pvhv_ops pvhvi_xen_ops;
+extern const struct pvhv_ops pvhvi_sim_ops;
 
 #endif

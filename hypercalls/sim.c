@@ -5,7 +5,9 @@
  * Hypercalls are requests on DIR/domN/hv.sock.  Data paths stay in process:
  * granted frames are mmap()ed from the granting domain's memory file, and
  * an event channel notification is a write to the peer port's eventfd after
- * a check of our domain's (read-only, shared) port table.
+ * a check of our domain's (read-only, shared) port table.  Grant copies are
+ * done by the daemon, through the /proc/self/mem descriptor this process
+ * hands over with HELLO (sim/proto.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +16,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -50,6 +51,7 @@ struct conn {
 struct sim {
 	struct conn c;
 	char dir[108];
+	pid_t pid; /* the process that opened it: copies reach its memory only */
 	uint32_t domid;
 	bool priv;
 	uint32_t nr_frames;
@@ -117,12 +119,15 @@ static void conn_close(struct conn *c)
 }
 
 /*
- * One request/response.  arg/alen: the request's array.  On return
- * *payload points at the response array (in c->buf) and fds[] holds up to 4
- * received descriptors (the caller owns them).  Returns the response's ret.
+ * One request/response (never more than one outstanding: proto.h).
+ * arg/alen: the request's array; send_fd: a descriptor to pass with it, or
+ * -1.  On return *payload points at the response array (in c->buf) and
+ * fds[] holds up to 4 received descriptors (the caller owns them).  Returns
+ * the response's ret.
  */
-static int rpc(struct conn *c, const struct simhv_req *rq, const void *arg, size_t alen,
-	       const void **payload, size_t *plen, int fds[4], int *nfds, uint32_t *gen)
+static int rpc_fd(struct conn *c, const struct simhv_req *rq, const void *arg, size_t alen,
+		  int send_fd, const void **payload, size_t *plen, int fds[4], int *nfds,
+		  uint32_t *gen)
 {
 	char cbuf[CMSG_SPACE(4 * sizeof(int))];
 	struct iovec iov[2] = { { (void *)rq, sizeof(*rq) }, { (void *)arg, alen } };
@@ -133,6 +138,18 @@ static int rpc(struct conn *c, const struct simhv_req *rq, const void *arg, size
 
 	if (nfds)
 		*nfds = 0;
+	if (send_fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
+	}
 	do
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -188,6 +205,12 @@ static int rpc(struct conn *c, const struct simhv_req *rq, const void *arg, size
 	return rs.ret;
 }
 
+static int rpc(struct conn *c, const struct simhv_req *rq, const void *arg, size_t alen,
+	       const void **payload, size_t *plen, int fds[4], int *nfds, uint32_t *gen)
+{
+	return rpc_fd(c, rq, arg, alen, -1, payload, plen, fds, nfds, gen);
+}
+
 static void close_fds(int *fds, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -204,7 +227,7 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 	struct simhv_hello hello;
 	const void *pl;
 	size_t plen;
-	int fds[4], nfds = 0, r;
+	int fds[4], nfds = 0, r, self_mem;
 	struct sim *s;
 
 	if (!dir)
@@ -220,6 +243,7 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 	if (!s)
 		return -ENOMEM;
 	s->c.fd = s->mem_fd = -1;
+	s->pid = getpid();
 	if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir)) {
 		free(s);
 		return -ENAMETOOLONG;
@@ -227,7 +251,11 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 	r = conn_open(&s->c, dir, (uint32_t)domid);
 	if (r)
 		goto fail;
-	r = rpc(&s->c, &rq, NULL, 0, &pl, &plen, fds, &nfds, NULL);
+	/* Our memory, for grant copies: the daemon reaches this process and no other. */
+	self_mem = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+	r = rpc_fd(&s->c, &rq, NULL, 0, self_mem, &pl, &plen, fds, &nfds, NULL);
+	if (self_mem >= 0)
+		close(self_mem);
 	if (r >= 0 && (plen < sizeof(hello) || nfds != 3))
 		r = -EPROTO;
 	if (r < 0)
@@ -254,8 +282,6 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 		r = -errno;
 		goto fail;
 	}
-	/* Let the hypervisor copy to and from us (grant copy) under Yama too. */
-	prctl(PR_SET_PTRACER, (unsigned long)hello.daemon_pid, 0, 0, 0);
 	hv->priv = s;
 	hv->domid = (int)s->domid;
 	return 0;
@@ -413,31 +439,46 @@ static int sim_gnt_unmap(struct pvhv *hv, void *addr, uint32_t count)
 static int sim_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count)
 {
 	struct sim *s = S(hv);
-	struct simhv_req rq = { .op = SIMHV_GNT_COPY, .count = count };
+	struct simhv_req rq = { .op = SIMHV_GNT_COPY };
 	struct simhv_copy_seg w[PVHV_GNT_MAX_BATCH];
+	uint32_t idx[PVHV_GNT_MAX_BATCH];
 	const void *pl;
 	size_t plen;
 	int r;
 
+	/*
+	 * The daemon copies through the memory of the process that opened the
+	 * handle: in a child forked since, it would reach the parent's.
+	 */
+	if (getpid() != s->pid)
+		return -EBADF;
+	/* Segments the core refused already carry their status. */
 	for (uint32_t i = 0; i < count; i++) {
-		memset(&w[i], 0, sizeof(w[i]));
-		w[i].local = (uintptr_t)segs[i].local;
-		w[i].domid = segs[i].domid;
-		w[i].ref = segs[i].ref;
-		w[i].offset = segs[i].offset;
-		w[i].len = segs[i].len;
-		w[i].to_guest = segs[i].to_guest;
+		struct simhv_copy_seg *x = &w[rq.count];
+
+		if (segs[i].status)
+			continue;
+		memset(x, 0, sizeof(*x));
+		x->local = (uintptr_t)segs[i].local;
+		x->domid = segs[i].domid;
+		x->ref = segs[i].ref;
+		x->offset = segs[i].offset;
+		x->len = segs[i].len;
+		x->to_guest = segs[i].to_guest;
+		idx[rq.count++] = i;
 	}
-	r = rpc(&s->c, &rq, w, count * sizeof(w[0]), &pl, &plen, NULL, NULL, NULL);
+	if (!rq.count)
+		return 0;
+	r = rpc(&s->c, &rq, w, rq.count * sizeof(w[0]), &pl, &plen, NULL, NULL, NULL);
 	if (r < 0)
 		return r;
-	if (plen != count * sizeof(int16_t))
+	if (plen != rq.count * sizeof(int16_t))
 		return -EPROTO;
-	for (uint32_t i = 0; i < count; i++) {
+	for (uint32_t k = 0; k < rq.count; k++) {
 		int16_t st;
 
-		memcpy(&st, (const char *)pl + i * sizeof(st), sizeof(st));
-		segs[i].status = st;
+		memcpy(&st, (const char *)pl + k * sizeof(st), sizeof(st));
+		segs[idx[k]].status = st;
 	}
 	return 0;
 }
@@ -762,7 +803,10 @@ static int sim_xs_open(struct pvhv *hv, struct xs_handle **out)
 	struct xs_handle *xs;
 
 	snprintf(path, sizeof(path), "%s/dom%u/xenstored.sock", s->dir, s->domid);
-	/* libxenstore takes its socket from the environment: a sim process is one domain. */
+	/*
+	 * libxenstore takes its socket from the environment: a sim process is
+	 * one domain.  Process-wide, set here rather than at pvhv_open().
+	 */
 	if (setenv("XENSTORED_PATH", path, 1))
 		return -errno;
 	xs = xs_open(0);
@@ -776,7 +820,7 @@ static int sim_xs_open(struct pvhv *hv, struct xs_handle **out)
 
 static bool is_sim(struct pvhv *hv)
 {
-	return hv && hv->ops == &pvhv_sim_ops;
+	return hv && hv->ops == &pvhvi_sim_ops;
 }
 
 int pvhv_sim_domain_create(struct pvhv *hv, uint32_t domid, uint32_t mem_mib)
@@ -834,7 +878,7 @@ int pvhv_sim_grant_table(struct pvhv *hv, void **table, uint32_t *nr)
 	return 0;
 }
 
-const struct pvhv_ops pvhv_sim_ops = {
+const struct pvhv_ops pvhvi_sim_ops = {
 	.name = "sim",
 	.open = sim_open,
 	.close = sim_close,

@@ -172,43 +172,70 @@ static int16_t gntst_errno(int16_t st)
 	}
 }
 
+static void copy_seg_to_xen(const struct pvhv_gnt_copy_seg *seg, xengnttab_grant_copy_segment_t *w)
+{
+	union xengnttab_copy_ptr *foreign, *local;
+
+	memset(w, 0, sizeof(*w));
+	if (seg->to_guest) {
+		local = &w->source;
+		foreign = &w->dest;
+		w->flags = GNTCOPY_dest_gref;
+	} else {
+		local = &w->dest;
+		foreign = &w->source;
+		w->flags = GNTCOPY_source_gref;
+	}
+	local->virt = seg->local;
+	foreign->foreign.ref = seg->ref;
+	foreign->foreign.offset = seg->offset;
+	foreign->foreign.domid = (domid_t)seg->domid; /* < DOMID_FIRST_RESERVED: core.c */
+	w->len = seg->len;
+}
+
+/*
+ * gntdev's IOCTL_GNTDEV_GRANT_COPY fails as a whole (statuses unset, some
+ * segments maybe done) when one segment has a bad local address (-EFAULT)
+ * or range (-EINVAL).  Then each segment is done on its own, so that every
+ * status is set as pvhv_gnt_copy() promises.
+ */
 static int xen_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count)
 {
 	struct xen *x = X(hv);
 	xengnttab_grant_copy_segment_t *w;
+	uint32_t *idx, n = 0;
 	int r = need_gt(x);
 
 	if (r)
 		return r;
 	w = calloc(count, sizeof(*w));
-	if (!w)
+	idx = calloc(count, sizeof(*idx));
+	if (!w || !idx) {
+		free(w);
+		free(idx);
 		return -ENOMEM;
-	for (uint32_t i = 0; i < count; i++) {
-		union xengnttab_copy_ptr *foreign, *local;
-
-		if (segs[i].to_guest) {
-			local = &w[i].source;
-			foreign = &w[i].dest;
-			w[i].flags = GNTCOPY_dest_gref;
-		} else {
-			local = &w[i].dest;
-			foreign = &w[i].source;
-			w[i].flags = GNTCOPY_source_gref;
-		}
-		local->virt = segs[i].local;
-		foreign->foreign.ref = segs[i].ref;
-		foreign->foreign.offset = segs[i].offset;
-		foreign->foreign.domid = (uint16_t)segs[i].domid;
-		w[i].len = segs[i].len;
 	}
-	if (xengnttab_grant_copy(x->gt, count, w)) {
-		r = neg_errno();
+	for (uint32_t i = 0; i < count; i++) {
+		if (segs[i].status)
+			continue; /* refused by core.c */
+		copy_seg_to_xen(&segs[i], &w[n]);
+		idx[n++] = i;
+	}
+	if (n && xengnttab_grant_copy(x->gt, n, w) == 0) {
+		for (uint32_t k = 0; k < n; k++)
+			segs[idx[k]].status = gntst_errno(w[k].status);
 	} else {
-		for (uint32_t i = 0; i < count; i++)
-			segs[i].status = gntst_errno(w[i].status);
+		for (uint32_t k = 0; k < n; k++) {
+			errno = 0;
+			if (xengnttab_grant_copy(x->gt, 1, &w[k]))
+				segs[idx[k]].status = (int16_t)neg_errno();
+			else
+				segs[idx[k]].status = gntst_errno(w[k].status);
+		}
 	}
 	free(w);
-	return r;
+	free(idx);
+	return 0;
 }
 
 static int xen_gnt_share(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags,
@@ -372,7 +399,7 @@ static int xen_xs_open(struct pvhv *hv, struct xs_handle **out)
 	return 0;
 }
 
-const struct pvhv_ops pvhv_xen_ops = {
+const struct pvhv_ops pvhvi_xen_ops = {
 	.name = "xen",
 	.open = xen_open,
 	.close = xen_close,

@@ -81,3 +81,39 @@ tests_sim_test_blk_sim_CPPFLAGS = $(SIM_TEST_CPPFLAGS) -I$(top_srcdir)/domU-fron
 tests_sim_test_blk_sim_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 tests_sim_test_blk_sim_LDADD = libpvsplit-front.la libpvsplit-tools.la libpvsplit-hv.la \
 	libpvsplit-schema.la $(CUNIT_LIBS) $(XENSTORE_LIBS) $(JSONC_LIBS)
+
+# The loopback hypervisor core (hvd_handle): replayed on its corpus by make
+# check; the libFuzzer build as for xsd_wire.
+check_PROGRAMS += tests/fuzz/replay_hvd
+tests_fuzz_replay_hvd_SOURCES = tests/fuzz/fuzz_hvd.c tests/fuzz/replay.c
+tests_fuzz_replay_hvd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_fuzz_replay_hvd_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_replay_hvd_LDADD = libpvsplit-simd.la
+TESTS += tests/fuzz/replay-hvd.sh
+EXTRA_DIST += tests/fuzz/replay-hvd.sh tests/fuzz/hvd_seeds.py
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_hvd
+tests_fuzz_fuzz_hvd_SOURCES = tests/fuzz/fuzz_hvd.c
+tests_fuzz_fuzz_hvd_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/hypercalls/sim
+tests_fuzz_fuzz_hvd_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_hvd_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_hvd_LDADD = libpvsplit-simd.la
+endif
+
+# pvsplit-consoled's configuration parser (file and command line): replayed
+# on its corpus by make check; the libFuzzer build as for the others.
+check_PROGRAMS += tests/fuzz/replay_consd_config
+tests_fuzz_replay_consd_config_SOURCES = tests/fuzz/fuzz_consd_config.c tests/fuzz/replay.c
+tests_fuzz_replay_consd_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_fuzz_replay_consd_config_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
+tests_fuzz_replay_consd_config_LDADD = libpvsplit-cons.la
+TESTS += tests/fuzz/replay-consd-config.sh
+EXTRA_DIST += tests/fuzz/replay-consd-config.sh
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_consd_config
+tests_fuzz_fuzz_consd_config_SOURCES = tests/fuzz/fuzz_consd_config.c
+tests_fuzz_fuzz_consd_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_fuzz_fuzz_consd_config_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
+tests_fuzz_fuzz_consd_config_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_consd_config_LDADD = libpvsplit-cons.la
+endif

@@ -5,9 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/uio.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <xen/xen.h>
@@ -26,11 +27,20 @@ struct hvd_active {
 	uint32_t frame;
 	uint32_t mapper;
 	struct hvd_client *share_owner; /* the client that shared it, or SHARE_ORPHAN */
+	bool mark;			/* scratch: seen in the current request */
 };
 
+/*
+ * The authoritative state of a port.  The shared table (hvd_domain.evt) is
+ * only a published copy for the clients' notify checks: nothing here ever
+ * reads it back.
+ */
 struct hvd_port {
-	struct hvd_client *owner;
+	struct hvd_client *owner; /* NULL when free */
 	int efd;
+	uint32_t state; /* SIMHV_PORT_* */
+	uint32_t remote_dom;
+	uint32_t remote_port;
 };
 
 struct hvd_domain {
@@ -48,9 +58,11 @@ struct hvd_domain {
 	uint64_t *ref_used; /* bitmap */
 	uint32_t ref_hint;
 	struct hvd_active *act;
-	int evt_fd, evt_ro_fd;
+	int evt_fd; /* sealed: F_SEAL_FUTURE_WRITE after our own mapping */
 	struct simhv_port_shared *evt;
 	struct hvd_port *ports;
+	uint32_t max_port;
+	uint32_t nclients;
 };
 
 struct pin {
@@ -64,8 +76,9 @@ struct pin {
 
 struct hvd_client {
 	struct hvd *h;
+	struct hvd_domain *d; /* the domain it acts as (holds a reference) */
 	uint32_t domid;
-	pid_t pid;
+	int mem_fd; /* the client's /proc/self/mem, from HELLO; -1 until then */
 	struct pin **pins;
 	uint32_t npin_buckets;
 	uint32_t npins;
@@ -105,32 +118,53 @@ static void bit_free(uint64_t *map, uint32_t i)
 
 /* ---- domains ---- */
 
-static int memfd(const char *name, size_t size, int *rw, int *ro, void **map)
+/*
+ * A shared memory file of size bytes, mapped read-write here.  seal: once
+ * mapped, nobody can write it any more except through that mapping
+ * (F_SEAL_FUTURE_WRITE also refuses a writable mapping or write() through a
+ * descriptor reopened read-write from /proc/PID/fd).  ro: also open a
+ * read-only descriptor of it.
+ */
+static int memfd(const char *name, size_t size, bool seal, int *rw, int *ro, void **map)
 {
-	char path[64];
+	void *m;
+	int r;
 
-	*rw = memfd_create(name, MFD_CLOEXEC);
+	*map = NULL;
+	if (ro)
+		*ro = -1;
+	*rw = memfd_create(name, MFD_CLOEXEC | (seal ? MFD_ALLOW_SEALING : 0));
 	if (*rw < 0)
 		return -errno;
 	if (ftruncate(*rw, (off_t)size) < 0)
 		goto fail;
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *rw, 0);
+	if (m == MAP_FAILED)
+		goto fail;
+	if (seal && fcntl(*rw, F_ADD_SEALS,
+			  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
+		goto fail_unmap;
 	if (ro) {
+		char path[64];
+
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", *rw);
 		*ro = open(path, O_RDONLY | O_CLOEXEC);
 		if (*ro < 0)
-			goto fail;
+			goto fail_unmap;
 	}
-	*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *rw, 0);
-	if (*map == MAP_FAILED) {
-		if (ro)
-			close(*ro);
-		goto fail;
-	}
+	*map = m;
 	return 0;
-fail:
+fail_unmap:
+	r = -errno;
+	munmap(m, size);
 	close(*rw);
 	*rw = -1;
-	return -errno;
+	return r;
+fail:
+	r = -errno;
+	close(*rw);
+	*rw = -1;
+	return r;
 }
 
 static void dom_put(struct hvd_domain *d)
@@ -151,8 +185,6 @@ static void dom_put(struct hvd_domain *d)
 		close(d->gnt_fd);
 	if (d->evt_fd >= 0)
 		close(d->evt_fd);
-	if (d->evt_ro_fd >= 0)
-		close(d->evt_ro_fd);
 	free(d->frame_used);
 	free(d->ref_used);
 	free(d->act);
@@ -214,7 +246,8 @@ int hvd_domain_create(struct hvd *h, uint32_t domid, uint32_t mem_mib)
 	d->serial = ++h->serial;
 	d->refs = 1;
 	d->nr_frames = mem_mib * (1024 * 1024 / PAGE);
-	d->mem_fd = d->mem_ro_fd = d->gnt_fd = d->evt_fd = d->evt_ro_fd = -1;
+	d->max_port = domid == 0 ? SIMHV_NR_PORTS - 1 : HVD_DOMU_MAX_PORT;
+	d->mem_fd = d->mem_ro_fd = d->gnt_fd = d->evt_fd = -1;
 	d->frame_used = calloc((d->nr_frames + 63) / 64, 8);
 	d->ref_used = calloc(SIMHV_NR_GRANTS / 64, 8);
 	d->act = calloc(SIMHV_NR_GRANTS, sizeof(*d->act));
@@ -226,16 +259,17 @@ int hvd_domain_create(struct hvd *h, uint32_t domid, uint32_t mem_mib)
 	for (uint32_t i = 0; i < SIMHV_NR_PORTS; i++)
 		d->ports[i].efd = -1;
 	snprintf(name, sizeof(name), "pvsplit-dom%u-memory", domid);
-	r = memfd(name, (size_t)d->nr_frames * PAGE, &d->mem_fd, &d->mem_ro_fd, (void **)&d->mem);
+	r = memfd(name, (size_t)d->nr_frames * PAGE, false, &d->mem_fd, &d->mem_ro_fd,
+		  (void **)&d->mem);
 	if (r)
 		goto fail;
 	snprintf(name, sizeof(name), "pvsplit-dom%u-grant-table", domid);
-	r = memfd(name, SIMHV_NR_GRANTS * sizeof(*d->gnt), &d->gnt_fd, NULL, (void **)&d->gnt);
+	r = memfd(name, SIMHV_NR_GRANTS * sizeof(*d->gnt), false, &d->gnt_fd, NULL,
+		  (void **)&d->gnt);
 	if (r)
 		goto fail;
 	snprintf(name, sizeof(name), "pvsplit-dom%u-evtchn", domid);
-	r = memfd(name, SIMHV_NR_PORTS * sizeof(*d->evt), &d->evt_fd, &d->evt_ro_fd,
-		  (void **)&d->evt);
+	r = memfd(name, SIMHV_NR_PORTS * sizeof(*d->evt), true, &d->evt_fd, NULL, (void **)&d->evt);
 	if (r)
 		goto fail;
 	h->doms[domid] = d;
@@ -252,21 +286,31 @@ static struct hvd_domain *dom_get(struct hvd *h, uint32_t domid)
 
 /* ---- event channels ---- */
 
-static void port_publish(struct hvd_domain *d, uint32_t port, uint32_t state, uint32_t rdom,
-			 uint32_t rport)
+/* Set a port's state and publish it to the domain's shared (read-only) table. */
+static void port_set(struct hvd *h, struct hvd_domain *d, uint32_t port, uint32_t state,
+		     uint32_t rdom, uint32_t rport)
 {
+	struct hvd_port *p = &d->ports[port];
 	struct simhv_port_shared *e = &d->evt[port];
 
+	if (p->state == SIMHV_PORT_INTERDOMAIN)
+		h->st.ports_bound--;
+	if (state == SIMHV_PORT_INTERDOMAIN)
+		h->st.ports_bound++;
+	p->state = state;
+	p->remote_dom = rdom;
+	p->remote_port = rport;
 	__atomic_store_n(&e->remote_dom, rdom, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->remote_port, rport, __ATOMIC_RELAXED);
 	__atomic_store_n(&e->state, state, __ATOMIC_RELAXED);
 	__atomic_add_fetch(&e->gen, 1, __ATOMIC_RELEASE);
 }
 
+/* A free port (1..max_port) with a fresh eventfd, owned by owner.  -ENOSPC, -errno. */
 static long port_alloc(struct hvd_domain *d, struct hvd_client *owner)
 {
-	for (uint32_t p = 1; p < SIMHV_NR_PORTS; p++) {
-		if (d->evt[p].state != SIMHV_PORT_FREE)
+	for (uint32_t p = 1; p <= d->max_port; p++) {
+		if (d->ports[p].state != SIMHV_PORT_FREE)
 			continue;
 		d->ports[p].efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (d->ports[p].efd < 0)
@@ -280,92 +324,120 @@ static long port_alloc(struct hvd_domain *d, struct hvd_client *owner)
 /* Close one port; an interdomain peer becomes unbound (and re-bindable by us). */
 static void port_close(struct hvd *h, struct hvd_domain *d, uint32_t port)
 {
-	struct simhv_port_shared *e = &d->evt[port];
+	struct hvd_port *p = &d->ports[port];
 
-	if (e->state == SIMHV_PORT_INTERDOMAIN) {
-		struct hvd_domain *r = dom_get(h, e->remote_dom);
+	if (p->state == SIMHV_PORT_INTERDOMAIN) {
+		struct hvd_domain *r = dom_get(h, p->remote_dom);
 
-		if (r && e->remote_port < SIMHV_NR_PORTS &&
-		    r->evt[e->remote_port].state == SIMHV_PORT_INTERDOMAIN &&
-		    r->evt[e->remote_port].remote_dom == d->domid &&
-		    r->evt[e->remote_port].remote_port == port)
-			port_publish(r, e->remote_port, SIMHV_PORT_UNBOUND, d->domid, 0);
+		if (r && p->remote_port < SIMHV_NR_PORTS) {
+			struct hvd_port *q = &r->ports[p->remote_port];
+
+			if (q->state == SIMHV_PORT_INTERDOMAIN && q->remote_dom == d->domid &&
+			    q->remote_port == port)
+				port_set(h, r, p->remote_port, SIMHV_PORT_UNBOUND, d->domid, 0);
+		}
 	}
-	if (e->state != SIMHV_PORT_FREE)
-		h->st.ports_bound -= e->state == SIMHV_PORT_INTERDOMAIN;
-	port_publish(d, port, SIMHV_PORT_FREE, 0, 0);
-	if (d->ports[port].efd >= 0)
-		close(d->ports[port].efd);
-	d->ports[port].efd = -1;
-	d->ports[port].owner = NULL;
+	if (p->state != SIMHV_PORT_FREE)
+		port_set(h, d, port, SIMHV_PORT_FREE, 0, 0);
+	if (p->efd >= 0)
+		close(p->efd);
+	p->efd = -1;
+	p->owner = NULL;
 }
 
+/* Hand the client its own descriptor of a port's eventfd; close the port if we cannot. */
+static int port_give(struct hvd *h, struct hvd_domain *d, uint32_t port, int *fd)
+{
+	*fd = dup(d->ports[port].efd);
+	if (*fd < 0) {
+		int r = -errno;
+
+		port_close(h, d, port);
+		return r;
+	}
+	return (int)port;
+}
+
+/*
+ * EVTCHNOP_alloc_unbound: as Xen, the remote domain is only recorded (it
+ * need not exist yet); DOMID_SELF stands for our own domain.
+ */
 static int ev_alloc_unbound(struct hvd_client *c, uint32_t rdom, int *fd)
 {
-	struct hvd_domain *d = dom_get(c->h, c->domid);
+	struct hvd_domain *d = c->d;
 	long p;
 
-	if (!dom_get(c->h, rdom))
-		return -ESRCH;
-	p = port_alloc(d, c);
-	if (p < 0)
-		return (int)p;
-	port_publish(d, (uint32_t)p, SIMHV_PORT_UNBOUND, rdom, 0);
-	*fd = dup(d->ports[p].efd);
-	return (int)p;
-}
-
-static int ev_bind(struct hvd_client *c, uint32_t rdom, uint32_t rport, int *fd)
-{
-	struct hvd_domain *d = dom_get(c->h, c->domid), *r = dom_get(c->h, rdom);
-	long p;
-
-	if (!r)
-		return -ESRCH;
-	if (rport == 0 || rport >= SIMHV_NR_PORTS || r->evt[rport].state != SIMHV_PORT_UNBOUND ||
-	    r->evt[rport].remote_dom != c->domid)
+	if (rdom == DOMID_SELF)
+		rdom = c->domid;
+	if (rdom >= NDOMS)
 		return -EINVAL;
 	p = port_alloc(d, c);
 	if (p < 0)
 		return (int)p;
-	port_publish(d, (uint32_t)p, SIMHV_PORT_INTERDOMAIN, rdom, rport);
-	port_publish(r, rport, SIMHV_PORT_INTERDOMAIN, c->domid, (uint32_t)p);
-	c->h->st.ports_bound += 2;
-	*fd = dup(d->ports[p].efd);
-	return (int)p;
+	port_set(c->h, d, (uint32_t)p, SIMHV_PORT_UNBOUND, rdom, 0);
+	return port_give(c->h, d, (uint32_t)p, fd);
+}
+
+/*
+ * EVTCHNOP_bind_interdomain.  As Xen does, the new local port is set
+ * pending: notifications sent to the remote port while it was unbound were
+ * dropped, so the binder must look at the ring once.
+ */
+static int ev_bind(struct hvd_client *c, uint32_t rdom, uint32_t rport, int *fd)
+{
+	struct hvd_domain *d = c->d, *r;
+	struct hvd_port *q;
+	long p;
+
+	if (rdom == DOMID_SELF)
+		rdom = c->domid;
+	r = dom_get(c->h, rdom);
+	if (!r)
+		return -ESRCH;
+	if (rport == 0 || rport >= SIMHV_NR_PORTS)
+		return -EINVAL;
+	q = &r->ports[rport];
+	if (q->state != SIMHV_PORT_UNBOUND || q->remote_dom != c->domid)
+		return -EINVAL;
+	p = port_alloc(d, c);
+	if (p < 0)
+		return (int)p;
+	port_set(c->h, d, (uint32_t)p, SIMHV_PORT_INTERDOMAIN, rdom, rport);
+	port_set(c->h, r, rport, SIMHV_PORT_INTERDOMAIN, c->domid, (uint32_t)p);
+	eventfd_write(d->ports[p].efd, 1);
+	return port_give(c->h, d, (uint32_t)p, fd);
 }
 
 static bool owns(struct hvd_client *c, struct hvd_domain *d, uint32_t port)
 {
-	return port > 0 && port < SIMHV_NR_PORTS && d->evt[port].state != SIMHV_PORT_FREE &&
+	return port > 0 && port < SIMHV_NR_PORTS && d->ports[port].state != SIMHV_PORT_FREE &&
 	       d->ports[port].owner == c;
 }
 
 static int ev_peer(struct hvd_client *c, uint32_t port, int *fd, uint32_t *gen)
 {
-	struct hvd_domain *d = dom_get(c->h, c->domid), *r;
-	struct simhv_port_shared *e;
+	struct hvd_domain *d = c->d, *r;
+	struct hvd_port *p;
 
 	if (!owns(c, d, port))
 		return -ENOTCONN;
-	e = &d->evt[port];
-	*gen = e->gen;
-	if (e->state != SIMHV_PORT_INTERDOMAIN)
+	p = &d->ports[port];
+	*gen = __atomic_load_n(&d->evt[port].gen, __ATOMIC_RELAXED);
+	if (p->state != SIMHV_PORT_INTERDOMAIN)
 		return 0;
-	r = dom_get(c->h, e->remote_dom);
-	if (!r || r->ports[e->remote_port].efd < 0)
+	r = dom_get(c->h, p->remote_dom);
+	if (!r || p->remote_port == 0 || p->remote_port >= SIMHV_NR_PORTS ||
+	    r->ports[p->remote_port].efd < 0)
 		return 0;
-	*fd = dup(r->ports[e->remote_port].efd);
+	*fd = dup(r->ports[p->remote_port].efd);
 	return *fd < 0 ? -errno : 1;
 }
 
 static int ev_close(struct hvd_client *c, uint32_t port)
 {
-	struct hvd_domain *d = dom_get(c->h, c->domid);
-
-	if (!owns(c, d, port))
+	if (!owns(c, c->d, port))
 		return -ENOTCONN;
-	port_close(c->h, d, port);
+	port_close(c->h, c->d, port);
 	return 0;
 }
 
@@ -380,6 +452,32 @@ static u32_alias *entry_word(grant_entry_v1_t *e)
 }
 
 /*
+ * Check entry e for use by mapper (read-only or not) and, when set is not
+ * zero, set those GTF_reading / GTF_writing bits in the same compare-and-
+ * swap as the check, as Xen's _set_status_v1() does: the guest cannot
+ * switch the entry to read-only (or end access) between the two.
+ */
+static int entry_acquire(grant_entry_v1_t *e, uint32_t mapper, bool ro, uint16_t set)
+{
+	for (int tries = 0;; tries++) {
+		uint32_t v = __atomic_load_n(entry_word(e), __ATOMIC_ACQUIRE);
+		uint16_t fl = v & 0xffff;
+
+		if ((fl & GTF_type_mask) != GTF_permit_access || (v >> 16) != mapper)
+			return -EPERM;
+		if (!ro && (fl & GTF_readonly))
+			return -EPERM;
+		if (!set)
+			return 0;
+		if (__atomic_compare_exchange_n(entry_word(e), &v, v | set, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_ACQUIRE))
+			return 0;
+		if (tries > 16)
+			return -EBUSY; /* the guest keeps rewriting the entry */
+	}
+}
+
+/*
  * Check a grant for use by mapper and, unless transient, pin it (setting
  * GTF_reading / GTF_writing in the shared entry on first use).  *frame gets
  * the granted frame.
@@ -389,6 +487,7 @@ static int grant_check(struct hvd_domain *d, uint32_t ref, uint32_t mapper, bool
 {
 	struct hvd_active *a;
 	grant_entry_v1_t *e;
+	int r;
 
 	if (d->dead)
 		return -ESRCH;
@@ -401,34 +500,16 @@ static int grant_check(struct hvd_domain *d, uint32_t ref, uint32_t mapper, bool
 		if (a->mapper != mapper)
 			return -EPERM;
 		if (!ro && !a->pin_wr) {
-			uint32_t v = __atomic_load_n(entry_word(e), __ATOMIC_ACQUIRE);
-			uint16_t fl = v & 0xffff;
-
-			if ((fl & GTF_type_mask) != GTF_permit_access || (fl & GTF_readonly) ||
-			    (v >> 16) != mapper)
-				return -EPERM;
-			if (pin)
-				__atomic_or_fetch(&e->flags, GTF_writing, __ATOMIC_ACQ_REL);
+			/* Upgrade to writable: check and set GTF_writing at once. */
+			r = entry_acquire(e, mapper, false, pin ? GTF_writing : 0);
+			if (r)
+				return r;
 		}
 		*frame = a->frame;
 	} else {
-		for (int tries = 0;; tries++) {
-			uint32_t v = __atomic_load_n(entry_word(e), __ATOMIC_ACQUIRE), nv;
-			uint16_t fl = v & 0xffff;
-
-			if ((fl & GTF_type_mask) != GTF_permit_access || (v >> 16) != mapper)
-				return -EPERM;
-			if (!ro && (fl & GTF_readonly))
-				return -EPERM;
-			if (!pin)
-				break;
-			nv = v | GTF_reading | (ro ? 0 : GTF_writing);
-			if (__atomic_compare_exchange_n(entry_word(e), &v, nv, false,
-							__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-				break;
-			if (tries > 16)
-				return -EBUSY; /* the guest keeps rewriting the entry */
-		}
+		r = entry_acquire(e, mapper, ro, pin ? GTF_reading | (ro ? 0 : GTF_writing) : 0);
+		if (r)
+			return r;
 		*frame = __atomic_load_n(&e->frame, __ATOMIC_ACQUIRE);
 		if (*frame >= d->nr_frames) {
 			if (pin)
@@ -632,52 +713,55 @@ static int gnt_unmap(struct hvd_client *c, const struct simhv_req *rq, const uin
 }
 
 /*
- * Grant copy: check each segment, then move the bytes between the client's
- * address space and the granted frame with process_vm_readv/writev.
+ * Grant copy of one segment.  The grant is pinned for the duration of the
+ * copy (a transient pin, as Xen's __acquire_grant_for_copy()), so the guest
+ * cannot end access meanwhile.  The client's side is reached through the
+ * /proc/self/mem descriptor it passed with HELLO: bound to that process's
+ * memory, never to a pid.  The kernel does not wait for userfaultfd on such
+ * an access (the segment fails with -EFAULT), but a page mapped from a FUSE
+ * file blocks the daemon until the file system answers: a limitation of the
+ * sim (pvsplit-simhv(8)).
  */
-static int gnt_copy(struct hvd_client *c, const char *segs, uint32_t n, int16_t *status)
+static int copy_one(struct hvd_client *c, const struct simhv_copy_seg *s)
+{
+	struct hvd_domain *d = dom_get(c->h, s->domid);
+	bool ro = !s->to_guest;
+	uint32_t frame;
+	uint8_t *page;
+	ssize_t done;
+	int r;
+
+	if (!d)
+		return -ESRCH;
+	if ((uint32_t)s->offset + s->len > PAGE)
+		return -EINVAL;
+	r = grant_check(d, s->ref, c->domid, ro, true, &frame);
+	if (r)
+		return r;
+	page = d->mem + (size_t)frame * PAGE + s->offset;
+	if (c->mem_fd < 0)
+		done = -1;
+	else if (s->to_guest)
+		done = pread(c->mem_fd, page, s->len, (off_t)s->local);
+	else
+		done = pwrite(c->mem_fd, page, s->len, (off_t)s->local);
+	grant_unpin(c->h, d, s->ref, ro);
+	return done == (ssize_t)s->len ? 0 : -EFAULT;
+}
+
+static int gnt_copy(struct hvd_client *c, const char *segs, uint32_t n, char *status)
 {
 	for (uint32_t i = 0; i < n; i++) {
-		struct simhv_copy_seg seg, *s = &seg;
-		struct hvd_domain *d;
+		struct simhv_copy_seg seg;
+		int16_t st;
 
 		memcpy(&seg, segs + i * sizeof(seg), sizeof(seg));
-		d = dom_get(c->h, s->domid);
-		struct iovec local, remote;
-		uint32_t frame;
-		ssize_t done;
-		int r;
-
-		if (!d) {
-			status[i] = -ESRCH;
-			goto bad;
-		}
-		if ((uint32_t)s->offset + s->len > PAGE) {
-			status[i] = -EINVAL;
-			goto bad;
-		}
-		r = grant_check(d, s->ref, c->domid, !s->to_guest, false, &frame);
-		if (r) {
-			status[i] = (int16_t)r;
-			goto bad;
-		}
-		local.iov_base = d->mem + (size_t)frame * PAGE + s->offset;
-		local.iov_len = s->len;
-		remote.iov_base = (void *)(uintptr_t)s->local;
-		remote.iov_len = s->len;
-		if (s->to_guest)
-			done = process_vm_readv(c->pid, &local, 1, &remote, 1, 0);
+		st = (int16_t)copy_one(c, &seg);
+		memcpy(status + i * sizeof(st), &st, sizeof(st));
+		if (st)
+			c->h->st.copy_errors++;
 		else
-			done = process_vm_writev(c->pid, &local, 1, &remote, 1, 0);
-		if (done != (ssize_t)s->len) {
-			status[i] = -EFAULT;
-			goto bad;
-		}
-		status[i] = 0;
-		c->h->st.copies++;
-		continue;
-	bad:
-		c->h->st.copy_errors++;
+			c->h->st.copies++;
 	}
 	return 0;
 }
@@ -685,7 +769,7 @@ static int gnt_copy(struct hvd_client *c, const char *segs, uint32_t n, int16_t 
 static int gnt_share(struct hvd_client *c, const struct simhv_req *rq, uint32_t *refs,
 		     uint64_t *frames)
 {
-	struct hvd_domain *d = dom_get(c->h, c->domid);
+	struct hvd_domain *d = c->d;
 	uint16_t flags = GTF_permit_access | ((rq->flags & SIMHV_F_RO) ? GTF_readonly : 0);
 	uint32_t i;
 
@@ -719,19 +803,39 @@ nospace:
 	return -ENOSPC;
 }
 
+static void unmark(struct hvd_domain *d, const uint32_t *refs, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++)
+		d->act[refs[i]].mark = false;
+}
+
+/* End access to refs (all or none): -EINVAL (not ours, or twice in the batch), -EBUSY (mapped). */
 static int gnt_unshare(struct hvd_client *c, const struct simhv_req *rq, const uint32_t *refs)
 {
-	struct hvd_domain *d = dom_get(c->h, c->domid);
+	struct hvd_domain *d = c->d;
 
 	for (uint32_t i = 0; i < rq->count; i++) {
-		if (refs[i] < FIRST_REF || refs[i] >= SIMHV_NR_GRANTS ||
-		    d->act[refs[i]].share_owner != c)
+		struct hvd_active *a;
+		int r = 0;
+
+		if (refs[i] < FIRST_REF || refs[i] >= SIMHV_NR_GRANTS) {
+			unmark(d, refs, i);
 			return -EINVAL;
+		}
+		a = &d->act[refs[i]];
+		if (a->share_owner != c || a->mark)
+			r = -EINVAL;
 		/* End access fails while the peer maps it (GTF_reading/writing set). */
-		if (d->act[refs[i]].pin_rd || d->act[refs[i]].pin_wr ||
-		    (d->gnt[refs[i]].flags & (GTF_reading | GTF_writing)))
-			return -EBUSY;
+		else if (a->pin_rd || a->pin_wr ||
+			 (d->gnt[refs[i]].flags & (GTF_reading | GTF_writing)))
+			r = -EBUSY;
+		if (r) {
+			unmark(d, refs, i);
+			return r;
+		}
+		a->mark = true;
 	}
+	unmark(d, refs, rq->count);
 	for (uint32_t i = 0; i < rq->count; i++)
 		share_free(c->h, d, refs[i]);
 	return 0;
@@ -755,18 +859,24 @@ static int foreign_map(struct hvd_client *c, const struct simhv_req *rq, const u
 
 /* ---- clients ---- */
 
-int hvd_client_new(struct hvd *h, uint32_t domid, pid_t pid, struct hvd_client **out)
+int hvd_client_new(struct hvd *h, uint32_t domid, struct hvd_client **out)
 {
+	struct hvd_domain *d = dom_get(h, domid);
 	struct hvd_client *c;
 
-	if (!dom_get(h, domid))
+	if (!d)
 		return -ESRCH;
+	if (domid != 0 && d->nclients >= HVD_MAX_CLIENTS_PER_DOMAIN)
+		return -EUSERS;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	c->h = h;
+	c->d = d;
 	c->domid = domid;
-	c->pid = pid;
+	c->mem_fd = -1;
+	d->refs++;
+	d->nclients++;
 	h->st.clients++;
 	*out = c;
 	return 0;
@@ -785,6 +895,7 @@ void hvd_client_free(struct hvd_client *c)
 	if (!c)
 		return;
 	h = c->h;
+	d = c->d;
 	/* Mappings first: as closing gntdev does. */
 	for (uint32_t i = 0; i < c->npin_buckets; i++) {
 		while (c->pins[i]) {
@@ -801,8 +912,7 @@ void hvd_client_free(struct hvd_client *c)
 		}
 	}
 	free(c->pins);
-	d = dom_get(h, c->domid);
-	if (d) {
+	if (!d->dead) {
 		/* Then our shares (gntalloc): still mapped ones end when unmapped. */
 		for (uint32_t ref = FIRST_REF; ref < SIMHV_NR_GRANTS; ref++) {
 			struct hvd_active *a = &d->act[ref];
@@ -819,6 +929,10 @@ void hvd_client_free(struct hvd_client *c)
 			if (d->ports[p].owner == c)
 				port_close(h, d, p);
 	}
+	if (c->mem_fd >= 0)
+		close(c->mem_fd);
+	d->nclients--;
+	dom_put(d);
 	h->st.clients--;
 	free(c);
 }
@@ -830,11 +944,19 @@ int hvd_domain_destroy(struct hvd *h, uint32_t domid)
 	if (!d)
 		return -ESRCH;
 	for (uint32_t p = 1; p < SIMHV_NR_PORTS; p++)
-		if (d->evt[p].state != SIMHV_PORT_FREE)
+		if (d->ports[p].state != SIMHV_PORT_FREE)
 			port_close(h, d, p);
-	for (uint32_t ref = FIRST_REF; ref < SIMHV_NR_GRANTS; ref++)
-		if (d->act[ref].share_owner && d->act[ref].share_owner != SHARE_ORPHAN)
-			d->act[ref].share_owner = SHARE_ORPHAN;
+	/* Shares end; pages another domain still maps stay until it unmaps them. */
+	for (uint32_t ref = FIRST_REF; ref < SIMHV_NR_GRANTS; ref++) {
+		struct hvd_active *a = &d->act[ref];
+
+		if (!a->share_owner)
+			continue;
+		if (a->pin_rd || a->pin_wr)
+			a->share_owner = SHARE_ORPHAN;
+		else
+			share_free(h, d, ref);
+	}
 	d->dead = true;
 	h->doms[domid] = NULL;
 	dom_put(d);
@@ -867,8 +989,55 @@ static size_t arg_size(uint32_t op)
 	}
 }
 
-int hvd_handle(struct hvd_client *c, const void *req, size_t len, void *rsp, size_t *rsp_len,
-	       int fds[4], int *nfds)
+/* Is fd a /proc/PID/mem (the only kind of memory descriptor HELLO accepts)? */
+static bool is_proc_file(int fd)
+{
+	struct statfs sf;
+
+	return fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC;
+}
+
+static int hello(struct hvd_client *c, int in_fd, char *out, size_t *rsp_len, int fds[4], int *nfds)
+{
+	struct hvd_domain *d = c->d;
+	struct simhv_hello hello = {
+		.version = SIMHV_PROTO_VERSION,
+		.domid = c->domid,
+		.privileged = c->domid == 0,
+		.nr_frames = d->nr_frames,
+		.nr_grants = SIMHV_NR_GRANTS,
+		.nr_ports = SIMHV_NR_PORTS,
+		.daemon_pid = getpid(),
+	};
+
+	if (in_fd >= 0) {
+		if (!is_proc_file(in_fd)) {
+			close(in_fd);
+			return -EINVAL;
+		}
+		if (c->mem_fd >= 0)
+			close(c->mem_fd);
+		c->mem_fd = in_fd;
+	}
+	fds[0] = dup(d->mem_fd);
+	fds[1] = dup(d->gnt_fd);
+	fds[2] = dup(d->evt_fd);
+	if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+		int r = -errno;
+
+		for (int i = 0; i < 3; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		return r;
+	}
+	*nfds = 3;
+	memcpy(out, &hello, sizeof(hello));
+	*rsp_len += sizeof(hello);
+	return 0;
+}
+
+int hvd_handle(struct hvd_client *c, const void *req, size_t len, int in_fd, void *rsp,
+	       size_t *rsp_len, int fds[4], int *nfds)
 {
 	struct simhv_req rq;
 	struct simhv_rsp *rs = rsp;
@@ -880,46 +1049,49 @@ int hvd_handle(struct hvd_client *c, const void *req, size_t len, void *rsp, siz
 	*nfds = 0;
 	*rsp_len = sizeof(*rs);
 	memset(rs, 0, sizeof(*rs));
-	if (len < sizeof(rq))
+	if (len < sizeof(rq)) {
+		if (in_fd >= 0)
+			close(in_fd);
 		return -EPROTO;
+	}
 	memcpy(&rq, req, sizeof(rq));
+	if (in_fd >= 0 && rq.op != SIMHV_HELLO) {
+		close(in_fd);
+		in_fd = -1;
+	}
 	asz = arg_size(rq.op);
 	if (asz && (rq.count == 0 || rq.count > SIMHV_MAX_BATCH)) {
+		if (in_fd >= 0)
+			close(in_fd);
 		rs->ret = -EINVAL;
 		return 0;
 	}
-	if (len != sizeof(rq) + asz * rq.count)
+	if (len != sizeof(rq) + asz * rq.count) {
+		if (in_fd >= 0)
+			close(in_fd);
 		return -EPROTO;
+	}
+	if (c->d->dead) {
+		/* The domain was destroyed under this client: nothing works any more. */
+		if (in_fd >= 0)
+			close(in_fd);
+		rs->ret = -ESRCH;
+		return 0;
+	}
 
 	switch (rq.op) {
-	case SIMHV_HELLO: {
-		struct hvd_domain *d = dom_get(c->h, c->domid);
-		struct simhv_hello hello = {
-			.version = SIMHV_PROTO_VERSION,
-			.domid = c->domid,
-			.privileged = c->domid == 0,
-			.nr_frames = d->nr_frames,
-			.nr_grants = SIMHV_NR_GRANTS,
-			.nr_ports = SIMHV_NR_PORTS,
-			.daemon_pid = getpid(),
-		};
-
-		memcpy(out, &hello, sizeof(hello));
-		*rsp_len += sizeof(hello);
-		fds[0] = dup(d->mem_fd);
-		fds[1] = dup(d->gnt_fd);
-		fds[2] = dup(d->evt_ro_fd);
-		*nfds = 3;
-		if (fds[0] < 0 || fds[1] < 0 || fds[2] < 0)
-			r = -EMFILE;
+	case SIMHV_HELLO:
+		r = hello(c, in_fd, out, rsp_len, fds, nfds);
 		break;
-	}
+	/* Arrays are copied in and out: messages carry no alignment guarantee. */
 	case SIMHV_GNT_MAP: {
 		uint32_t refs[SIMHV_MAX_BATCH];
+		uint64_t frames[SIMHV_MAX_BATCH];
 
 		memcpy(refs, in, rq.count * sizeof(uint32_t));
-		r = gnt_map(c, &rq, refs, (uint64_t *)out, &fd);
+		r = gnt_map(c, &rq, refs, frames, &fd);
 		if (!r) {
+			memcpy(out, frames, rq.count * sizeof(uint64_t));
 			*rsp_len += rq.count * sizeof(uint64_t);
 			rs->count = rq.count;
 		}
@@ -933,22 +1105,29 @@ int hvd_handle(struct hvd_client *c, const void *req, size_t len, void *rsp, siz
 		break;
 	}
 	case SIMHV_GNT_COPY: {
-		r = gnt_copy(c, in, rq.count, (int16_t *)out);
+		r = gnt_copy(c, in, rq.count, out);
 		*rsp_len += rq.count * sizeof(int16_t);
 		rs->count = rq.count;
 		break;
 	}
-	case SIMHV_GNT_SHARE:
+	case SIMHV_GNT_SHARE: {
+		uint32_t refs[SIMHV_MAX_BATCH];
+		uint64_t frames[SIMHV_MAX_BATCH];
+
 		if (rq.count == 0 || rq.count > SIMHV_MAX_BATCH) {
 			r = -EINVAL;
 			break;
 		}
-		r = gnt_share(c, &rq, (uint32_t *)out, (uint64_t *)(out + rq.count * 4));
+		r = gnt_share(c, &rq, refs, frames);
 		if (!r) {
+			memcpy(out, refs, rq.count * sizeof(uint32_t));
+			memcpy(out + rq.count * sizeof(uint32_t), frames,
+			       rq.count * sizeof(uint64_t));
 			*rsp_len += rq.count * (4 + 8);
 			rs->count = rq.count;
 		}
 		break;
+	}
 	case SIMHV_GNT_UNSHARE: {
 		uint32_t refs[SIMHV_MAX_BATCH];
 
@@ -968,9 +1147,13 @@ int hvd_handle(struct hvd_client *c, const void *req, size_t len, void *rsp, siz
 	case SIMHV_EVTCHN_CLOSE:
 		r = ev_close(c, rq.port);
 		break;
-	case SIMHV_FOREIGN_MAP:
-		r = foreign_map(c, &rq, (const uint64_t *)in, &fd);
+	case SIMHV_FOREIGN_MAP: {
+		uint64_t frames[SIMHV_MAX_BATCH];
+
+		memcpy(frames, in, rq.count * sizeof(uint64_t));
+		r = foreign_map(c, &rq, frames, &fd);
 		break;
+	}
 	case SIMHV_DOMAIN_CREATE:
 		if (c->domid != 0)
 			r = -EPERM;

@@ -7,13 +7,27 @@
  * SCM_RIGHTS.  The domain a client acts as is the socket it connected to.
  * Not a stable interface: client and daemon come from the same build, and
  * HELLO checks SIMHV_PROTO_VERSION.
+ *
+ * A connection carries one request at a time: send a request, read its
+ * response, then send the next (the sim provider never pipelines).  The
+ * daemon answers one request per connection per turn of its event loop and
+ * never blocks on a client: a client that keeps sending without reading its
+ * responses fills its socket buffer and is disconnected.
+ *
+ * Grant copy: with HELLO the client passes a descriptor of its own memory,
+ * an open("/proc/self/mem", O_RDWR).  The daemon copies between a granted
+ * frame and the client's address space with pread()/pwrite() on it: the
+ * descriptor is bound to the memory of the process that opened it, so a
+ * copy can never reach another process (after the client exits, copies fail
+ * with -EFAULT; no pid is involved).  A client that did not pass one gets
+ * -EFAULT for every segment.
  */
 #ifndef PVSPLIT_SIMHV_PROTO_H
 #define PVSPLIT_SIMHV_PROTO_H
 
 #include <stdint.h>
 
-#define SIMHV_PROTO_VERSION   1
+#define SIMHV_PROTO_VERSION   2
 #define SIMHV_MSG_MAX	      (64 * 1024)
 #define SIMHV_MAX_BATCH	      1024
 #define SIMHV_NR_PORTS	      4096
@@ -21,7 +35,8 @@
 #define SIMHV_DEFAULT_MEM_MIB 256
 
 enum simhv_op {
-	SIMHV_HELLO = 1,   /* -> simhv_hello; fds: own memory, own grant table, own evtchn table */
+	SIMHV_HELLO = 1,   /* fd in: /proc/self/mem (optional) -> simhv_hello;
+			    * fds: own memory, own grant table, own evtchn table (sealed) */
 	SIMHV_GNT_MAP,	   /* domid, count, flags, u32 refs[] -> u64 frames[]; fd: domain memory */
 	SIMHV_GNT_UNMAP,   /* domid, count, flags, u32 refs[] */
 	SIMHV_GNT_COPY,	   /* count, simhv_copy_seg[] -> i16 status[] */
@@ -79,7 +94,11 @@ struct simhv_copy_seg {
 	uint8_t pad[3];
 };
 
-/* One entry of a domain's event channel table, shared read-only with its clients. */
+/*
+ * One entry of a domain's event channel table, shared read-only with its
+ * clients (the memfd is sealed against writes: F_SEAL_FUTURE_WRITE).  It is
+ * a published copy: the daemon keeps the authoritative state privately.
+ */
 enum simhv_port_state { SIMHV_PORT_FREE = 0, SIMHV_PORT_UNBOUND, SIMHV_PORT_INTERDOMAIN };
 
 struct simhv_port_shared {

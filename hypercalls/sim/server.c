@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xen/xen.h>
@@ -21,6 +22,8 @@
 #include "xenstore/xsd.h"
 
 #define NDOMS DOMID_FIRST_RESERVED
+/* Out of descriptors: stop accepting for this long, then try again. */
+#define ACCEPT_PAUSE_MS 100
 
 enum kind { K_SIGNAL, K_HV_LISTEN, K_XS_LISTEN, K_HV_CONN, K_XS_CONN };
 
@@ -65,6 +68,8 @@ struct simhv_server {
 	char *rsp;	       /* SIMHV_MSG_MAX */
 	void **zombies;	       /* items closed during the current batch */
 	size_t nzombies, zcap;
+	bool accept_paused; /* listeners unpolled until accept_resume_ms */
+	uint64_t accept_resume_ms;
 };
 
 /* Free p after the current epoll batch (its events may still be in hand). */
@@ -97,6 +102,54 @@ static int ep_add(struct simhv_server *s, struct ep_item *it, uint32_t events)
 	struct epoll_event ev = { .events = events, .data.ptr = it };
 
 	return epoll_ctl(s->ep, EPOLL_CTL_ADD, it->fd, &ev) ? -errno : 0;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void listeners_poll(struct simhv_server *s, uint32_t events)
+{
+	for (uint32_t i = 0; i < NDOMS; i++) {
+		struct sim_dom *d = s->doms[i];
+		struct epoll_event ev = { .events = events };
+
+		if (!d)
+			continue;
+		ev.data.ptr = &d->hv;
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, d->hv.fd, &ev);
+		ev.data.ptr = &d->xs;
+		epoll_ctl(s->ep, EPOLL_CTL_MOD, d->xs.fd, &ev);
+	}
+}
+
+/*
+ * accept() failed for want of descriptors: a pending connection would make
+ * a level-triggered listener spin.  Stop polling every listener for a
+ * while; the connections wait in the backlog meanwhile.
+ */
+static void accept_pause(struct simhv_server *s)
+{
+	if (s->accept_paused)
+		return;
+	listeners_poll(s, 0);
+	s->accept_paused = true;
+	s->accept_resume_ms = now_ms() + ACCEPT_PAUSE_MS;
+}
+
+static void accept_resume(struct simhv_server *s)
+{
+	listeners_poll(s, EPOLLIN);
+	s->accept_paused = false;
+}
+
+static bool out_of_fds(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
 }
 
 static int sock_path(const struct simhv_server *s, uint32_t domid, const char *name,
@@ -248,8 +301,8 @@ static int dom_destroy(struct simhv_server *s, uint32_t domid)
 		if (c->it.domid == domid)
 			xs_conn_close(s, c);
 	}
-	if (xsd_domain_is_introduced(s->xs, domid))
-		xsd_domain_release(s->xs, domid);
+	/* As libxl destroying a domain: xenstored forgets it, its home goes. */
+	xsd_domain_destroy(s->xs, domid);
 	unlisten(s, domid, "hv.sock", &d->hv);
 	unlisten(s, domid, "xenstored.sock", &d->xs);
 	dom_dir(s, domid, path, sizeof(path));
@@ -303,16 +356,17 @@ static void hook_xs_output(void *opaque, struct xsd_conn *xc)
 
 static void accept_hv(struct simhv_server *s, struct ep_item *l)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
 	struct hv_conn *c;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (out_of_fds(errno))
+			accept_pause(s);
 		return;
+	}
 	c = calloc(1, sizeof(*c));
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ||
-	    hvd_client_new(s->hv, l->domid, cred.pid, &c->c)) {
+	/* Refused (no memory, or too many connections of this domain): the client sees EOF. */
+	if (!c || hvd_client_new(s->hv, l->domid, &c->c)) {
 		free(c);
 		close(fd);
 		return;
@@ -337,9 +391,13 @@ static void accept_xs(struct simhv_server *s, struct ep_item *l)
 	struct xs_conn *c;
 	int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (out_of_fds(errno))
+			accept_pause(s);
 		return;
+	}
 	c = calloc(1, sizeof(*c));
+	/* Refused (too many connections of this domain, or released): EOF. */
 	if (!c || xsd_conn_new(s->xs, l->domid, &c->c)) {
 		free(c);
 		close(fd);
@@ -362,52 +420,86 @@ static void accept_xs(struct simhv_server *s, struct ep_item *l)
 	s->xs_conns = c;
 }
 
+/*
+ * One request of c, then back to the event loop (level-triggered: a client
+ * with more queued comes round again after everybody else had a turn).  A
+ * connection carries one request at a time (proto.h): the reply is sent
+ * without blocking, and a client whose socket buffer is full because it
+ * sends without reading is disconnected.
+ */
 static void hv_input(struct simhv_server *s, struct hv_conn *c)
 {
-	for (;;) {
-		char cbuf[CMSG_SPACE(4 * sizeof(int))];
-		struct iovec iov = { .iov_base = s->buf, .iov_len = SIMHV_MSG_MAX };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-		size_t rlen;
-		int fds[4], nfds, r;
-		ssize_t n = recv(c->it.fd, s->buf, SIMHV_MSG_MAX, MSG_DONTWAIT);
+	char cbuf[CMSG_SPACE(4 * sizeof(int))];
+	struct iovec iov = { .iov_base = s->buf, .iov_len = SIMHV_MSG_MAX };
+	struct msghdr mh = { .msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	size_t rlen;
+	int fds[4], nfds, r, in_fd = -1;
+	ssize_t n;
 
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			hv_conn_close(s, c);
-			return;
-		}
-		r = hvd_handle(c->c, s->buf, (size_t)n, s->rsp, &rlen, fds, &nfds);
-		if (r) {
-			for (int i = 0; i < nfds; i++)
-				close(fds[i]);
-			hv_conn_close(s, c);
-			return;
-		}
-		iov.iov_base = s->rsp;
-		iov.iov_len = rlen;
-		if (nfds) {
-			struct cmsghdr *cm;
+	do
+		n = recvmsg(c->it.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n > 0) {
+		/* Keep the first descriptor that came with the request, close any other. */
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			size_t k;
 
-			memset(cbuf, 0, sizeof(cbuf));
-			mh.msg_control = cbuf;
-			mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-			cm = CMSG_FIRSTHDR(&mh);
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-			memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-		}
-		/* The client waits for this reply: a blocking send is right. */
-		n = sendmsg(c->it.fd, &mh, MSG_NOSIGNAL);
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		if (n < 0) {
-			hv_conn_close(s, c);
-			return;
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t i = 0; i < k; i++) {
+				int fd;
+
+				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+				if (in_fd < 0)
+					in_fd = fd;
+				else
+					close(fd);
+			}
 		}
 	}
+	if (n <= 0 || (mh.msg_flags & MSG_TRUNC)) {
+		if (in_fd >= 0)
+			close(in_fd);
+		hv_conn_close(s, c);
+		return;
+	}
+	r = hvd_handle(c->c, s->buf, (size_t)n, in_fd, s->rsp, &rlen, fds, &nfds);
+	if (r) {
+		for (int i = 0; i < nfds; i++)
+			close(fds[i]);
+		hv_conn_close(s, c);
+		return;
+	}
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = s->rsp;
+	iov.iov_len = rlen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
+	}
+	do
+		n = sendmsg(c->it.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n < 0)
+		hv_conn_close(s, c);
 }
 
 /*
@@ -569,8 +661,17 @@ int simhv_server_run(struct simhv_server *s)
 	struct epoll_event evs[64];
 
 	for (;;) {
-		int n = epoll_wait(s->ep, evs, 64, -1);
+		int timeout = -1, n;
 
+		if (s->accept_paused) {
+			uint64_t now = now_ms();
+
+			if (now >= s->accept_resume_ms)
+				accept_resume(s);
+			else
+				timeout = (int)(s->accept_resume_ms - now);
+		}
+		n = epoll_wait(s->ep, evs, 64, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

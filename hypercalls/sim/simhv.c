@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -94,6 +95,18 @@ int main(int argc, char **argv)
 		p = *end ? end + 1 : end;
 	}
 
+	/*
+	 * Every port and connection of every domain is a descriptor here: take
+	 * all the hard limit allows (the server copes with running out too).
+	 */
+	{
+		struct rlimit rl;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+			rl.rlim_cur = rl.rlim_max;
+			setrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
 	r = simhv_server_new(&s, &cfg, &err);
 	if (r) {
 		fprintf(stderr, "pvsplit-simhv: %s: %s: %s\n", cfg.dir, err, strerror(-r));

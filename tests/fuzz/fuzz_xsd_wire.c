@@ -54,16 +54,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= 2;
 		if (len > size)
 			len = (unsigned)size;
-		if (xsd_conn_input(c[which], data, len) < 0) {
-			/* Protocol error: the daemon drops the connection. */
+		if (!c[which] && xsd_conn_new(s, which, &c[which]))
+			c[which] = NULL; /* still released */
+		if (c[which] && xsd_conn_input(c[which], data, len) < 0) {
+			/*
+			 * Protocol error, or its domain was released: the daemon
+			 * drops the connection.  A released domain cannot connect
+			 * again until it is introduced again.
+			 */
 			xsd_conn_free(c[which]);
 			if (xsd_conn_new(s, which, &c[which]))
-				goto out;
+				c[which] = NULL;
 		}
 		data += len;
 		size -= len;
 		for (int i = 0; i < 3; i++)
-			drain(c[i]);
+			if (c[i])
+				drain(c[i]);
 	}
 out:
 	xsd_free(s);

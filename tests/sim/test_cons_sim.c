@@ -108,6 +108,16 @@ static int guest_up(struct guest *g, uint32_t domid, const char *name)
 	return r;
 }
 
+/* Does the daemon still serve console devid of domid? */
+static bool served(uint32_t domid, uint32_t devid)
+{
+	json_object *root = blkenv_stats(&E);
+	bool there = blkenv_dev_stats(root, domid, devid) != NULL;
+
+	json_object_put(root);
+	return there;
+}
+
 static void guest_down(struct guest *g, bool destroy)
 {
 	ts_console_remove(E.xs, E.schema, g->domid, 0);
@@ -117,6 +127,14 @@ static void guest_down(struct guest *g, bool destroy)
 	g->hv = NULL;
 	if (destroy)
 		pvhv_sim_domain_destroy(E.hv0, g->domid);
+	/*
+	 * Wait for the daemon to let go: the next test may give the same
+	 * domain a new console at once, which Xen never does (a new domain
+	 * gets a new domid), and which the daemon may see only after the
+	 * directory is back.
+	 */
+	for (int i = 0; i < 500 && served(g->domid, 0); i++)
+		poll(NULL, 0, 10);
 }
 
 static int client_open(const char *tty)
@@ -280,8 +298,9 @@ static void test_log_exact(void)
 	char *data = malloc(100000), *log;
 	size_t len;
 
-	CU_ASSERT_FATAL(guest_up(&g, 1, "beta") == 0);
+	/* Before the guest: the daemon must not be holding an unlinked log open. */
 	unlink(log_path("beta", NULL));
+	CU_ASSERT_FATAL(guest_up(&g, 1, "beta") == 0);
 	free(wait_tty(1, 0, NULL));
 	for (size_t i = 0; i < 100000; i++)
 		data[i] = (char)(' ' + (i * 7 + i / 13) % 90);
@@ -426,10 +445,14 @@ static void test_hostile(void)
 	/* An event storm: the port is held, the guest is not disabled. */
 	CU_ASSERT_FATAL(guest_up(&bad, 3, "hostile") == 0);
 	free(wait_tty(3, 0, NULL));
-	for (uint64_t t0 = now_ms(); now_ms() - t0 < 1500;)
-		pvf_cons_notify(bad.c);
-	for (int i = 0; i < 200 && !cons_counter(3, 0, "storms"); i++)
-		poll(NULL, 0, 10);
+	/*
+	 * Notifications coalesce while the daemon is busy, so on a loaded
+	 * machine it takes longer to see 2000 of them in a second: keep going
+	 * (up to 10 s) until it has.
+	 */
+	for (uint64_t t0 = now_ms(); now_ms() - t0 < 10000 && !cons_counter(3, 0, "storms");)
+		for (uint64_t t1 = now_ms(); now_ms() - t1 < 1500;)
+			pvf_cons_notify(bad.c);
 	CU_ASSERT(cons_counter(3, 0, "storms") >= 1);
 	CU_ASSERT(!cons_flag(3, 0, "disabled"));
 	/* Meanwhile the honest guest is served. */

@@ -5,20 +5,27 @@
  * what happens when a process dies or a domain is destroyed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <poll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <xengnttab.h>
 #include <xenstore.h>
 #include <xen/grant_table.h>
 
 #include "pvsplit/hv-sim.h"
+#include "../../hypercalls/sim/proto.h" /* the raw protocol, for hostile clients */
 #include "simrun.h"
 
 static struct simrun ENV;
@@ -63,6 +70,20 @@ static void echo(struct pvhv_evtchn *ev, int port, int wfd, int rfd)
 	CU_ASSERT_EQUAL(pvhv_evtchn_notify(ev, (uint32_t)port), 0);
 	put(wfd, "n", 1);
 	get(rfd, &a, 1);
+}
+
+/* Poll the daemon's statistics until grant_pins is want: 0, or -ETIMEDOUT. */
+static int wait_pins(struct pvhv *hv, uint32_t want, int timeout_ms)
+{
+	struct pvhv_sim_stats st;
+
+	for (int waited = 0;; waited++) {
+		if (pvhv_sim_stats(hv, &st) == 0 && st.grant_pins == want)
+			return 0;
+		if (waited >= timeout_ms)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
 }
 
 static void test_evtchn(void)
@@ -111,6 +132,10 @@ static void test_evtchn(void)
 	CU_ASSERT_EQUAL(pvhv_evtchn_bind_interdomain(ev, 42, fport), -ESRCH);
 	port = pvhv_evtchn_bind_interdomain(ev, 1, fport);
 	CU_ASSERT_FATAL(port > 0);
+	/* As Xen: a freshly bound port is pending once (events sent before were lost). */
+	CU_ASSERT_EQUAL(wait_port(ev, 0), port);
+	CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, (uint32_t)port), 0);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending(ev), -EAGAIN);
 	/* Notify on a port this handle never bound. */
 	CU_ASSERT_EQUAL(pvhv_evtchn_notify(ev, 4000), -ENOTCONN);
 	CU_ASSERT_EQUAL(pvhv_evtchn_notify(ev, 0), -ENOTCONN);
@@ -305,12 +330,10 @@ static void test_grants(void)
 		}
 		CU_ASSERT_EQUAL(simrun_wait(other), 0);
 	}
-	/* The backend dies: its mappings go with it. */
+	/* The backend dies: its mappings go with it, once the daemon sees the hangup. */
 	kill(child, SIGKILL);
 	CU_ASSERT_EQUAL(simrun_wait(child), 128 + SIGKILL);
-	usleep(50000); /* the daemon sees the hangup */
-	CU_ASSERT_EQUAL(pvhv_sim_stats(hv, &st), 0);
-	CU_ASSERT_EQUAL(st.grant_pins, 0);
+	CU_ASSERT_EQUAL(wait_pins(hv, 0, 5000), 0);
 	CU_ASSERT_EQUAL(pvhv_gnt_unshare(hv, pages, 4), 0);
 	CU_ASSERT_EQUAL(pvhv_gnt_unshare(hv, pages, 4), -EINVAL);
 	pvhv_close(hv);
@@ -407,6 +430,360 @@ static void test_foreign_and_xenstore(void)
 	pvhv_close(h1);
 }
 
+/*
+ * Handles are not fork-safe: a grant copy from a child through its parent's
+ * handle would reach the parent's memory (the reviewer's d7).  It is
+ * refused; the child's own handle works.
+ */
+static void test_copy_after_fork(void)
+{
+	static char buf[64];
+	struct pvhv *h0, *h1;
+	uint32_t ref;
+	char *page;
+	pid_t c;
+
+	CU_ASSERT_FATAL(simrun_open(&ENV, 1, &h1) == 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_gnt_share(h1, 0, 1, 0, &ref, (void **)&page), 0);
+	strcpy(page, "guest data");
+	CU_ASSERT_FATAL(simrun_open(&ENV, 0, &h0) == 0);
+	strcpy(buf, "parent's buffer");
+	c = fork();
+	if (c == 0) {
+		struct pvhv_gnt_copy_seg s = {
+			.local = buf, .domid = 1, .ref = ref, .len = 11, .to_guest = 0
+		};
+		struct pvhv *mine;
+
+		CHECK(pvhv_gnt_copy(h0, &s, 1) == -EBADF);
+		CHECK(strcmp(buf, "parent's buffer") == 0);
+		CHECK(simrun_open(&ENV, 0, &mine) == 0);
+		CHECK(pvhv_gnt_copy(mine, &s, 1) == 0 && s.status == 0);
+		CHECK(strcmp(buf, "guest data") == 0);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(simrun_wait(c), 0);
+	CU_ASSERT_STRING_EQUAL(buf, "parent's buffer");
+	{
+		struct pvhv_gnt_copy_seg s = {
+			.local = buf, .domid = 1, .ref = ref, .len = 11, .to_guest = 0
+		};
+
+		CU_ASSERT(pvhv_gnt_copy(h0, &s, 1) == 0 && s.status == 0);
+		CU_ASSERT_STRING_EQUAL(buf, "guest data");
+		/* Refused before the hypervisor: a reserved domid, a range off the page. */
+		s.domid = 0x7FF2;
+		CU_ASSERT(pvhv_gnt_copy(h0, &s, 1) == 0 && s.status == -EINVAL);
+		s.domid = 1;
+		s.offset = 4090;
+		CU_ASSERT(pvhv_gnt_copy(h0, &s, 1) == 0 && s.status == -EINVAL);
+	}
+	pvhv_close(h0);
+	CU_ASSERT_EQUAL(pvhv_gnt_unshare(h1, page, 1), 0);
+	pvhv_close(h1);
+}
+
+/* A raw SEQPACKET connection to DIR/domN/hv.sock, or -1. */
+static int raw_connect(const char *dir, int domid)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/dom%d/hv.sock", dir, domid);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* One STATS request on a raw connection: 1 answered, 0 refused (EOF), -1 no answer in time. */
+static int raw_stats(int fd, int timeout_ms)
+{
+	struct simhv_req rq = { .op = SIMHV_STATS };
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	if (send(fd, &rq, sizeof(rq), MSG_NOSIGNAL) != sizeof(rq))
+		return 0;
+	if (poll(&p, 1, timeout_ms) != 1)
+		return -1;
+	n = recv(fd, buf, sizeof(buf), 0);
+	return n > 0 ? 1 : 0;
+}
+
+/* A domU has at most 64 hypervisor connections; the 65th is closed at once. */
+static void test_connection_limit(void)
+{
+	int fds[80], answered = 0, refused = 0;
+
+	for (int i = 0; i < 80; i++) {
+		fds[i] = raw_connect(ENV.dir, 2);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	for (int i = 0; i < 80; i++) {
+		int r = raw_stats(fds[i], 2000);
+
+		answered += r == 1;
+		refused += r == 0;
+	}
+	CU_ASSERT_EQUAL(answered, 64);
+	CU_ASSERT_EQUAL(refused, 16);
+	for (int i = 0; i < 80; i++)
+		close(fds[i]);
+	/* dom0 is not limited by it. */
+	for (int i = 0; i < 80; i++) {
+		fds[i] = raw_connect(ENV.dir, 0);
+		CU_ASSERT_FATAL(fds[i] >= 0);
+	}
+	answered = 0;
+	for (int i = 0; i < 80; i++)
+		answered += raw_stats(fds[i], 2000) == 1;
+	CU_ASSERT_EQUAL(answered, 80);
+	for (int i = 0; i < 80; i++)
+		close(fds[i]);
+}
+
+static long cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	long utime = 0, stime = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!fgets(buf, sizeof(buf), f)) {
+		fclose(f);
+		return -1;
+	}
+	fclose(f);
+	p = strrchr(buf, ')');
+	/* After "pid (comm)": state is field 3; utime and stime are 14 and 15. */
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &utime,
+			 &stime) != 2)
+		return -1;
+	return utime + stime;
+}
+
+/*
+ * The daemon out of descriptors (the reviewer's d2): it must not spin on
+ * a pending connection it cannot accept, and must serve again once
+ * descriptors are free.  A daemon of its own, with 64 descriptors.
+ */
+static void test_out_of_descriptors(void)
+{
+	struct simrun small;
+	char bin[4096], line[256];
+	int pfd[2], fds[100], n = 0;
+	long t0, t1;
+	FILE *f;
+
+	CU_ASSERT_FATAL(simrun_binary(bin, sizeof(bin)) != NULL);
+	snprintf(small.dir, sizeof(small.dir), "/tmp/pvsplit-sim.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(small.dir) != NULL);
+	CU_ASSERT_FATAL(pipe(pfd) == 0);
+	small.daemon = fork();
+	if (small.daemon == 0) {
+		struct rlimit rl = { .rlim_cur = 64, .rlim_max = 64 };
+
+		dup2(pfd[1], 1);
+		close(pfd[0]);
+		close(pfd[1]);
+		setrlimit(RLIMIT_NOFILE, &rl);
+		execl(bin, "pvsplit-simhv", "--dir", small.dir, "--domains", "0,1,2", "--mem", "16",
+		      (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	f = fdopen(pfd[0], "r");
+	CU_ASSERT_FATAL(f && fgets(line, sizeof(line), f) && strstr(line, "ready"));
+	fclose(f);
+	/* More connections than it has descriptors for (fewer than the per-domain cap). */
+	for (int i = 0; i < 60; i++) {
+		fds[n] = raw_connect(small.dir, 1);
+		if (fds[n] >= 0)
+			n++;
+	}
+	CU_ASSERT(n >= 50);
+	usleep(300000);
+	t0 = cpu_ticks(small.daemon);
+	usleep(1000000);
+	t1 = cpu_ticks(small.daemon);
+	CU_ASSERT(t0 >= 0 && t1 - t0 < 20); /* < 0.2 s of CPU in 1 s: not spinning */
+	/* Free some (the first ones were accepted): it accepts again and serves. */
+	for (int i = 0; i < 30; i++)
+		close(fds[i]);
+	{
+		int fd = raw_connect(small.dir, 2);
+
+		CU_ASSERT(fd >= 0 && raw_stats(fd, 5000) == 1);
+		if (fd >= 0)
+			close(fd);
+	}
+	for (int i = 30; i < n; i++)
+		close(fds[i]);
+	CU_ASSERT_EQUAL(simrun_stop(&small), 0);
+}
+
+/*
+ * Domain id reuse (the reviewer's d8): a new domain 8 must not read what
+ * was granted to the old one, nor find the old one's home.
+ */
+static void test_domid_reuse(void)
+{
+	struct xs_permissions r8[2] = { { .id = 0, .perms = XS_PERM_NONE },
+					{ .id = 8, .perms = XS_PERM_READ } };
+	const char *params = "/local/domain/0/backend/vbd/8/51712/params";
+	struct xs_handle *xs0, *xs8;
+	struct pvhv *h0, *h8;
+	unsigned len;
+	char *v;
+
+	CU_ASSERT_FATAL(simrun_open(&ENV, 0, &h0) == 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_xs_open(h0, &xs0), 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_sim_domain_create(h0, 8, 16), 0);
+	CU_ASSERT(xs_write(xs0, XBT_NULL, params, "/secret/disk.img", 16));
+	CU_ASSERT(xs_set_permissions(xs0, XBT_NULL, params, r8, 2));
+	CU_ASSERT_FATAL(simrun_open(&ENV, 8, &h8) == 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_xs_open(h8, &xs8), 0);
+	v = xs_read(xs8, XBT_NULL, params, &len);
+	CU_ASSERT(v != NULL);
+	free(v);
+	CU_ASSERT(xs_write(xs8, XBT_NULL, "data/secret", "old guest's key", 15));
+	xs_close(xs8);
+	pvhv_close(h8);
+	CU_ASSERT_EQUAL(pvhv_sim_domain_destroy(h0, 8), 0);
+	errno = 0;
+	v = xs_read(xs0, XBT_NULL, "/local/domain/8", &len);
+	CU_ASSERT(v == NULL && errno == ENOENT); /* removed, as libxl does */
+	free(v);
+	CU_ASSERT_EQUAL_FATAL(pvhv_sim_domain_create(h0, 8, 16), 0);
+	CU_ASSERT_FATAL(simrun_open(&ENV, 8, &h8) == 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_xs_open(h8, &xs8), 0);
+	errno = 0;
+	v = xs_read(xs8, XBT_NULL, params, &len);
+	CU_ASSERT(v == NULL && errno == EACCES);
+	free(v);
+	errno = 0;
+	v = xs_read(xs8, XBT_NULL, "data/secret", &len);
+	CU_ASSERT(v == NULL && errno == ENOENT);
+	free(v);
+	v = xs_read(xs8, XBT_NULL, "domid", &len);
+	CU_ASSERT(v && !strcmp(v, "8"));
+	free(v);
+	xs_close(xs8);
+	pvhv_close(h8);
+	CU_ASSERT_EQUAL(pvhv_sim_domain_destroy(h0, 8), 0);
+	xs_close(xs0);
+	pvhv_close(h0);
+}
+
+/*
+ * The "xen" provider's grant copy against a stand-in for libxengnttab and
+ * /dev/xen, defined here: the library binds to these rather than to the
+ * real ones.  The stand-in behaves as gntdev: a bad local address fails the
+ * whole ioctl with EFAULT and sets no status.
+ */
+#define BAD_LOCAL ((void *)0x8)
+static struct {
+	bool on;
+	int calls;
+	uint32_t seen_ref[16], seen_dom[16];
+	int nseen;
+} xen_stub;
+
+int access(const char *path, int mode)
+{
+	if (xen_stub.on && !strcmp(path, "/dev/xen"))
+		return 0;
+	return faccessat(AT_FDCWD, path, mode, 0);
+}
+
+xengnttab_handle *xengnttab_open(struct xentoollog_logger *logger, unsigned open_flags)
+{
+	(void)logger;
+	(void)open_flags;
+	return xen_stub.on ? (xengnttab_handle *)&xen_stub : NULL;
+}
+
+int xengnttab_close(xengnttab_handle *xgt)
+{
+	(void)xgt;
+	return 0;
+}
+
+int xengnttab_grant_copy(xengnttab_handle *xgt, uint32_t count,
+			 xengnttab_grant_copy_segment_t *segs)
+{
+	(void)xgt;
+	xen_stub.calls++;
+	for (uint32_t i = 0; i < count; i++) {
+		bool to_guest = segs[i].flags & GNTCOPY_dest_gref;
+		void *local = to_guest ? segs[i].source.virt : segs[i].dest.virt;
+
+		if (local == BAD_LOCAL) {
+			errno = EFAULT;
+			return -1;
+		}
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		const union xengnttab_copy_ptr *f =
+			(segs[i].flags & GNTCOPY_dest_gref) ? &segs[i].dest : &segs[i].source;
+
+		if (xen_stub.nseen < 16) {
+			xen_stub.seen_ref[xen_stub.nseen] = f->foreign.ref;
+			xen_stub.seen_dom[xen_stub.nseen++] = f->foreign.domid;
+		}
+		segs[i].status = f->foreign.ref == 666 ? GNTST_bad_gntref : GNTST_okay;
+	}
+	return 0;
+}
+
+static void test_xen_provider_copy(void)
+{
+	struct pvhv_open_args a = { .provider = "xen", .domid = -1 };
+	char buf[16];
+	struct pvhv_gnt_copy_seg s[4] = {
+		{ .local = buf, .domid = 1, .ref = 8, .len = 16 },
+		{ .local = BAD_LOCAL, .domid = 1, .ref = 9, .len = 16 },
+		{ .local = buf, .domid = 1, .ref = 666, .len = 16, .to_guest = 1 },
+		{ .local = buf, .domid = 0x10001, .ref = 10, .len = 16 }, /* not domain 1 */
+	};
+	struct pvhv *h;
+
+	xen_stub.on = true;
+	CU_ASSERT_EQUAL_FATAL(pvhv_open(&h, &a), 0);
+	CU_ASSERT_STRING_EQUAL(pvhv_provider(h), "xen");
+	/* The bad segment fails alone; every status is set. */
+	CU_ASSERT_EQUAL(pvhv_gnt_copy(h, s, 4), 0);
+	CU_ASSERT_EQUAL(s[0].status, 0);
+	CU_ASSERT_EQUAL(s[1].status, -EFAULT);
+	CU_ASSERT_EQUAL(s[2].status, -EINVAL);
+	CU_ASSERT_EQUAL(s[3].status, -EINVAL);
+	/* A domid that does not fit in a domid_t never reaches Xen truncated. */
+	for (int i = 0; i < xen_stub.nseen; i++)
+		CU_ASSERT(xen_stub.seen_ref[i] != 10);
+	/* A well-formed batch is one ioctl. */
+	xen_stub.calls = 0;
+	s[1].local = buf;
+	CU_ASSERT_EQUAL(pvhv_gnt_copy(h, s, 3), 0);
+	CU_ASSERT_EQUAL(xen_stub.calls, 1);
+	CU_ASSERT(s[0].status == 0 && s[1].status == 0 && s[2].status == -EINVAL);
+	/* Domain ids are bounded before the provider sees them. */
+	{
+		uint32_t ref = 8;
+		void *addr;
+
+		CU_ASSERT_EQUAL(pvhv_gnt_map(h, 0x7FF0, 1, &ref, 0, &addr), -EINVAL);
+		CU_ASSERT_EQUAL(pvhv_gnt_map(h, 0x10001, 1, &ref, 0, &addr), -EINVAL);
+	}
+	pvhv_close(h);
+	xen_stub.on = false;
+}
+
 static void test_open_errors(void)
 {
 	struct pvhv *h;
@@ -440,6 +817,12 @@ int main(void)
 	CU_add_test(s, "grants across processes", test_grants);
 	CU_add_test(s, "foreign map, xenstore, domain lifecycle", test_foreign_and_xenstore);
 	CU_add_test(s, "open errors", test_open_errors);
+	CU_add_test(s, "domain id reuse: stale ACL entries, old home", test_domid_reuse);
+	CU_add_test(s, "grant copy through a handle inherited by fork", test_copy_after_fork);
+	CU_add_test(s, "hypervisor connections per domain", test_connection_limit);
+	CU_add_test(s, "daemon out of descriptors", test_out_of_descriptors);
+	CU_add_test(s, "xen provider: grant copy statuses, domid bounds (stub Xen)",
+		    test_xen_provider_copy);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

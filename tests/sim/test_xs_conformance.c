@@ -90,10 +90,25 @@ static void test_permissions(void)
 	got = xs_get_permissions(x0, XBT_NULL, "/conf/secret", &n);
 	CU_ASSERT(got && n == 2 && got[1].id == 1 && got[1].perms == XS_PERM_READ);
 	free(got);
-	/* A domU writes below its own home; the node is its own. */
-	CU_ASSERT(xs_write(x1, XBT_NULL, "device/vbd/51712/state", "1", 1));
-	got = xs_get_permissions(x0, XBT_NULL, "/local/domain/1/device/vbd/51712/state", &n);
+	/* A domU writes below its data/; the node is its own. */
+	CU_ASSERT(xs_write(x1, XBT_NULL, "data/vbd/51712/state", "1", 1));
+	got = xs_get_permissions(x0, XBT_NULL, "/local/domain/1/data/vbd/51712/state", &n);
 	CU_ASSERT(got && n >= 1 && got[0].id == 1);
+	free(got);
+	/* device/ is the toolstack's: readable, not writable, until it makes a frontend dir. */
+	errno = 0;
+	CU_ASSERT(!xs_write(x1, XBT_NULL, "device/vbd/51712/state", "1", 1));
+	CU_ASSERT_EQUAL(errno, EACCES);
+	/* The libxl home: the domain reads its domid and name. */
+	v = xs_read(x1, XBT_NULL, "domid", &len);
+	CU_ASSERT(v && !strcmp(v, "1"));
+	free(v);
+	v = xs_read(x1, XBT_NULL, "name", &len);
+	CU_ASSERT(v && !strcmp(v, "domain-1"));
+	free(v);
+	got = xs_get_permissions(x0, XBT_NULL, "/local/domain/1", &n);
+	CU_ASSERT(got && n == 2 && got[0].id == 0 && got[0].perms == XS_PERM_NONE &&
+		  got[1].id == 1 && got[1].perms == XS_PERM_READ);
 	free(got);
 	xs_close(x0);
 	xs_close(x1);
@@ -106,6 +121,14 @@ static void test_watches(void)
 	char **w;
 
 	CU_ASSERT_FATAL(x0 && x1);
+	/* The toolstack makes the frontend directory, the guest's (as libxl). */
+	{
+		struct xs_permissions fe[2] = { { .id = 1, .perms = XS_PERM_NONE },
+						{ .id = 0, .perms = XS_PERM_READ } };
+
+		CU_ASSERT(xs_mkdir(x0, XBT_NULL, "/local/domain/1/device/vif/0"));
+		CU_ASSERT(xs_set_permissions(x0, XBT_NULL, "/local/domain/1/device/vif/0", fe, 2));
+	}
 	CU_ASSERT(xs_watch(x0, "/local/domain/1/device", "be"));
 	w = next_watch(x0, 2000, &n); /* initial event */
 	CU_ASSERT(w && !strcmp(w[XS_WATCH_PATH], "/local/domain/1/device") &&
@@ -201,15 +224,27 @@ static void test_domains(void)
 	/* Introduced on demand: the domain's own socket now exists. */
 	{
 		struct xs_handle *x9 = open_as(9);
+		unsigned len;
+		char *v;
 
-		CU_ASSERT(x9 != NULL);
+		CU_ASSERT_FATAL(x9 != NULL);
+		CU_ASSERT(xs_write(x9, XBT_NULL, "data/up", "1", 1));
+		CU_ASSERT(xs_release_domain(xs, 9));
+		CU_ASSERT(!xs_is_domain_introduced(xs, 9));
+		/* A released domain's connection is not served any more (and closed). */
+		CU_ASSERT(!xs_write(x9, XBT_NULL, "data/after-release", "x", 1));
+		xs_close(x9);
+		errno = 0;
+		v = xs_read(xs, XBT_NULL, "/local/domain/9/data/after-release", &len);
+		CU_ASSERT(v == NULL && errno == ENOENT);
+		free(v);
+		/* Nor can it connect again. */
+		x9 = open_as(9);
 		if (x9) {
-			CU_ASSERT(xs_write(x9, XBT_NULL, "data/up", "1", 1));
+			CU_ASSERT(!xs_write(x9, XBT_NULL, "data/again", "x", 1));
 			xs_close(x9);
 		}
 	}
-	CU_ASSERT(xs_release_domain(xs, 9));
-	CU_ASSERT(!xs_is_domain_introduced(xs, 9));
 	xs_close(xs);
 }
 
@@ -247,6 +282,7 @@ static void test_flooding_client(void)
 	xs = open_as(0);
 	CU_ASSERT_FATAL(xs != NULL);
 	v = xs_read(xs, XBT_NULL, "/local/domain/1/domid", &len);
+	CU_ASSERT(v && len == 1 && !strcmp(v, "1"));
 	free(v);
 	CU_ASSERT(xs_write(xs, XBT_NULL, "/conf/still-served", "1", 1));
 	xs_close(xs);

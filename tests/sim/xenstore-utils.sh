@@ -31,10 +31,13 @@ check "chmod grants read" 1 "$(as 1 xenstore-read /vm/a)"
 check "ls -p shows perms" 'a = "1" (n0,r1)' \
 	"$(as 0 xenstore-ls -p /vm | head -1 | sed 's/  [ .]*(/ (/')"
 as 1 xenstore-write /vm/a 2 2>/dev/null; check "read-only for domU" 1 $?
-as 1 xenstore-write device/vbd/51712/state 1; check "domU writes home" 0 $?
-check "relative read" 1 "$(as 1 xenstore-read device/vbd/51712/state)"
-check "absolute by dom0" 1 "$(as 0 xenstore-read /local/domain/1/device/vbd/51712/state)"
-as 2 xenstore-read /local/domain/1/device/vbd/51712/state >/dev/null 2>&1
+check "domU reads its domid (libxl home)" 1 "$(as 1 xenstore-read domid)"
+check "home perms" "n0,r1" "$(as 0 xenstore-ls -p /local/domain | sed -n 's/^1 = "" *[ .]*(\(.*\))$/\1/p')"
+as 1 xenstore-write data/vbd/51712/state 1; check "domU writes its data/" 0 $?
+as 1 xenstore-write device/vbd/51712/state 1 2>/dev/null; check "device/ is the toolstack's" 1 $?
+check "relative read" 1 "$(as 1 xenstore-read data/vbd/51712/state)"
+check "absolute by dom0" 1 "$(as 0 xenstore-read /local/domain/1/data/vbd/51712/state)"
+as 2 xenstore-read /local/domain/1/data/vbd/51712/state >/dev/null 2>&1
 check "sibling denied" 1 $?
 as 0 xenstore-chmod -r /vm n0 b2
 check "chmod -r" "$(printf 'n0\nb2')" "$(as 0 xenstore-ls -p /vm | sed -n 's/.*(\(.*\))$/\1/p' | sort -u | tr , '\n')"

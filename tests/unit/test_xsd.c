@@ -207,13 +207,13 @@ static void hook_release(void *o, uint32_t domid)
 	released_hook++;
 }
 
-static void setup(void)
+static void setup_entries(uint32_t entries)
 {
 	struct xsd_limits lim;
 	struct xsd_hooks hooks = { .introduce = hook_introduce, .release = hook_release };
 
 	xsd_limits_default(&lim);
-	lim.entries_per_domain = 50;
+	lim.entries_per_domain = entries;
 	CU_ASSERT_FATAL(xsd_new(&S, &lim, &hooks) == 0);
 	CU_ASSERT_FATAL(xsd_domain_introduce(S, 0) == 0);
 	CU_ASSERT_FATAL(xsd_domain_introduce(S, 1) == 0);
@@ -225,6 +225,11 @@ static void setup(void)
 	memset(&EV1, 0, sizeof(EV1));
 	memset(&EV2, 0, sizeof(EV2));
 	introduced_hook = released_hook = 0;
+}
+
+static void setup(void)
+{
+	setup_entries(50);
 }
 
 static void teardown(void)
@@ -295,12 +300,13 @@ static void test_permissions(void)
 	CU_ASSERT_EQUAL(x_write(C1, 0, "/tool/new", "x"), EACCES);
 	CU_ASSERT_EQUAL(x_op1(C1, XS_RM, 0, "/tool/secret", &m), EACCES);
 	CU_ASSERT_EQUAL(x_op1(C1, XS_DIRECTORY, 0, "/tool", &m), EACCES);
-	/* Its own home is its own; a sibling's is not. */
-	CU_ASSERT_EQUAL(x_write(C1, 0, "/local/domain/1/device/x", "1"), 0);
-	CU_ASSERT_EQUAL(x_read(C2, 0, "/local/domain/1/device/x", v), EACCES);
-	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/1/device/x", "2"), EACCES);
+	/* Its own data/ is its own (device/ is the toolstack's); a sibling's is not. */
+	CU_ASSERT_EQUAL(x_write(C1, 0, "/local/domain/1/device/x", "1"), EACCES);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "/local/domain/1/data/x", "1"), 0);
+	CU_ASSERT_EQUAL(x_read(C2, 0, "/local/domain/1/data/x", v), EACCES);
+	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/1/data/x", "2"), EACCES);
 	/* Created nodes are owned by the creator, ACL inherited. */
-	CU_ASSERT_EQUAL(x_op1(C0, XS_GET_PERMS, 0, "/local/domain/1/device/x", &m), 0);
+	CU_ASSERT_EQUAL(x_op1(C0, XS_GET_PERMS, 0, "/local/domain/1/data/x", &m), 0);
 	CU_ASSERT_STRING_EQUAL(m.d, "n1");
 	/* Grant read to dom1. */
 	CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/secret", ro1, 2), 0);
@@ -311,8 +317,8 @@ static void test_permissions(void)
 	CU_ASSERT_EQUAL(m.h.len, sizeof("n0\0r1"));
 	CU_ASSERT(memcmp(m.d, "n0\0r1", sizeof("n0\0r1")) == 0);
 	/* A domU may set the ACL of what it owns, but not give it away. */
-	CU_ASSERT_EQUAL(x_set_perms(C1, "/local/domain/1/device/x", own1, 1), 0);
-	CU_ASSERT_EQUAL(x_set_perms(C1, "/local/domain/1/device/x", steal, 1), EPERM);
+	CU_ASSERT_EQUAL(x_set_perms(C1, "/local/domain/1/data/x", own1, 1), 0);
+	CU_ASSERT_EQUAL(x_set_perms(C1, "/local/domain/1/data/x", steal, 1), EPERM);
 	CU_ASSERT_EQUAL(x_set_perms(C1, "/tool/secret", own1, 1), EACCES);
 	/* Owner change by dom0 hands the node over. */
 	CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/secret", steal, 1), 0);
@@ -340,10 +346,10 @@ static void test_target(void)
 	struct msg m;
 
 	setup();
-	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/2/k", "v"), 0);
-	CU_ASSERT_EQUAL(x_read(C1, 0, "/local/domain/2/k", v), EACCES);
+	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/2/data/k", "v"), 0);
+	CU_ASSERT_EQUAL(x_read(C1, 0, "/local/domain/2/data/k", v), EACCES);
 	CU_ASSERT_EQUAL(x_op2(C0, XS_SET_TARGET, 0, "1", "2", &m), 0);
-	CU_ASSERT_EQUAL(x_read(C1, 0, "/local/domain/2/k", v), 0); /* device model of dom2 */
+	CU_ASSERT_EQUAL(x_read(C1, 0, "/local/domain/2/data/k", v), 0); /* device model of dom2 */
 	CU_ASSERT_EQUAL(x_op2(C0, XS_SET_TARGET, 0, "1", "99", &m), ENOENT);
 	teardown();
 }
@@ -396,7 +402,7 @@ static void test_watches(void)
 	EV2.n = 0;
 	CU_ASSERT_EQUAL(x_write(C0, 0, "/tool/hidden", "1"), 0);
 	CU_ASSERT_EQUAL(EV2.n, 0);
-	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/2/x", "1"), 0);
+	CU_ASSERT_EQUAL(x_write(C2, 0, "/local/domain/2/data/x", "1"), 0);
 	CU_ASSERT_EQUAL(x_watch(C1, "/tool/hidden", "h"), 0);
 	EV1.n = 0;
 	CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/hidden", ro1, 2), 0);
@@ -435,9 +441,10 @@ static void test_introduce_release(void)
 	CU_ASSERT_EQUAL(err_of(&m), 0);
 	CU_ASSERT_EQUAL(x_op1(C0, XS_IS_DOMAIN_INTRODUCED, 0, "9", &m), 0);
 	CU_ASSERT_STRING_EQUAL(m.d, "T");
-	/* Its home exists and belongs to it. */
+	/* Its home exists: the toolstack's, readable by it (libxl). */
 	CU_ASSERT_EQUAL(x_op1(C0, XS_GET_PERMS, 0, "/local/domain/9", &m), 0);
-	CU_ASSERT_STRING_EQUAL(m.d, "n9");
+	CU_ASSERT_EQUAL(m.h.len, sizeof("n0\0r9"));
+	CU_ASSERT(memcmp(m.d, "n0\0r9", sizeof("n0\0r9")) == 0);
 	CU_ASSERT_EQUAL(x_watch(C0, "@releaseDomain", "rel"), 0);
 	EV0.n = 0;
 	CU_ASSERT_EQUAL(x_op1(C0, XS_RELEASE, 0, "9", &m), 0);
@@ -479,7 +486,7 @@ static void test_transactions(void)
 	t1 = x_txn_start(C0);
 	CU_ASSERT_EQUAL(x_read(C0, t1, "/t/a", v), 0);
 	CU_ASSERT_EQUAL(x_write(C0, t1, "/t/c", "x"), 0);
-	CU_ASSERT_EQUAL(x_write(C1, 0, "/local/domain/1/noise", "x"), 0); /* unrelated */
+	CU_ASSERT_EQUAL(x_write(C1, 0, "/local/domain/1/data/noise", "x"), 0); /* unrelated */
 	CU_ASSERT_EQUAL(x_write(C0, 0, "/t/a", "changed"), 0);
 	CU_ASSERT_EQUAL(x_txn_end(C0, t1, true), EAGAIN);
 	CU_ASSERT_EQUAL(x_read(C0, 0, "/t/c", v), ENOENT);
@@ -491,15 +498,15 @@ static void test_transactions(void)
 	CU_ASSERT_EQUAL(x_txn_end(C0, t1, true), EAGAIN);
 
 	/* Two transactions of two domains, the second conflicts. */
-	CU_ASSERT_EQUAL(x_write(C0, 0, "/local/domain/1/shared", "0"), 0);
+	CU_ASSERT_EQUAL(x_write(C0, 0, "/local/domain/1/data/shared", "0"), 0);
 	t1 = x_txn_start(C0);
 	t2 = x_txn_start(C1);
-	CU_ASSERT_EQUAL(x_read(C1, t2, "shared", v), 0);
-	CU_ASSERT_EQUAL(x_write(C0, t1, "/local/domain/1/shared", "a"), 0);
-	CU_ASSERT_EQUAL(x_write(C1, t2, "shared", "b"), 0);
+	CU_ASSERT_EQUAL(x_read(C1, t2, "data/shared", v), 0);
+	CU_ASSERT_EQUAL(x_write(C0, t1, "/local/domain/1/data/shared", "a"), 0);
+	CU_ASSERT_EQUAL(x_write(C1, t2, "data/shared", "b"), 0);
 	CU_ASSERT_EQUAL(x_txn_end(C0, t1, true), 0);
 	CU_ASSERT_EQUAL(x_txn_end(C1, t2, true), EAGAIN);
-	CU_ASSERT_EQUAL(x_read(C0, 0, "/local/domain/1/shared", v), 0);
+	CU_ASSERT_EQUAL(x_read(C0, 0, "/local/domain/1/data/shared", v), 0);
 	CU_ASSERT_STRING_EQUAL(v, "a");
 
 	/* Abort discards; rm inside a transaction. */
@@ -584,17 +591,17 @@ static void test_hostile_wire(void)
 	bigval[sizeof(bigval) - 1] = 0;
 	CU_ASSERT_EQUAL(x_write(C1, 0, "data/big", bigval), ENOSPC);
 	CU_ASSERT_EQUAL(x_write(C0, 0, "/big", bigval), 0); /* dom0 may */
-	/* Entry quota of a domU. */
+	/* Entry quota of a domU (50 here; its home already has 10 nodes of its own). */
 	{
 		char p[64];
 		int e = 0, i;
 
 		for (i = 0; i < 100 && !e; i++) {
-			snprintf(p, sizeof(p), "q/%d", i);
+			snprintf(p, sizeof(p), "data/q/%d", i);
 			e = x_write(C1, 0, p, "1");
 		}
 		CU_ASSERT_EQUAL(e, ENOSPC);
-		CU_ASSERT(i > 40 && i < 55);
+		CU_ASSERT_EQUAL(i, 40); /* 10 + data/q + 39 children = 50: the 40th is refused */
 	}
 	/* Watch quota. */
 	{
@@ -666,6 +673,335 @@ static void test_reset_watches(void)
 	teardown();
 }
 
+/* Raw request on any connection (not one of C0..C2): returns the reply's errno. */
+static int raw_call(struct xsd_conn *c, uint32_t type, uint32_t tx, const void *p, uint32_t len,
+		    struct msg *m)
+{
+	send_raw(c, type, tx, p, len);
+	do {
+		CU_ASSERT_FATAL(pop(c, m));
+	} while (m->h.type == XS_WATCH_EVENT);
+	return err_of(m);
+}
+
+static int raw_read(struct xsd_conn *c, const char *path, char *out)
+{
+	struct msg m;
+	int e = raw_call(c, XS_READ, 0, path, (uint32_t)strlen(path) + 1, &m);
+
+	if (!e && out)
+		strcpy(out, m.d);
+	return e;
+}
+
+static int raw_write(struct xsd_conn *c, const char *path, const char *val)
+{
+	char buf[XENSTORE_PAYLOAD_MAX];
+	size_t pl = strlen(path) + 1, vl = strlen(val);
+	struct msg m;
+
+	memcpy(buf, path, pl);
+	memcpy(buf + pl, val, vl);
+	return raw_call(c, XS_WRITE, 0, buf, (uint32_t)(pl + vl), &m);
+}
+
+static void drain_all(struct xsd_conn *c)
+{
+	struct msg m;
+
+	while (pop(c, &m))
+		;
+}
+
+static bool perms_are(struct xsd_conn *c, const char *path, const char *want, size_t wlen)
+{
+	struct msg m;
+
+	return x_op1(c, XS_GET_PERMS, 0, path, &m) == 0 && m.h.len == wlen &&
+	       !memcmp(m.d, want, wlen);
+}
+
+/* The home of a domain is what libxl 4.17 makes of it. */
+static void test_home_layout(void)
+{
+	char v[64];
+	struct msg m;
+
+	setup();
+	CU_ASSERT(perms_are(C0, "/local/domain/1", "n0\0r1", 6));
+	CU_ASSERT_EQUAL(x_read(C1, 0, "domid", v), 0); /* README: xenstore-read domid */
+	CU_ASSERT_STRING_EQUAL(v, "1");
+	CU_ASSERT_EQUAL(x_read(C1, 0, "name", v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "domain-1");
+	CU_ASSERT(perms_are(C0, "/local/domain/1/domid", "n0\0r1", 6));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/device", "n0\0r1", 6));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/control", "n0\0r1", 6));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/cpu", "n0\0r1", 6));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/memory", "n0\0r1", 6));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/control/shutdown", "n1", 3));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/data", "n1", 3));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/drivers", "n1", 3));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/feature", "n1", 3));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/attr", "n1", 3));
+	CU_ASSERT(perms_are(C0, "/local/domain/1/error", "n1", 3));
+	/* The guest writes below data/ and control/shutdown, not elsewhere in its home. */
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/k", "v"), 0);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "control/shutdown", "poweroff"), 0);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "device/vbd", "x"), EACCES);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "domid", "7"), EACCES);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "newkey", "x"), EACCES);
+	/* The toolstack's device directory: the guest's frontend dir is the guest's. */
+	{
+		const char *fe[] = { "n1", "r0" };
+
+		CU_ASSERT_EQUAL(x_op1(C0, XS_MKDIR, 0, "/local/domain/1/device/vbd/51712", &m), 0);
+		CU_ASSERT_EQUAL(x_set_perms(C0, "/local/domain/1/device/vbd/51712", fe, 2), 0);
+		CU_ASSERT_EQUAL(x_write(C1, 0, "device/vbd/51712/state", "1"), 0);
+	}
+	CU_ASSERT_EQUAL(x_read(C2, 0, "/local/domain/1/domid", v), EACCES);
+	/* dom0 has its domid too (xen-init-dom0). */
+	CU_ASSERT_EQUAL(x_read(C0, 0, "domid", v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "0");
+	teardown();
+}
+
+/*
+ * Node size quota as xenstored counts it: 24-byte header + 8 per
+ * permission + value + children, refused at 2048 for a domU.
+ */
+static void test_node_size(void)
+{
+	char val[2100];
+	char p[64];
+	struct msg m;
+	int e = 0, i;
+	size_t childlen = 0;
+
+	setup_entries(1000);
+	/* data/big inherits data's one permission: 24 + 8 + 2015 = 2047 fits, 2016 does not. */
+	memset(val, 'v', sizeof(val));
+	val[2015] = 0;
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/big", val), 0);
+	val[2015] = 'v';
+	val[2016] = 0;
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/big", val), ENOSPC);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/big2", val), ENOSPC);
+	CU_ASSERT_EQUAL(x_read(C1, 0, "data/big2", NULL), ENOENT);	     /* nothing created */
+	CU_ASSERT_EQUAL(x_write(C0, 0, "/local/domain/1/data/big", val), 0); /* dom0 may */
+	/* A second permission makes a fitting node too big. */
+	val[2008] = 0;
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/big", val), 0); /* 24 + 8 + 2008 = 2040 */
+	{
+		const char *two[] = { "n1", "r0" };
+
+		CU_ASSERT_EQUAL(x_set_perms(C1, "/local/domain/1/data/big", two, 2), ENOSPC);
+	}
+	/* A directory the domU fills: its child list counts against it. */
+	for (i = 0; i < 200 && !e; i++) {
+		snprintf(p, sizeof(p), "data/dir/child-name-number-%03d", i);
+		e = x_write(C1, 0, p, "1");
+		if (!e)
+			childlen += strlen(p) - strlen("data/dir/") + 1;
+	}
+	CU_ASSERT_EQUAL(e, ENOSPC);
+	CU_ASSERT(24 + 8 + childlen < 2048 && 24 + 8 + childlen + 24 >= 2048);
+	CU_ASSERT_EQUAL(x_op1(C1, XS_DIRECTORY, 0, "data/dir", &m), 0);
+	CU_ASSERT_EQUAL(m.h.len, childlen);
+	/* A missing ancestor is checked before anything is created. */
+	memset(val, 'v', 2040);
+	val[2040] = 0;
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/new/deep", val), ENOSPC);
+	CU_ASSERT_EQUAL(x_read(C1, 0, "data/new", NULL), ENOENT);
+	teardown();
+}
+
+/* Watches, transactions and connections are counted per domain, not per connection. */
+static void test_domain_quotas(void)
+{
+	struct xsd_conn *more[70], *c1b;
+	char t[16];
+	struct msg m;
+	int e = 0, n = 0;
+
+	setup();
+	CU_ASSERT_FATAL(xsd_conn_new(S, 1, &c1b) == 0);
+	for (int i = 0; i < 200 && !e; i++) {
+		char buf[64];
+		int len;
+
+		snprintf(t, sizeof(t), "%d", i);
+		len = snprintf(buf, sizeof(buf), "data%c%s", 0, t) + 1;
+		e = raw_call(i % 2 ? C1 : c1b, XS_WATCH, 0, buf, (uint32_t)len, &m);
+		drain_all(c1b);
+		drain_events(C1);
+		n += !e;
+	}
+	CU_ASSERT_EQUAL(e, E2BIG);
+	CU_ASSERT_EQUAL(n, 128);
+	e = 0;
+	n = 0;
+	for (int i = 0; i < 20 && !e; i++) {
+		e = raw_call(i % 2 ? C1 : c1b, XS_TRANSACTION_START, 0, "", 1, &m);
+		n += !e;
+	}
+	CU_ASSERT_EQUAL(e, ENOSPC);
+	CU_ASSERT_EQUAL(n, 10);
+	/* dom0 is not limited. */
+	for (int i = 0; i < 20; i++)
+		CU_ASSERT_EQUAL(x_op1(C0, XS_TRANSACTION_START, 0, "", &m), 0);
+	/* Connections: 64 per domain (C1 and c1b are two). */
+	n = 0;
+	while (n < 70 && xsd_conn_new(S, 1, &more[n]) == 0)
+		n++;
+	CU_ASSERT_EQUAL(n, 62);
+	CU_ASSERT_EQUAL(xsd_conn_new(S, 1, &more[n]), -EUSERS);
+	xsd_conn_free(more[0]);
+	CU_ASSERT_EQUAL(xsd_conn_new(S, 1, &more[0]), 0);
+	/* Freeing a connection gives its watches and transactions back. */
+	xsd_conn_free(c1b);
+	CU_ASSERT_EQUAL(x_watch(C1, "data", "again"), 0);
+	teardown();
+}
+
+/*
+ * Transactions: one queued watch event per node however often it is
+ * written (the queue is bounded by the nodes touched), and the entry quota
+ * checked again at commit.
+ */
+static void test_txn_events_and_quota(void)
+{
+	char p[64];
+	uint32_t t, ts[3];
+	int e;
+
+	setup();
+	CU_ASSERT_EQUAL(x_watch(C0, "/local/domain/1/data", "w"), 0);
+	t = x_txn_start(C1);
+	for (int i = 0; i < 5000; i++)
+		CU_ASSERT_EQUAL_FATAL(x_write(C1, t, "data/x", i % 2 ? "a" : "b"), 0);
+	CU_ASSERT_EQUAL(x_write(C1, t, "data/y", "1"), 0);
+	EV0.n = 0;
+	CU_ASSERT_EQUAL(x_txn_end(C1, t, true), 0);
+	CU_ASSERT_EQUAL(EV0.n, 2);
+	CU_ASSERT_STRING_EQUAL(EV0.path[0], "/local/domain/1/data/x");
+	CU_ASSERT_STRING_EQUAL(EV0.path[1], "/local/domain/1/data/y");
+	{
+		struct xsd_stats st;
+
+		xsd_get_stats(S, &st);
+		CU_ASSERT_EQUAL(st.watch_events_dropped, 0);
+	}
+	/*
+	 * Three transactions each within the quota on their own (50 here,
+	 * 15 used): together they are not.  Each writes below its own
+	 * directory, so that they do not conflict.
+	 */
+	for (int k = 0; k < 3; k++) {
+		snprintf(p, sizeof(p), "data/t%d", k);
+		CU_ASSERT_EQUAL(x_write(C1, 0, p, ""), 0);
+	}
+	for (int k = 0; k < 3; k++) {
+		ts[k] = x_txn_start(C1);
+		for (int i = 0; i < 20; i++) {
+			snprintf(p, sizeof(p), "data/t%d/k%d", k, i);
+			CU_ASSERT_EQUAL(x_write(C1, ts[k], p, "v"), 0);
+		}
+	}
+	CU_ASSERT_EQUAL(x_txn_end(C1, ts[0], true), 0);
+	e = x_txn_end(C1, ts[1], true);
+	CU_ASSERT_EQUAL(e, ENOSPC);
+	CU_ASSERT_EQUAL(x_txn_end(C1, ts[2], true), ENOSPC);
+	CU_ASSERT_EQUAL(x_read(C1, 0, "data/t1/k0", NULL), ENOENT);
+	CU_ASSERT_EQUAL(x_write(C1, 0, "data/one-more", "v"), 0); /* 15 + 20 + 1 */
+	teardown();
+}
+
+/*
+ * XSA-322: ACL entries naming a domain that is gone, or introduced after the
+ * node was written, give nothing; the nodes a released domain owned go to
+ * dom0; a destroyed domain's home is removed (the reviewer's d8).
+ */
+static void test_stale_acl(void)
+{
+	const char *r5[] = { "n0", "r5" };
+	const char *own5[] = { "n5" };
+	struct xsd_conn *c5;
+	char v[64];
+	struct msg m;
+
+	setup();
+	CU_ASSERT_EQUAL(xsd_domain_introduce(S, 5), 0);
+	CU_ASSERT_FATAL(xsd_conn_new(S, 5, &c5) == 0);
+	CU_ASSERT_EQUAL(x_write(C0, 0, "/backend/vbd/5/51712/params", "/secret.img"), 0);
+	CU_ASSERT_EQUAL(x_set_perms(C0, "/backend/vbd/5/51712/params", r5, 2), 0);
+	CU_ASSERT_EQUAL(x_write(C0, 0, "/tool/owned", "x"), 0);
+	CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/owned", own5, 1), 0);
+	CU_ASSERT_EQUAL(raw_read(c5, "/backend/vbd/5/51712/params", v), 0);
+	CU_ASSERT_EQUAL(raw_write(c5, "data/secret", "old guest's key"), 0);
+	xsd_conn_free(c5);
+	/* Destroyed (the toolstack's way) and created again with the same id. */
+	CU_ASSERT_EQUAL(xsd_domain_destroy(S, 5), 0);
+	CU_ASSERT_EQUAL(x_read(C0, 0, "/local/domain/5", NULL), ENOENT);
+	CU_ASSERT(perms_are(C0, "/tool/owned", "n0", 3)); /* orphan: dom0's now */
+	CU_ASSERT_EQUAL(xsd_domain_introduce(S, 5), 0);
+	CU_ASSERT_FATAL(xsd_conn_new(S, 5, &c5) == 0);
+	CU_ASSERT_EQUAL(raw_read(c5, "/backend/vbd/5/51712/params", v), EACCES);
+	CU_ASSERT_EQUAL(raw_read(c5, "data/secret", v), ENOENT);
+	CU_ASSERT_EQUAL(raw_write(c5, "/tool/owned", "mine"), EACCES);
+	/* Rewriting the node does not bring the old entry back... */
+	CU_ASSERT_EQUAL(x_write(C0, 0, "/backend/vbd/5/51712/params", "/other.img"), 0);
+	CU_ASSERT_EQUAL(raw_read(c5, "/backend/vbd/5/51712/params", v), EACCES);
+	/* ...setting it again for the new domain does. */
+	CU_ASSERT_EQUAL(x_set_perms(C0, "/backend/vbd/5/51712/params", r5, 2), 0);
+	CU_ASSERT_EQUAL(raw_read(c5, "/backend/vbd/5/51712/params", v), 0);
+	CU_ASSERT_STRING_EQUAL(v, "/other.img");
+	/* An entry for a domain that does not exist is ignored; an owner that does not is refused. */
+	{
+		const char *r6[] = { "n0", "r6" };
+		const char *own6[] = { "n6" };
+		struct xsd_conn *c6;
+
+		CU_ASSERT_EQUAL(x_write(C0, 0, "/tool/for6", "x"), 0);
+		CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/for6", r6, 2), 0);
+		CU_ASSERT_EQUAL(x_set_perms(C0, "/tool/for6", own6, 1), ENOENT);
+		CU_ASSERT_EQUAL(xsd_domain_introduce(S, 6), 0);
+		CU_ASSERT_FATAL(xsd_conn_new(S, 6, &c6) == 0);
+		CU_ASSERT_EQUAL(raw_read(c6, "/tool/for6", v), EACCES);
+		/* Children created since inherit the ignored entry, ignored. */
+		CU_ASSERT_EQUAL(x_write(C0, 0, "/tool/for6/child", "x"), 0);
+		CU_ASSERT_EQUAL(raw_read(c6, "/tool/for6/child", v), EACCES);
+		xsd_conn_free(c6);
+	}
+	(void)m;
+	xsd_conn_free(c5);
+	teardown();
+}
+
+/* Requests on a released connection are not processed (the reviewer's d14). */
+static void test_released_connection(void)
+{
+	char buf[64];
+	struct msg m;
+	int len = snprintf(buf, sizeof(buf), "data/after-release%cx", 0) + 1;
+	struct xsd_sockmsg h = { .type = XS_WRITE, .req_id = 99, .len = (uint32_t)len - 1 };
+	char req[sizeof(h) + 64];
+
+	setup();
+	CU_ASSERT_EQUAL(x_op1(C0, XS_RELEASE, 0, "1", &m), 0);
+	CU_ASSERT(xsd_conn_released(C1));
+	memcpy(req, &h, sizeof(h));
+	memcpy(req + sizeof(h), buf, h.len);
+	CU_ASSERT_EQUAL(xsd_conn_input(C1, req, sizeof(h) + h.len), -ECONNRESET);
+	CU_ASSERT_EQUAL(x_read(C0, 0, "/local/domain/1/data/after-release", NULL), ENOENT);
+	/* No new connection for a domain that is not introduced. */
+	{
+		struct xsd_conn *c;
+
+		CU_ASSERT_EQUAL(xsd_conn_new(S, 1, &c), -ESRCH);
+	}
+	teardown();
+}
+
 int main(void)
 {
 	CU_pSuite s;
@@ -683,6 +1019,12 @@ int main(void)
 	CU_add_test(s, "hostile wire input", test_hostile_wire);
 	CU_add_test(s, "directory part", test_directory_part);
 	CU_add_test(s, "reset watches", test_reset_watches);
+	CU_add_test(s, "home layout (libxl)", test_home_layout);
+	CU_add_test(s, "node size quota", test_node_size);
+	CU_add_test(s, "per-domain quotas", test_domain_quotas);
+	CU_add_test(s, "transaction events and quota at commit", test_txn_events_and_quota);
+	CU_add_test(s, "stale ACL entries and orphaned nodes", test_stale_acl);
+	CU_add_test(s, "released connection", test_released_connection);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

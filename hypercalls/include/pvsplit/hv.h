@@ -16,9 +16,19 @@
  *   >= 0      success (a port number, a count or 0);
  *   -errno    failure; errno is not used.  No function prints anything.
  * Functions that hand out a pointer do so through an out parameter.
+ * Where the two providers differ, the comment says what each returns: the
+ * sim emulates Xen's checks, but the "xen" provider reports what Xen's
+ * gntdev, gntalloc and evtchn drivers report, which is coarser.
  *
  * Handles are not thread-safe: use one per thread, or lock around them.
- * A handle holds no global state other than what its comment says.
+ * Handles are not fork-safe: a child process must pvhv_open() its own (a
+ * sim grant copy through a handle inherited across fork() fails -EBADF).
+ * A handle holds no global state other than what its comment says
+ * (pvhv_xs_open() on the sim sets XENSTORED_PATH).
+ *
+ * Domain ids are below DOMID_FIRST_RESERVED (0x7FF0): a larger one is
+ * refused with -EINVAL before it reaches the hypervisor (the event channel
+ * calls also take PVHV_DOMID_SELF, our own domain).
  */
 #ifndef PVSPLIT_HV_H
 #define PVSPLIT_HV_H
@@ -39,6 +49,8 @@ struct pvhv;
 struct pvhv_evtchn;
 
 #define PVHV_PAGE_SIZE 4096u
+/* "Our own domain", as Xen's DOMID_SELF (xen/xen.h). */
+#define PVHV_DOMID_SELF 0x7FF0u
 
 /* ------------------------------------------------------------------ */
 /* Opening                                                             */
@@ -64,12 +76,9 @@ struct pvhv_open_args {
  * Open a handle.  args may be NULL (everything from the environment).
  * Returns 0 and *out, -ENOENT when no provider can be found (no /dev/xen and
  * no sim named), -ECONNREFUSED/-ENOENT when the sim directory has no daemon
- * or no such domain, or another -errno from the provider.
- *
- * The sim provider sets XENSTORED_PATH in the process environment to the
- * domain's xenstore socket so that the stock libxenstore client reaches it;
- * that is the only process-wide state it touches (a sim process is one
- * domain).
+ * or no such domain, -ECONNRESET when the sim refused the connection (an
+ * unprivileged domain has 64 open at most), or another -errno from the
+ * provider.  Touches no process-wide state.
  */
 int pvhv_open(struct pvhv **out, const struct pvhv_open_args *args);
 
@@ -92,14 +101,18 @@ int pvhv_domid(const struct pvhv *hv);
  * Map count grant refs of domain domid into one contiguous, page-aligned
  * range.  The grants must permit access to the caller's domain, and must not
  * be read-only unless PVHV_GNT_RO is given.  On success *addr is set.
- * Returns 0, -EINVAL (count 0 or too large, bad ref), -EPERM (grant not
- * permitted to us, or read-only and RW wanted), -ESRCH (no such domain),
- * -ENOMEM.  Either every ref is mapped or none is.
+ * Either every ref is mapped or none is.
+ * sim: 0, -EINVAL (count 0 or too large, bad domid, ref out of the table,
+ *      frame outside the granter's memory), -EPERM (grant not permitted to
+ *      us, or read-only and RW wanted), -ESRCH (no such domain), -ENOMEM.
+ * xen: 0, -EINVAL for every refusal by Xen (gntdev turns any GNTST_* error
+ *      of the batch into -EINVAL: bad ref, not permitted, read-only, no such
+ *      domain alike), -ENOMEM, -ENOSPC (gntdev's page limit).
  */
 int pvhv_gnt_map(struct pvhv *hv, uint32_t domid, uint32_t count, const uint32_t *refs,
 		 unsigned flags, void **addr);
 
-/* Unmap count pages mapped by one pvhv_gnt_map() at addr.  0 or -EINVAL. */
+/* Unmap count pages mapped by one pvhv_gnt_map() at addr.  0 or -EINVAL (both). */
 int pvhv_gnt_unmap(struct pvhv *hv, void *addr, uint32_t count);
 
 /* Largest count accepted by pvhv_gnt_map() and pvhv_gnt_copy(). */
@@ -108,9 +121,16 @@ int pvhv_gnt_unmap(struct pvhv *hv, void *addr, uint32_t count);
 /*
  * One grant copy segment: copy len bytes between local memory and the
  * granted page (domid, ref) at offset.  offset + len must stay within the
- * page.  status is written by pvhv_gnt_copy(): 0 or -errno for this segment
- * (-EINVAL bad ref or range, -EPERM not permitted or read-only, -ESRCH no
- * such domain, -EFAULT bad local address).
+ * page.  status is written by pvhv_gnt_copy() for every segment: 0 or
+ * -errno for this segment alone:
+ *   both: -EINVAL domid not below DOMID_FIRST_RESERVED, or offset + len
+ *         beyond the page (refused before the hypervisor is asked);
+ *   sim:  -EINVAL bad ref, -EPERM not permitted or read-only, -ESRCH no
+ *         such domain, -EFAULT bad local address;
+ *   xen:  the GNTST_* status mapped (-EINVAL bad ref, -EPERM, -ESRCH bad
+ *         domain, -EFAULT bad frame); a bad local address makes gntdev fail
+ *         the whole batch, which is then redone one segment at a time, so
+ *         that segment gets the driver's -EFAULT and the others their own.
  */
 struct pvhv_gnt_copy_seg {
 	void *local;
@@ -125,7 +145,9 @@ struct pvhv_gnt_copy_seg {
 /*
  * Copy a batch of segments.  Returns 0 when the batch was processed (look at
  * every segment's status), -EINVAL when count is 0 or above
- * PVHV_GNT_MAX_BATCH, or another -errno when nothing was done.
+ * PVHV_GNT_MAX_BATCH, or another -errno when nothing was done (sim: -EBADF
+ * in a process forked after pvhv_open(): the copy would reach the parent's
+ * memory).
  */
 int pvhv_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t count);
 
@@ -137,7 +159,8 @@ int pvhv_gnt_copy(struct pvhv *hv, struct pvhv_gnt_copy_seg *segs, uint32_t coun
  * Allocate count zeroed pages of our memory, grant each one to domain domid
  * (read-only with PVHV_GNT_RO) and map them into one contiguous range.
  * refs[] receives the grant refs, *addr the range.  Returns 0, -EINVAL,
- * -ENOMEM / -ENOSPC (out of pages or grant entries).
+ * -ENOMEM / -ENOSPC (out of pages or grant entries; xen: also gntalloc's
+ * page limit).  Neither provider checks that domid exists (Xen does not).
  */
 int pvhv_gnt_share(struct pvhv *hv, uint32_t domid, uint32_t count, unsigned flags, uint32_t *refs,
 		   void **addr);
@@ -168,21 +191,28 @@ int pvhv_evtchn_fd(struct pvhv_evtchn *ev);
 
 /*
  * Bind a local port to (domid, remote_port), which must be unbound and
- * allocated for our domain.  Returns the local port, -EINVAL (no such remote
- * port, or not unbound for us), -ESRCH (no such domain), -ENOSPC.
+ * allocated for our domain (domid may be PVHV_DOMID_SELF).  The new port is
+ * pending right away, as Xen makes it (notifications sent while the remote
+ * port was unbound were lost): look at the ring once.
+ * Returns the local port, -EINVAL (no such remote port, or not unbound for
+ * us, or a reserved domid), -ESRCH (no such domain), -ENOSPC (no free port:
+ * a guest has ports 1..1023 on the sim as with libxl's default).  Same on
+ * both providers.
  */
 int pvhv_evtchn_bind_interdomain(struct pvhv_evtchn *ev, uint32_t domid, uint32_t remote_port);
 
 /*
- * Allocate an unbound local port that domain remote_domid may bind to.
- * Returns the port, -ESRCH, -ENOSPC.
+ * Allocate an unbound local port that domain remote_domid may bind to.  As
+ * Xen, remote_domid is only recorded: it need not exist yet.
+ * PVHV_DOMID_SELF means our own domain.  Returns the port, -EINVAL (a
+ * reserved domid), -ENOSPC.
  */
 int pvhv_evtchn_alloc_unbound(struct pvhv_evtchn *ev, uint32_t remote_domid);
 
 /*
  * Notify the remote end of a port.  A notification to a port whose peer has
  * gone (unbound again) is dropped, as Xen drops it, and returns 0.
- * Returns -ENOTCONN when the port is not bound through this handle.
+ * Returns -ENOTCONN when the port is not bound through this handle (both).
  */
 int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port);
 
@@ -193,10 +223,14 @@ int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port);
  */
 int pvhv_evtchn_pending(struct pvhv_evtchn *ev);
 
-/* Unmask a port.  0 or -ENOTCONN (not bound through this handle). */
+/*
+ * Unmask a port.  sim: 0 or -ENOTCONN (not bound through this handle).
+ * xen: 0 even for a port not bound through this handle (the evtchn driver
+ * ignores it).
+ */
 int pvhv_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port);
 
-/* Close a port.  Its peer becomes unbound and re-bindable.  0 or -ENOTCONN. */
+/* Close a port.  Its peer becomes unbound and re-bindable.  0 or -ENOTCONN (both). */
 int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port);
 
 /* ------------------------------------------------------------------ */
@@ -206,7 +240,8 @@ int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port);
 /*
  * Map count frames of domain domid (guest frame numbers) into one range.
  * prot is PROT_READ or PROT_READ|PROT_WRITE.  Returns 0 and *addr, -EPERM
- * (not privileged), -EINVAL (bad frame), -ESRCH.
+ * (not privileged), -EINVAL (bad frame or domid), -ESRCH (sim: no such
+ * domain); xen: the first per-frame error privcmd reports.
  */
 int pvhv_foreign_map(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *frames,
 		     uint32_t count, void **addr);
@@ -222,6 +257,11 @@ int pvhv_foreign_unmap(struct pvhv *hv, void *addr, uint32_t count);
  * Open a stock libxenstore connection for this handle's domain (xs_open()
  * against the domain's xenstored socket on the sim, the usual one on Xen).
  * Close it with xs_close().  Returns 0 and *out, or -errno.
+ *
+ * sim: sets XENSTORED_PATH in the process environment to the domain's
+ * xenstore socket first, so that the stock client (and anything else in
+ * the process using libxenstore) reaches it: process-wide state, which is
+ * fine because a sim process is one domain.
  */
 int pvhv_xs_open(struct pvhv *hv, struct xs_handle **out);
 

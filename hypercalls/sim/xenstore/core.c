@@ -8,9 +8,10 @@
 void xsd_limits_default(struct xsd_limits *lim)
 {
 	lim->entries_per_domain = 1000;
-	lim->value_size = 2048;
-	lim->watches_per_conn = 128;
-	lim->txns_per_conn = 10;
+	lim->node_size = 2048;
+	lim->watches_per_domain = 128;
+	lim->txns_per_domain = 10;
+	lim->conns_per_domain = 64;
 	lim->perms_per_node = 5;
 	lim->txn_nodes = 1024;
 	lim->outq_max = 1u << 20;
@@ -91,34 +92,98 @@ void xsd_get_stats(const struct xsd *s, struct xsd_stats *st)
 	st->nodes = s->nodes.n;
 }
 
+/* A node written by the toolstack (dom0), as libxl__xs_mknod() does. */
+static int mknod(struct xs_view *v, const char *home, const char *name, const char *val,
+		 const struct xs_perm *p, uint32_t np)
+{
+	char path[64];
+	int r;
+
+	snprintf(path, sizeof(path), "%s%s%s", home, *name ? "/" : "", name);
+	r = xs_op_write(v, path, val, (uint32_t)strlen(val));
+	if (!r && p)
+		r = xs_op_set_perms(v, path, p, np);
+	return r;
+}
+
+/* What libxl__domain_make() and libxl__build_post() (4.17) write for a new domain. */
+static int make_home(struct xsd *s, uint32_t domid, const char *home)
+{
+	static const char *const ro_dirs[] = { "cpu", "memory", "device", "control" };
+	static const char *const rw_dirs[] = {
+		"control/shutdown",
+		"control/feature-poweroff",
+		"control/feature-reboot",
+		"control/feature-suspend",
+		"control/sysrq",
+		"data",
+		"drivers",
+		"feature",
+		"attr",
+		"error",
+	};
+	struct xsd_conn tool = { .s = s, .domid = 0, .priv = true };
+	struct xs_view v = { .s = s, .c = &tool, .t = NULL };
+	const struct xs_perm ro[2] = { { .id = 0, .bits = XS_PERM_NONE },
+				       { .id = domid, .bits = XS_PERM_READ } };
+	const struct xs_perm rw[1] = { { .id = domid, .bits = XS_PERM_NONE } };
+	char val[32];
+	int r;
+
+	if (domid == 0) {
+		/* dom0's home is its own; xen-init-dom0 writes domid and name. */
+		r = mknod(&v, home, "", "", rw, 1);
+		r = r ?: mknod(&v, home, "domid", "0", NULL, 0);
+		return r ?: mknod(&v, home, "name", "Domain-0", NULL, 0);
+	}
+	r = mknod(&v, home, "", "", ro, 2);
+	snprintf(val, sizeof(val), "%u", domid);
+	r = r ?: mknod(&v, home, "domid", val, NULL, 0);
+	snprintf(val, sizeof(val), "domain-%u", domid);
+	r = r ?: mknod(&v, home, "name", val, NULL, 0);
+	for (size_t i = 0; !r && i < sizeof(ro_dirs) / sizeof(ro_dirs[0]); i++)
+		r = mknod(&v, home, ro_dirs[i], "", ro, 2);
+	for (size_t i = 0; !r && i < sizeof(rw_dirs) / sizeof(rw_dirs[0]); i++)
+		r = mknod(&v, home, rw_dirs[i], "", rw, 1);
+	r = r ?: mknod(&v, home, "control/platform-feature-multiprocessor-suspend", "1", NULL, 0);
+	return r ?: mknod(&v, home, "control/platform-feature-xs_reset_watches", "1", NULL, 0);
+}
+
 int xsd_domain_introduce(struct xsd *s, uint32_t domid)
 {
 	char path[32];
-	struct xs_node *n;
+	int r;
 
 	if (domid >= XSD_NDOMS)
 		return -EINVAL;
 	if (s->doms[domid].introduced && domid != 0)
 		return -EEXIST;
-	s->doms[domid].introduced = true;
+	if (!s->doms[domid].introduced) {
+		/* ACL entries older than this naming domid are not for this domain. */
+		s->doms[domid].introduced = true;
+		s->doms[domid].gen = ++s->gen;
+	}
 	snprintf(path, sizeof(path), "/local/domain/%u", domid);
 	if (!xs_map_get(&s->nodes, path)) {
-		/* As the toolstack does: the domain owns its home, others see nothing. */
-		struct xsd_conn tool = { .s = s, .domid = 0, .priv = true };
-		struct xs_view v = { .s = s, .c = &tool, .t = NULL };
-		struct xs_perm p = { .id = domid, .bits = XS_PERM_NONE };
-		int r = xs_op_mkdir(&v, path);
-
+		r = make_home(s, domid, path);
 		if (r)
 			return r;
-		n = xs_map_get(&s->nodes, path);
-		xs_account(s, n->perms[0].id, -1);
-		xs_node_set_perms(n, &p, 1);
-		xs_account(s, domid, +1);
 	}
 	if (domid != 0)
 		xs_fire_special(s, "@introduceDomain");
 	return 0;
+}
+
+/* Drop ACL entries naming domid from a special node's permissions (entry 0 stays). */
+static void special_forget(struct xsd *s, int idx, uint32_t domid)
+{
+	struct xs_perm *p = s->special_perms[idx];
+	uint32_t n = 1;
+
+	for (uint32_t i = 1; i < s->special_nperms[idx]; i++)
+		if (p[i].id != domid)
+			p[n++] = p[i];
+	s->special_nperms[idx] = n;
 }
 
 int xsd_domain_release(struct xsd *s, uint32_t domid)
@@ -127,15 +192,53 @@ int xsd_domain_release(struct xsd *s, uint32_t domid)
 		return -ENOENT;
 	s->doms[domid].introduced = false;
 	s->doms[domid].target = XSD_NDOMS;
+	for (uint32_t i = 0; i < XSD_NDOMS; i++)
+		if (s->doms[i].target == domid)
+			s->doms[i].target = XSD_NDOMS;
 	for (struct xsd_conn *c = s->conns; c; c = c->next) {
 		if (c->domid != domid)
 			continue;
 		xs_watch_free_all(c);
 		xs_txn_free_all(c);
 		c->released = true;
+		/* Let the owner of the connection flush and close it. */
+		if (c->out.head == c->out.tail && s->hooks.output_ready)
+			s->hooks.output_ready(s->hooks.opaque, c);
 	}
+	/*
+	 * Its nodes go to dom0 (xenstored --keep-orphans; by default xenstored
+	 * 4.17 deletes them).  A new generation makes open transactions that
+	 * read one of them fail with EAGAIN rather than give it back.
+	 */
+	for (uint32_t b = 0; b < s->nodes.nb; b++) {
+		for (struct xs_node *n = s->nodes.b[b]; n; n = n->hnext) {
+			if (!n->nperms || n->perms[0].id != domid)
+				continue;
+			n->perms[0].id = 0;
+			n->gen = ++s->gen;
+			xs_account(s, domid, -1);
+			xs_account(s, 0, +1);
+		}
+	}
+	s->doms[domid].entries = 0;
+	special_forget(s, 0, domid);
+	special_forget(s, 1, domid);
 	xs_fire_special(s, "@releaseDomain");
 	return 0;
+}
+
+int xsd_domain_destroy(struct xsd *s, uint32_t domid)
+{
+	struct xsd_conn tool = { .s = s, .domid = 0, .priv = true };
+	struct xs_view v = { .s = s, .c = &tool, .t = NULL };
+	char path[32];
+
+	if (domid == 0 || domid >= XSD_NDOMS)
+		return -EINVAL;
+	if (s->doms[domid].introduced)
+		xsd_domain_release(s, domid);
+	snprintf(path, sizeof(path), "/local/domain/%u", domid);
+	return xs_op_rm(&v, path);
 }
 
 bool xsd_domain_is_introduced(const struct xsd *s, uint32_t domid)
@@ -149,6 +252,10 @@ int xsd_conn_new(struct xsd *s, uint32_t domid, struct xsd_conn **out)
 
 	if (domid >= XSD_NDOMS)
 		return -EINVAL;
+	if (!xs_domain_exists(s, domid))
+		return -ESRCH;
+	if (domid != 0 && s->doms[domid].nconns >= s->lim.conns_per_domain)
+		return -EUSERS;
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -164,6 +271,7 @@ int xsd_conn_new(struct xsd *s, uint32_t domid, struct xsd_conn **out)
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
+	s->doms[domid].nconns++;
 	s->st.conns++;
 	*out = c;
 	return 0;
@@ -184,6 +292,7 @@ void xsd_conn_free(struct xsd_conn *c)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	s->doms[c->domid].nconns--;
 	s->st.conns--;
 	free(c->out.buf);
 	free(c->in);

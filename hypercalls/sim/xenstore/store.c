@@ -3,6 +3,13 @@
  * Node operations over a view (the main tree or a transaction), with the
  * permission model of C xenstored: privileged connections and owners get
  * everything, then the first matching ACL entry, then the default (entry 0).
+ *
+ * Stale ACL entries (XSA-322, as xenstored 4.17's domain_adjust_node_perms):
+ * an entry naming a domain that does not exist, or that was introduced
+ * after the node was last written, is marked XS_PERM_IGNORE whenever the
+ * node is looked at or written, so a new domain reusing an id never
+ * inherits the rights given to the old one.  Ownership of a released
+ * domain's nodes moves to dom0 (core.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +30,38 @@ unsigned xs_perm_for(const struct xsd_conn *c, const struct xs_perm *p, uint32_t
 		    (p[i].id == c->domid || (target < XSD_NDOMS && p[i].id == target)))
 			return p[i].bits & (XS_PERM_READ | XS_PERM_WRITE);
 	return p[0].bits & (XS_PERM_READ | XS_PERM_WRITE);
+}
+
+/* Does domid exist for xenstore (introduced, or dom0)? */
+bool xs_domain_exists(const struct xsd *s, uint32_t domid)
+{
+	return domid == 0 || (domid < XSD_NDOMS && s->doms[domid].introduced);
+}
+
+void xs_adjust_perms(const struct xsd *s, struct xs_node *n)
+{
+	for (uint32_t i = 1; i < n->nperms; i++) {
+		struct xs_perm *p = &n->perms[i];
+
+		if (p->bits & XS_PERM_IGNORE)
+			continue;
+		if (!xs_domain_exists(s, p->id) || (p->id && s->doms[p->id].gen > n->gen))
+			p->bits |= XS_PERM_IGNORE;
+	}
+}
+
+/* Record size of a node as xenstored's write_node_raw() counts it. */
+static uint64_t record_size(uint32_t nperms, uint64_t vlen, uint64_t childlen)
+{
+	return 24 + 8 * (uint64_t)nperms + vlen + childlen;
+}
+
+/* Node size quota (unprivileged writers only). */
+static int check_size(const struct xs_view *v, uint32_t nperms, uint64_t vlen, uint64_t childlen)
+{
+	if (v->c->priv || record_size(nperms, vlen, childlen) < v->s->lim.node_size)
+		return 0;
+	return -ENOSPC;
 }
 
 const char *xs_basename(const char *path)
@@ -85,7 +124,11 @@ int xs_canonical(const struct xsd_conn *c, const char *in, char *out, size_t len
 
 void xs_account(struct xsd *s, uint32_t owner, int delta)
 {
-	if (owner < XSD_NDOMS)
+	if (owner >= XSD_NDOMS)
+		return;
+	if (delta < 0 && s->doms[owner].entries < (uint32_t)-delta)
+		s->doms[owner].entries = 0;
+	else
 		s->doms[owner].entries += delta;
 }
 
@@ -95,23 +138,32 @@ int xs_view_get(struct xs_view *v, const char *path, struct xs_node **out)
 	int err = 0;
 
 	if (!v->t) {
-		*out = xs_map_get(&v->s->nodes, path);
-		return 0;
+		n = xs_map_get(&v->s->nodes, path);
+	} else {
+		n = xs_txn_touch(v, path, &err);
+		if (!n)
+			return err;
+		if (n->deleted)
+			n = NULL;
 	}
-	n = xs_txn_touch(v, path, &err);
-	if (!n)
-		return err;
-	*out = n->deleted ? NULL : n;
+	if (n)
+		xs_adjust_perms(v->s, n);
+	*out = n;
 	return 0;
 }
 
-/* The node is about to change: give it a new generation (main tree). */
+/*
+ * The node changed: it gets a new generation (in a transaction too, as
+ * xenstored).  Its stale ACL entries were marked when it was looked up
+ * (xs_view_get) against the old one, and stay marked; what is left names
+ * domains that exist now.
+ */
 static void touch_mut(struct xs_view *v, struct xs_node *n)
 {
+	n->gen = ++v->s->gen;
+	xs_adjust_perms(v->s, n);
 	if (v->t)
 		n->modified = true;
-	else
-		n->gen = ++v->s->gen;
 }
 
 /*
@@ -198,6 +250,7 @@ static int view_create(struct xs_view *v, const char *path, struct xs_node **out
 		n->vlen = n->nperms = n->childlen = 0;
 		n->deleted = false;
 		n->modified = true;
+		n->gen = ++v->s->gen;
 		*out = n;
 		return 0;
 	}
@@ -214,8 +267,13 @@ static int view_create(struct xs_view *v, const char *path, struct xs_node **out
 	return 0;
 }
 
-/* Create path and every missing ancestor, inheriting permissions. */
-static int create_node(struct xs_view *v, const char *path, struct xs_node **out)
+/*
+ * Create path and every missing ancestor, inheriting permissions.  vlen is
+ * the size of the value about to be written to path: every record this
+ * grows or creates is checked against the node size quota first, so that a
+ * refused write creates nothing.
+ */
+static int create_node(struct xs_view *v, const char *path, uint32_t vlen, struct xs_node **out)
 {
 	/* stack[0] is path itself, stack[1..] its missing ancestors (allocated). */
 	const char *stack[XENSTORE_ABS_PATH_MAX / 2 + 2];
@@ -248,6 +306,14 @@ static int create_node(struct xs_view *v, const char *path, struct xs_node **out
 		goto out;
 	}
 	r = check_entries(v, depth);
+	if (r)
+		goto out;
+	/* The existing parent gains a child; each new node has one child but the last. */
+	r = check_size(v, parent->nperms, parent->vlen,
+		       parent->childlen + strlen(xs_basename(stack[depth - 1])) + 1);
+	for (uint32_t i = depth; !r && i-- > 0;)
+		r = check_size(v, parent->nperms, i ? 0 : vlen,
+			       i ? strlen(xs_basename(stack[i - 1])) + 1 : 0);
 	if (r)
 		goto out;
 
@@ -286,11 +352,11 @@ int xs_op_write(struct xs_view *v, const char *path, const void *val, uint32_t l
 	struct xs_node *n;
 	int r;
 
-	if (!v->c->priv && len > v->s->lim.value_size)
-		return -ENOSPC;
 	r = lookup(v, path, XS_PERM_WRITE, &n);
 	if (r == -ENOENT)
-		r = create_node(v, path, &n);
+		r = create_node(v, path, len, &n);
+	else if (!r)
+		r = check_size(v, n->nperms, len, n->childlen);
 	if (r)
 		return r;
 	r = xs_node_set_value(n, val, len);
@@ -308,7 +374,7 @@ int xs_op_mkdir(struct xs_view *v, const char *path)
 
 	if (r != -ENOENT)
 		return r; /* exists (fine) or no permission */
-	r = create_node(v, path, &n);
+	r = create_node(v, path, 0, &n);
 	if (r)
 		return r;
 	xs_fire(v, path, false, n->perms, n->nperms, NULL, 0);
@@ -397,20 +463,27 @@ int xs_op_set_perms(struct xs_view *v, const char *path, const struct xs_perm *p
 
 	if (!np)
 		return -EINVAL;
-	if (p[0].bits & XS_PERM_IGNORE)
-		return -ENOENT;
 	if (!v->c->priv && np > v->s->lim.perms_per_node)
 		return -ENOSPC;
+	/* The owner must exist; entries naming a domain that does not are ignored. */
+	if ((p[0].bits & XS_PERM_IGNORE) || !xs_domain_exists(v->s, p[0].id))
+		return -ENOENT;
 	r = lookup(v, path, XS_PERM_WRITE | XS_PERM_OWNER, &n);
 	if (r)
 		return r;
 	if (!v->c->priv && p[0].id != n->perms[0].id)
 		return -EPERM;
+	r = check_size(v, np, n->vlen, n->childlen);
+	if (r)
+		return r;
 	nold = n->nperms < 64 ? n->nperms : 64;
 	memcpy(old, n->perms, nold * sizeof(*old));
 	r = xs_node_set_perms(n, p, np);
 	if (r)
 		return r;
+	for (uint32_t i = 1; i < np; i++)
+		if (!xs_domain_exists(v->s, n->perms[i].id))
+			n->perms[i].bits |= XS_PERM_IGNORE;
 	if (!v->t && nold && old[0].id != p[0].id) {
 		xs_account(v->s, old[0].id, -1);
 		xs_account(v->s, p[0].id, +1);

@@ -48,7 +48,7 @@ int xs_txn_start(struct xsd_conn *c, uint32_t *id)
 {
 	struct xsd_txn *t;
 
-	if (!c->priv && c->ntxns >= c->s->lim.txns_per_conn)
+	if (!c->priv && c->s->doms[c->domid].ntxns >= c->s->lim.txns_per_domain)
 		return -ENOSPC;
 	t = calloc(1, sizeof(*t));
 	if (!t)
@@ -64,6 +64,7 @@ int xs_txn_start(struct xsd_conn *c, uint32_t *id)
 	t->next = c->txns;
 	c->txns = t;
 	c->ntxns++;
+	c->s->doms[c->domid].ntxns++;
 	c->s->st.txns++;
 	*id = t->id;
 	return 0;
@@ -91,11 +92,13 @@ static void txn_free(struct xsd_conn *c, struct xsd_txn *t)
 		next = e->next;
 		free(e->path);
 		free(e->perms);
+		free(e->old);
 		free(e);
 	}
 	xs_map_fini(&t->nodes, true);
 	free(t);
 	c->ntxns--;
+	c->s->doms[c->domid].ntxns--;
 	c->s->st.txns--;
 }
 
@@ -133,6 +136,8 @@ static int apply(struct xsd *s, struct xs_node *n)
 	} else if (m->nperms) {
 		xs_account(s, m->perms[0].id, -1);
 	}
+	/* ACL entries naming a domain younger than the transaction's write stay out. */
+	xs_adjust_perms(s, n);
 	/* Move the transaction's contents over. */
 	free(m->value);
 	free(m->perms);
@@ -170,6 +175,16 @@ int xs_txn_end(struct xsd_conn *c, struct xsd_txn *t, bool commit)
 		r = -EAGAIN;
 		goto out;
 	}
+	/*
+	 * Entry quota again (xenstored's transaction_fix_domains()): each
+	 * transaction was checked against the count when it created its
+	 * nodes, but several of them may have been open at once.
+	 */
+	if (!c->priv && t->entry_delta > 0 &&
+	    (int64_t)s->doms[c->domid].entries + t->entry_delta > s->lim.entries_per_domain) {
+		r = -ENOSPC;
+		goto out;
+	}
 	for (struct xs_node *n = t->touched; n; n = n->tnext) {
 		if (!n->modified)
 			continue;
@@ -179,7 +194,7 @@ int xs_txn_end(struct xsd_conn *c, struct xsd_txn *t, bool commit)
 	}
 	s->st.txn_commits++;
 	for (struct xs_qevent *e = t->events; e; e = e->next)
-		xs_fire(&main_view, e->path, e->exact, e->perms, e->nperms, NULL, 0);
+		xs_fire(&main_view, e->path, e->exact, e->perms, e->nperms, e->old, e->nold);
 out:
 	txn_free(c, t);
 	return r;

@@ -62,7 +62,10 @@ static bool permitted(struct xsd_conn *c, const char *path, const struct xs_perm
 	if (xs_parent(path, up, sizeof(up)))
 		return false;
 	parent = xs_map_get(&c->s->nodes, up);
-	return parent && (xs_perm_for(c, parent->perms, parent->nperms) & XS_PERM_READ);
+	if (!parent)
+		return false;
+	xs_adjust_perms(c->s, parent);
+	return xs_perm_for(c, parent->perms, parent->nperms) & XS_PERM_READ;
 }
 
 static void deliver(struct xsd *s, const char *path, bool exact, const struct xs_perm *perms,
@@ -88,28 +91,62 @@ static void deliver(struct xsd *s, const char *path, bool exact, const struct xs
 	}
 }
 
+static struct xs_perm *perms_dup(const struct xs_perm *p, uint32_t n)
+{
+	struct xs_perm *q = malloc((n ? n : 1) * sizeof(*q));
+
+	if (q && n)
+		memcpy(q, p, n * sizeof(*q));
+	return q;
+}
+
 void xs_fire(struct xs_view *v, const char *path, bool exact, const struct xs_perm *perms,
 	     uint32_t nperms, const struct xs_perm *old, uint32_t nold)
 {
+	struct xs_node *n;
 	struct xs_qevent *e;
+	struct xs_perm *np;
 
 	if (!v->t) {
 		deliver(v->s, path, exact, perms, nperms, old, nold);
 		return;
 	}
-	/* Inside a transaction: queue, fire on successful commit. */
+	/*
+	 * Inside a transaction: queue, fire on successful commit.  One event
+	 * per node, as xenstored's queue_watches(): the queue is bounded by the
+	 * nodes the transaction touched (every path here is one of them).
+	 */
+	n = xs_map_get(&v->t->nodes, path);
+	e = n ? n->qev : NULL;
+	if (e) {
+		np = perms_dup(perms, nperms);
+		if (!np) {
+			v->t->failed = true;
+			return;
+		}
+		free(e->perms);
+		e->perms = np;
+		e->nperms = nperms;
+		if (!exact)
+			e->exact = false; /* non-exact fires a superset of the watches */
+		return;
+	}
 	e = calloc(1, sizeof(*e));
-	if (!e || !(e->path = strdup(path)) ||
-	    !(e->perms = malloc((nperms ? nperms : 1) * sizeof(*perms)))) {
-		if (e)
+	if (!e || !(e->path = strdup(path)) || !(e->perms = perms_dup(perms, nperms)) ||
+	    !(e->old = old ? perms_dup(old, nold) : perms_dup(perms, nperms))) {
+		if (e) {
 			free(e->path);
+			free(e->perms);
+		}
 		free(e);
 		v->t->failed = true; /* cannot honour the events: refuse the commit */
 		return;
 	}
-	memcpy(e->perms, perms, nperms * sizeof(*perms));
 	e->nperms = nperms;
+	e->nold = old ? nold : nperms;
 	e->exact = exact;
+	if (n)
+		n->qev = e;
 	*v->t->events_tail = e;
 	v->t->events_tail = &e->next;
 }
@@ -137,7 +174,7 @@ int xs_watch_add(struct xsd_conn *c, const char *path, const char *token, uint32
 	for (w = c->watches; w; w = w->next)
 		if (!strcmp(w->path, path) && !strcmp(w->token, token))
 			return -EEXIST;
-	if (!c->priv && c->nwatches >= c->s->lim.watches_per_conn)
+	if (!c->priv && c->s->doms[c->domid].nwatches >= c->s->lim.watches_per_domain)
 		return -E2BIG;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -156,6 +193,7 @@ int xs_watch_add(struct xsd_conn *c, const char *path, const char *token, uint32
 		;
 	*pp = w;
 	c->nwatches++;
+	c->s->doms[c->domid].nwatches++;
 	c->s->st.watches++;
 	return 0;
 }
@@ -166,6 +204,7 @@ static void watch_free(struct xsd_conn *c, struct xs_watch *w)
 	free(w->token);
 	free(w);
 	c->nwatches--;
+	c->s->doms[c->domid].nwatches--;
 	c->s->st.watches--;
 }
 

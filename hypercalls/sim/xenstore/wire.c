@@ -290,6 +290,11 @@ static int op_set_perms(struct req *r)
 			return -ENOENT;
 		if (n > 8)
 			return -ENOSPC;
+		if (!xs_domain_exists(s, p[0].id))
+			return -ENOENT;
+		for (int i = 1; i < n; i++)
+			if (!xs_domain_exists(s, p[i].id))
+				p[i].bits |= XS_PERM_IGNORE;
 		memcpy(s->special_perms[idx], p, (size_t)n * sizeof(*p));
 		s->special_nperms[idx] = (uint32_t)n;
 		return ack(r);
@@ -569,6 +574,8 @@ ssize_t xsd_conn_input(struct xsd_conn *c, const void *buf, size_t len)
 	const char *p = buf;
 	size_t left = len;
 
+	if (c->released)
+		return -ECONNRESET; /* its domain is gone: nothing it sends counts */
 	while (left) {
 		if (c->hdr_got < sizeof(c->hdr)) {
 			size_t n = sizeof(c->hdr) - c->hdr_got;

@@ -37,6 +37,7 @@ struct xs_node {
 	bool modified;
 	bool deleted;	       /* tombstone: absent in this transaction */
 	struct xs_node *tnext; /* transaction's list of touched nodes */
+	struct xs_qevent *qev; /* the watch event queued for it, if any */
 };
 
 /* Path -> node hash map. */
@@ -53,12 +54,18 @@ struct xs_watch {
 	uint32_t relative; /* bytes of prefix to strip from event paths, 0 if absolute */
 };
 
+/*
+ * A watch event queued by a transaction, fired on commit.  One per node (as
+ * xenstored's queue_watches()): a non-exact event replaces an exact one.
+ */
 struct xs_qevent {
 	struct xs_qevent *next;
 	char *path;
 	bool exact;
-	struct xs_perm *perms; /* node perms when queued, for the permission check */
+	struct xs_perm *perms; /* node perms when last queued, for the permission check */
 	uint32_t nperms;
+	struct xs_perm *old; /* node perms when first queued: who could see it before */
+	uint32_t nold;
 };
 
 struct xsd_txn {
@@ -102,7 +109,11 @@ struct xsd_conn {
 struct xsd_domain {
 	bool introduced;
 	uint32_t target; /* XS_SET_TARGET, or XSD_NDOMS when none */
+	uint64_t gen;	 /* store generation at introduction */
 	uint32_t entries;
+	uint32_t nwatches;
+	uint32_t ntxns;
+	uint32_t nconns;
 };
 
 struct xsd {
@@ -141,6 +152,8 @@ bool xs_node_del_child(struct xs_node *n, const char *name);
 
 /* store.c: permission checks and the node operations over a view */
 unsigned xs_perm_for(const struct xsd_conn *c, const struct xs_perm *p, uint32_t np);
+bool xs_domain_exists(const struct xsd *s, uint32_t domid);
+void xs_adjust_perms(const struct xsd *s, struct xs_node *n);
 const char *xs_basename(const char *path);
 int xs_parent(const char *path, char *buf, size_t len);
 int xs_canonical(const struct xsd_conn *c, const char *in, char *out, size_t len);
@@ -168,7 +181,7 @@ int xs_txn_end(struct xsd_conn *c, struct xsd_txn *t, bool commit);
 void xs_txn_free_all(struct xsd_conn *c);
 struct xs_node *xs_txn_touch(struct xs_view *v, const char *path, int *err);
 
-/* conn.c */
+/* core.c */
 int xs_out_append(struct xsd_conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
 		  const void *data, uint32_t len, bool is_event);
 
