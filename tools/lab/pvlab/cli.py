@@ -1,18 +1,23 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """pvsplit-lab's command line: build, run, demo, bench (see pvsplit-lab(1))."""
 import argparse
+import fcntl
 import json
+import shutil
+import tempfile
 import os
+import signal
 import sys
 import time
 
-from . import images, overlay, ui
+from . import bench, images, overlay, ui
 from .machine import HostDom0, QemuMachine, is_xen_dom0
 from .monitor import Monitor
 from .ui import LabError, progress
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
+BENCH_BACKENDS = ("pvsplit", "kernel", "emulated")
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
@@ -33,12 +38,20 @@ class Lab:
                            "or set PVSPLIT_BUILD")
         return self.builddir
 
-    def build_all(self):
-        """Boot files and both base images (cached); returns them as a dict."""
+    def build_all(self, hvm=False):
+        """Boot files and the base images (cached; dom0-hvm too for HVM);
+        returns them as a dict.  One pvsplit-lab at a time builds in a cache
+        (a lock file)."""
         t0 = time.monotonic()
-        self.images.prefetch()
-        out = {"xen": self.images.xen(), "kernel": self.images.vmlinuz(),
-               "dom0": self.images.base("dom0"), "guest": self.images.base("guest")}
+        os.makedirs(self.cache, exist_ok=True)
+        with open(os.path.join(self.cache, "lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            self.images.prefetch()
+            out = {"xen": self.images.xen(), "kernel": self.images.vmlinuz(),
+                   "dom0": self.images.base("dom0"), "guest": self.images.base("guest")}
+            if hvm:
+                out["dom0-hvm"] = self.images.base("dom0-hvm")
+                out["guest-hvmboot"] = self.images.base("guest-hvmboot")
         progress(f"images ready in {time.monotonic() - t0:.1f} s (cache: {self.cache})")
         return out
 
@@ -64,24 +77,40 @@ def missing_daemons(build_dest, dirs):
     return {d: why for (d, why) in PVSPLIT_DAEMONS.items() if d not in found}
 
 
-def prepare_run(lab, args, backend, rundir):
-    """Pack this run's dom0 initrd; returns (boot files, initrd path)."""
-    boot = lab.build_all()
-    build_dest, dirs = overlay.stage_build(lab.require_build(), lab.cache)
+def prepare_run(lab, args, backend, rundir, host):
+    """Pack this run's dom0 initrd (on a real dom0 HOST: the overlay alone);
+    returns (boot files, initrd path)."""
+    hvm = backend == "emulated"
+    boot = lab.build_all(hvm=hvm)
+    build_dest = os.path.join(rundir, "pvsplit-install")
+    dirs = overlay.stage_build(lab.require_build(), lab.cache, build_dest)
     if backend == "pvsplit":
         missing = missing_daemons(build_dest, dirs)
         if missing:
             raise NotRunnable("--backend pvsplit is not yet runnable: the build has no "
                               + ", ".join(f"{d} ({why})" for d, why in missing.items()))
-    env = overlay.run_env(backend, dirs, args.fio_secs, args.guest_mem, args.disk_mb)
+    env = overlay.run_env(backend, dirs, args.fio_secs, args.guest_mem, args.disk_mb,
+                          args.script_timeout)
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
+    if getattr(args, "bench", False):
+        env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
     guest_initrd = os.path.join(rundir, "guest-initrd.cpio")
-    overlay.pack_guest_initrd(guest_initrd, boot["guest"], lab.datadir, env, args.guest_script)
+    guest_tar = os.path.join(rundir, "guest-root.tar") if hvm else None
+    if hvm:
+        overlay.pack_small_initrd(guest_initrd, boot["guest-hvmboot"], lab.datadir, "guest-hvmboot")
+        overlay.pack_guest_tar(guest_tar, lab.images.stage_root("guest"), lab.datadir, env,
+                               args.guest_script)
+    else:
+        overlay.pack_guest_initrd(guest_initrd, boot["guest"], lab.datadir, env, args.guest_script)
     initrd = os.path.join(rundir, "dom0-initrd.cpio")
-    overlay.pack_dom0_initrd(initrd, boot["dom0"], lab.datadir, env, args.dom0_script,
-                             build_dest, boot["kernel"], guest_initrd)
-    os.unlink(guest_initrd)
+    bases = [] if host else [boot["dom0"]] + ([boot["dom0-hvm"]] if hvm else [])
+    overlay.pack_dom0_initrd(initrd, bases, lab.datadir, env, args.dom0_script,
+                             build_dest, boot["kernel"], guest_initrd, guest_tar)
+    for f in (guest_initrd, guest_tar):
+        if f:
+            os.unlink(f)
+    shutil.rmtree(build_dest)
     return boot, initrd
 
 
@@ -92,13 +121,15 @@ class NotRunnable(LabError):
 def run_one(lab, args, backend):
     rundir = lab.new_rundir(backend, args.log_dir)
     progress(f"run directory: {rundir}")
-    boot, initrd = prepare_run(lab, args, backend, rundir)
-    if is_xen_dom0() and not args.qemu:
+    host = is_xen_dom0() and not args.qemu
+    boot, initrd = prepare_run(lab, args, backend, rundir, host)
+    if host:
         progress("this host is a Xen dom0 (control_d): running the checks here, not in QEMU")
         machine = HostDom0(rundir, initrd)
     else:
         machine = QemuMachine(rundir, boot["xen"], boot["kernel"], initrd,
-                              interactive=getattr(args, "interactive", False))
+                              interactive=getattr(args, "interactive", False),
+                              cpu=getattr(args, "cpu", "qemu64"))
         progress(f"booting Xen + dom0 in QEMU (TCG); serial log: {machine.serial_log}")
     with open(os.path.join(rundir, "run.log"), "w") as log:
         result = Monitor(machine, args.boot_timeout, log).run()
@@ -180,25 +211,79 @@ def cmd_build(lab, args):
     for (k, v) in boot.items():
         print(f"{k:8} {v}")
     if lab.builddir:
-        dest, dirs = overlay.stage_build(lab.builddir, lab.cache)
-        print(f"{'pvsplit':8} {lab.builddir} (installed for dom0 under {dirs['prefix']})")
-        missing = missing_daemons(dest, dirs)
+        with tempfile.TemporaryDirectory(prefix="pvsplit-lab-") as tmp:
+            dest = os.path.join(tmp, "install")
+            dirs = overlay.stage_build(lab.builddir, lab.cache, dest)
+            print(f"{'pvsplit':8} {lab.builddir} (installed for dom0 under {dirs['prefix']})")
+            missing = missing_daemons(dest, dirs)
         if missing:
             print("note: --backend pvsplit is not yet runnable: the build has no "
                   + ", ".join(f"{d} ({w})" for d, w in missing.items()))
     return EXIT_PASS
 
 
+def print_demo_summary(s, out=sys.stdout):
+    """A few lines: what ran, how long it took, what the disks did."""
+    m, marks = s["metrics"], s["marks"]
+    fig = lambda k: m.get(f"disk.{s['backend']}.{k}.mib_s", {}).get("value", "-")
+    passed = sum(1 for x in s["steps"] if x["status"] == "pass")
+    print(f"\npvsplit lab demo ({s['backend']} backend): "
+          f"{'all checks passed' if s['passed'] else 'FAILED: ' + str(s.get('error') or 'a step failed')}"
+          f" ({passed}/{len(s['steps'])} steps)", file=out)
+    print(f"  Xen 4.17 + dom0 up {marks.get('dom0-up', '-')} s, guest up {marks.get('guest.ready', '-')} s, "
+          f"everything done {marks.get('done', '-')} s after QEMU started (TCG, no KVM)", file=out)
+    print(f"  guest disk via PV blkfront: 1 MiB seq read {fig('seqread_1m')} MiB/s, write "
+          f"{fig('seqwrite_1m')} MiB/s; 4 KiB random read {fig('randread_4k_qd32')} MiB/s (qd32)",
+          file=out)
+    print("  shown: ext4 + fio verify on a file-backed and a block-device disk, xl console in and "
+          "out, disk hot-plug, xl destroy clean", file=out)
+    for note in s.get("notes", []):
+        print(f"  note: {note}", file=out)
+    print(f"  serial log: {s['serial_log']}", file=out)
+
+
 def cmd_demo(lab, args):
-    args.backend = [args.demo_backend]
-    args.json = False
-    rc = cmd_run(lab, args)
-    return rc
+    try:
+        s = run_one(lab, args, args.demo_backend)
+    except NotRunnable as e:
+        print(f"pvsplit-lab demo: SKIP ({e})")
+        return EXIT_SKIP
+    print_demo_summary(s)
+    return EXIT_PASS if s["passed"] else EXIT_FAIL
 
 
 def cmd_bench(lab, args):
-    raise LabError("pvsplit-lab bench is not implemented yet (PV vs HVM emulated IDE; issue 5, "
-                   "lower priority)")
+    """One lab boot per backend, the guest only measuring; see bench.py."""
+    args.bench, args.cpu = True, bench.BENCH_CPU
+    args.guest_script = args.dom0_script = None
+    summaries, skipped = [], []
+    for backend in args.backend:
+        try:
+            summaries.append(run_one(lab, args, backend))
+        except NotRunnable as e:
+            progress(f"SKIP {backend}: {e}")
+            skipped.append({"backend": backend, "skipped": str(e)})
+    figs = bench.figures(summaries)
+    plot = args.plot or os.path.join(os.path.dirname(summaries[0]["rundir"]) if summaries
+                                     else lab.cache, time.strftime("bench-%Y%m%d-%H%M%S.svg"))
+    with open(plot, "w") as f:
+        f.write(bench.svg(figs, "pvsplit-lab bench: guest fio through each disk path"))
+    if args.json:
+        json.dump({"disk": figs, "metrics": bench.flat(figs), "plot": plot, "skipped": skipped,
+                   "runs": [{k: s[k] for k in ("backend", "passed", "error", "rundir")}
+                            for s in summaries]}, sys.stdout, indent=2)
+        print()
+    else:
+        print()
+        bench.table(figs, sys.stdout)
+        for s in summaries:
+            if not s["passed"]:
+                print(f"{s['backend']}: FAILED ({s.get('error') or 'a step failed'}): {s['rundir']}")
+        for sk in skipped:
+            print(f"{sk['backend']}: SKIP ({sk['skipped']})")
+        print(f"plot: {plot}")
+    ok = summaries and all(s["passed"] for s in summaries)
+    return EXIT_PASS if ok else EXIT_FAIL
 
 
 # ---- arguments ----
@@ -212,9 +297,13 @@ def _common(p):
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
 
 
-def _run_opts(p):
-    p.add_argument("--guest-script", metavar="FILE", help="script run in the guest as root")
-    p.add_argument("--dom0-script", metavar="FILE", help="script run in dom0 after the guest's checks")
+def _run_opts(p, scripts=True):
+    if scripts:
+        p.add_argument("--guest-script", metavar="FILE", help="script run in the guest as root")
+        p.add_argument("--dom0-script", metavar="FILE",
+                       help="script run in dom0 after the guest's checks")
+    p.add_argument("--script-timeout", type=int, default=overlay.TIMEOUTS["LAB_T_GUEST_SCRIPT"],
+                   metavar="SECS", help="timeout of the guest script and of the dom0 script (300)")
     p.add_argument("--log-dir", metavar="DIR", help="where run directories go (default: BUILD/lab-runs)")
     p.add_argument("--fio-secs", type=int, default=5, help="seconds per fio throughput job (5)")
     p.add_argument("--guest-mem", type=int, default=512, help="guest memory in MiB (512)")
@@ -225,11 +314,20 @@ def _run_opts(p):
     p.add_argument("--keep-initrd", action="store_true", help="keep the run's dom0 initrd")
 
 
-def _backends(text):
+def _backend_list(text, allowed):
     names = [b.strip() for b in text.split(",") if b.strip()]
-    if not names or any(b not in BACKENDS for b in names):
-        raise argparse.ArgumentTypeError(f"backend must be pvsplit, kernel or both (comma separated)")
+    if not names or any(b not in allowed for b in names):
+        raise argparse.ArgumentTypeError("backends: a comma separated list of "
+                                         + ", ".join(allowed))
     return names
+
+
+def _backends(text):
+    return _backend_list(text, BACKENDS)
+
+
+def _backends_bench(text):
+    return _backend_list(text, BENCH_BACKENDS)
 
 
 def parser():
@@ -252,16 +350,27 @@ def parser():
     _run_opts(d)
     d.add_argument("--interactive", action="store_true",
                    help="leave you in the guest's console (xl console) before the end")
-    d.add_argument("--backend", dest="demo_backend", choices=BACKENDS, default="kernel")
+    d.add_argument("--backend", dest="demo_backend", choices=BACKENDS, default="pvsplit",
+                   help="pvsplit (default) or kernel")
     d.set_defaults(func=cmd_demo)
-    be = sub.add_parser("bench", help="PV vs HVM emulated disk throughput (not yet)")
+    be = sub.add_parser("bench", help="disk throughput: pvsplit vs kernel blkback vs HVM "
+                                      "emulated IDE (run it alone on the machine)")
     _common(be)
-    be.add_argument("--json", action="store_true")
+    _run_opts(be, scripts=False)
+    be.add_argument("--backend", type=_backends_bench, default=list(BENCH_BACKENDS),
+                    help="any of pvsplit,kernel,emulated (default: all three)")
+    be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
+    be.add_argument("--plot", metavar="FILE", help="the SVG plot (default: beside the runs)")
     be.set_defaults(func=cmd_bench)
     return p
 
 
+def _terminate(signum, _frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(datadir, default_build):
+    signal.signal(signal.SIGTERM, _terminate)
     args = parser().parse_args()
     args.datadir = datadir
     if not args.build:

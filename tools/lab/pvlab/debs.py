@@ -93,8 +93,22 @@ class Archive:
                 if not os.path.exists(os.path.join(self.debdir, self.debname(n)))]
         if want:
             progress(f"apt-get download: {len(want)} package(s): {' '.join(want)}")
-            _run(["apt-get", "download", "-q"] + want, cwd=self.debdir)
+            self._download(want)
         return {n: self._extract(n) for n in names}
+
+    def _download(self, names):
+        """apt-get download; stale package lists (a 404) get one apt-get update."""
+        try:
+            _run(["apt-get", "download", "-q"] + names, cwd=self.debdir)
+        except LabError:
+            if self.updated:
+                raise
+            progress("apt-get download failed: apt-get update, then once more")
+            _run(["apt-get", "update", "-qq"])
+            self.updated = True
+            self.meta = {}
+            self._show(names)
+            _run(["apt-get", "download", "-q"] + names, cwd=self.debdir)
 
     def _extract(self, name):
         deb = self.debname(name)

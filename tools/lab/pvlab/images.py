@@ -6,7 +6,8 @@ else ~/.cache/pvsplit-lab):
   debs/ x/                  Debian packages and their extracted trees (debs.py)
   boot/xen-<ver>            the hypervisor (multiboot, gunzipped)
   boot/vmlinuz-<abi>        the kernel for dom0 and the guest
-  images/<name>-<key>.cpio  base images: Debian files only; the key hashes the
+  images/<name>-<key>.cpio  base images (dom0, guest; dom0-hvm for bench):
+                            Debian files only; the key hashes the
                             recipe, the exact .deb files and FORMAT, so they
                             are rebuilt only when one of those changes
   stage/                    scratch trees
@@ -45,7 +46,7 @@ class Recipe:
     def __init__(self, path):
         with open(path) as f:
             self.text = f.read()
-        self.pkgs, self.libs, self.modules = [], [], []
+        self.pkgs, self.libs, self.modules, self.links = [], [], [], []
         for line in self.text.splitlines():
             words = line.split("#")[0].split()
             if not words:
@@ -57,6 +58,8 @@ class Recipe:
                 self.libs.extend(args)
             elif kind == "module":
                 self.modules.extend(args)
+            elif kind == "link" and len(args) == 2:
+                self.links.append(tuple(args))
             else:
                 raise LabError(f"{path}: unknown line '{line}'")
 
@@ -78,7 +81,7 @@ class Images:
     def prefetch(self):
         """Package metadata for both recipes, the kernel and Xen in one go."""
         names = [XEN_PKG, KERNEL_META]
-        for image in ("dom0", "guest"):
+        for image in ("dom0", "guest", "dom0-hvm", "guest-hvmboot"):
             r = self._recipe(image)
             names += [p for (p, _o) in r.pkgs] + r.libs
         self.archive.prefetch(names)
@@ -145,17 +148,21 @@ class Images:
         trees = self.archive.fetch([p for (p, _o) in recipe.pkgs] + recipe.libs)
         for (pkg, only) in recipe.pkgs:
             stage.add_package(pkg, trees[pkg], only or None)
-        stage.add_busybox_links(_busybox_applets(stage.path("usr/bin/busybox")))
+        for (path, target) in recipe.links:
+            stage.add_symlink(path, target)
+        if os.path.exists(stage.path("usr/bin/busybox")):
+            stage.add_busybox_links(_busybox_applets(stage.path("usr/bin/busybox")))
         stage.resolve_libraries(recipe.libs)
-        kernel = self.archive.fetch([self.kernel_pkg()])[self.kernel_pkg()]
-        stage.add_modules(kernel, self.abi(), recipe.modules)
-        _run_depmod(stage, self.abi())
+        if recipe.modules:
+            kernel = self.archive.fetch([self.kernel_pkg()])[self.kernel_pkg()]
+            stage.add_modules(kernel, self.abi(), recipe.modules)
+            _run_depmod(stage, self.abi())
         return stage
 
     def _forget_old(self, name, keep):
         d = os.path.dirname(keep)
         for f in os.listdir(d):
-            if re.fullmatch(rf"{name}-[0-9a-f]{{16}}\.cpio", f) and os.path.join(d, f) != keep:
+            if re.fullmatch(rf"{re.escape(name)}-[0-9a-f]{{16}}\.cpio", f) and os.path.join(d, f) != keep:
                 os.unlink(os.path.join(d, f))
 
     def stage_root(self, name):

@@ -7,9 +7,11 @@ that file; on a real dom0 the script appends to it directly.
 """
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 
+from . import cpio
 from .ui import LabError
 
 XEN_ARGS = "console=com1 com1=115200 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot"
@@ -72,13 +74,17 @@ class QemuMachine:
             self.proc.kill()
             self.proc.wait()
 
+    kill_if_running = kill
+
 
 class HostDom0:
     """This host is a Xen dom0: run dom0-main.sh here, LAB_MODE=host.
 
     Structure only: it cannot be tried on machines without Xen.  The run's
-    overlay is unpacked into a scratch LAB_ROOT; the services (xenstored,
-    the console daemon, backends) are expected to be running already.
+    overlay (packed without the dom0 base image) is unpacked into a scratch
+    root: LAB_ROOT=root/lab, the pvsplit build under LAB_DESTDIR=root.  The
+    host's xenstored and xen-init-dom0 are expected to have run already; the
+    backend files start what their backend needs.
     """
 
     def __init__(self, rundir, dom0_initrd_overlay):
@@ -91,12 +97,12 @@ class HostDom0:
 
     def start(self):
         open(self.channel, "w").close()
-        subprocess.run(["cpio", "-idm", "--quiet"], stdin=open(self.overlay, "rb"),
-                       cwd=self.root, check=True)
+        with open(self.overlay, "rb") as f:
+            cpio.extract(f, self.root)
         env = dict(os.environ, LAB_MODE="host", LAB_ROOT=os.path.join(self.root, "lab"),
-                   LAB_EMIT_TO=self.channel)
+                   LAB_DESTDIR=self.root, LAB_EMIT_TO=self.channel)
         self.proc = subprocess.Popen(["bash", os.path.join(self.root, "lab", "dom0-main.sh")],
-                                     env=env, stdin=subprocess.DEVNULL,
+                                     env=env, stdin=subprocess.DEVNULL, start_new_session=True,
                                      stdout=open(self.serial_log, "w"), stderr=subprocess.STDOUT)
 
     def poll(self):
@@ -106,5 +112,12 @@ class HostDom0:
         QemuMachine.stop(self, wait)
         shutil.rmtree(self.root, ignore_errors=True)
 
-    kill = QemuMachine.kill
+    def kill(self):
+        """The script and everything it started (its own session)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    kill_if_running = kill
 

@@ -88,19 +88,27 @@ class Monitor:
         self.t0 = time.monotonic()
         self.deadline = self.boot_timeout
         self.m.start()
-        reader = ChannelReader(self.m.channel)
+        try:
+            self._follow(ChannelReader(self.m.channel))
+        except KeyboardInterrupt as e:
+            self.result.error = f"interrupted ({e or 'Ctrl-C'}) while waiting for {self.waiting_for}"
+            self.say(f"FAILED: {self.result.error}")
+        finally:
+            self.result.host_secs = self.now()
+            self.m.kill_if_running()
+        return self.result
+
+    def _follow(self, reader):
         while self.result.done is None and self.result.error is None:
             for line in reader.lines():
                 self._record(line)
             self._check_machine()
             time.sleep(0.2)
-        self.result.host_secs = self.now()
         if self.result.error:
             self.say(f"FAILED: {self.result.error}")
             self.m.kill()
         else:
             self.m.stop(wait=60)
-        return self.result
 
     def _check_machine(self):
         if self.result.done is not None:

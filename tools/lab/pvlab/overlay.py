@@ -7,9 +7,11 @@ DESTDIR=...), the guest kernel and the guest's initrd (the cached guest base
 + its own overlay).  The overlay is packed on every run: it is small except
 for the guest initrd, which is a plain copy.
 """
+import io
 import os
 import shlex
 import shutil
+import tarfile
 
 from . import cpio, images
 from .ui import LabError, progress
@@ -22,12 +24,13 @@ TIMEOUTS = {
     "LAB_T_CONSOLE": 60,
     "LAB_T_GUEST_CHECKS": 900,
     "LAB_T_HOTPLUG": 300,
-    "LAB_T_GUEST_SCRIPT": 600,
+    "LAB_T_GUEST_SCRIPT": 300,
 }
 
 
-def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb):
-    env = {
+def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout):
+    env = {k: str(v) for (k, v) in TIMEOUTS.items()}
+    env.update({
         "LAB_BACKEND": backend,
         "LAB_FIO_SECS": str(fio_secs),
         "LAB_GUEST_MEM": str(guest_mem),
@@ -37,14 +40,14 @@ def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb):
         "PVSPLIT_SBINDIR": build_dirs.get("sbindir", ""),
         "PVSPLIT_LIBDIR": build_dirs.get("libdir", ""),
         "PVSPLIT_LIBEXECDIR": build_dirs.get("libexecdir", ""),
-    }
-    env.update({k: str(v) for (k, v) in TIMEOUTS.items()})
+        "LAB_T_GUEST_SCRIPT": str(script_timeout),
+    })
     return "".join(f"{k}={shlex.quote(v)}\n" for (k, v) in sorted(env.items()))
 
 
 def _add_lab_files(w, datadir, image):
     for part in ("common", image):
-        w.add_tree(os.path.join(datadir, "images", part, "root"))
+        w.add_tree(os.path.join(datadir, "images", part, "root"), file_mode=0o755)
 
 
 def _add_user_scripts(w, scripts):
@@ -69,9 +72,40 @@ def pack_guest_initrd(out, base, datadir, env_text, guest_script):
         w.close()
 
 
-def stage_build(builddir, cache):
-    """Install the pvsplit build into a scratch DESTDIR; returns (dir, dirs)."""
-    dest = os.path.join(cache, "stage", "pvsplit-install")
+def pack_guest_tar(out, stage_root, datadir, env_text, guest_script):
+    """The guest root as one tar (the HVM guest unpacks it from a disk)."""
+    def exec_mode(info):
+        if info.isfile():
+            info.mode = 0o755
+        return info
+
+    with tarfile.open(out, "w", format=tarfile.GNU_FORMAT) as tar:
+        tar.add(stage_root, arcname=".")
+        for part in ("common", "guest"):
+            tar.add(os.path.join(datadir, "images", part, "root"), arcname=".", filter=exec_mode)
+        extra = {"lab/run.env": env_text.encode()}
+        if guest_script:
+            with open(guest_script, "rb") as f:
+                extra["lab/user/guest-script"] = f.read()
+        for (name, data) in extra.items():
+            info = tarfile.TarInfo(name)
+            (info.size, info.mode) = (len(data), 0o755)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def pack_small_initrd(out, base, datadir, image):
+    """BASE + the image's own files (the HVM guest's stage 1)."""
+    with open(out, "wb") as f:
+        with open(base, "rb") as src:
+            shutil.copyfileobj(src, f)
+        w = cpio.CpioWriter(f)
+        w.add_tree(os.path.join(datadir, "images", image, "root"), file_mode=0o755)
+        w.close()
+
+
+def stage_build(builddir, cache, dest):
+    """Install the pvsplit build into DEST (a scratch DESTDIR of this run's);
+    returns its configured directories."""
     shutil.rmtree(dest, ignore_errors=True)
     dirs = images.install_build(builddir, dest)
     missing = images.missing_libraries(dest, os.path.join(cache, "stage", "dom0"))
@@ -79,13 +113,17 @@ def stage_build(builddir, cache):
         raise LabError("the pvsplit build needs libraries the dom0 image lacks (add their Debian "
                        "packages to tools/lab/images/dom0/recipe): "
                        + ", ".join(f"{so} ({', '.join(f)})" for so, f in sorted(missing.items())))
-    return dest, dirs
+    return dirs
 
 
-def pack_dom0_initrd(out, base, datadir, env_text, dom0_script, build_dest, kernel, guest_initrd):
+def pack_dom0_initrd(out, bases, datadir, env_text, dom0_script, build_dest, kernel, guest_initrd,
+                     guest_tar=None):
+    """BASES: the cached images to put first (none for a real dom0 host);
+    GUEST_TAR: the HVM guest's root, when there is one."""
     with open(out, "wb") as f:
-        with open(base, "rb") as src:
-            shutil.copyfileobj(src, f)
+        for base in bases:
+            with open(base, "rb") as src:
+                shutil.copyfileobj(src, f)
         w = cpio.CpioWriter(f)
         _add_lab_files(w, datadir, "dom0")
         w.add_file("lab/run.env", env_text.encode())
@@ -95,5 +133,7 @@ def pack_dom0_initrd(out, base, datadir, env_text, dom0_script, build_dest, kern
         w.add_dir("lab/guest")
         w.add_path("lab/guest/vmlinuz", kernel)
         w.add_path("lab/guest/initrd.cpio", guest_initrd)
+        if guest_tar:
+            w.add_path("lab/guest/root.tar", guest_tar)
         w.close()
     progress(f"dom0 initrd for this run: {os.path.getsize(out) >> 20} MiB")

@@ -7,7 +7,6 @@ Shared libraries are found by soname among the packages that the owning
 package depends on, fetched on demand, so a recipe only names programs.
 """
 import os
-import re
 import shutil
 
 from . import elf
@@ -17,7 +16,6 @@ SKIP_DIRS = ("usr/share/doc/", "usr/share/man/", "usr/share/info/", "usr/share/l
              "usr/share/lintian/", "usr/share/bug/", "usr/share/bash-completion/")
 MERGED = {"bin": "usr/bin", "sbin": "usr/sbin", "lib": "usr/lib", "lib64": "usr/lib64"}
 LIB_DIRS = ("usr/lib/x86_64-linux-gnu", "usr/lib64", "usr/lib")
-SONAME_RE = re.compile(r"\.so(\.[0-9]+)*$")
 
 
 def normalise(rel):
@@ -76,6 +74,12 @@ class Stage:
                 found.add(rel)
         if wanted and wanted - found:
             raise LabError(f"package {pkg} has no {', '.join(sorted(wanted - found))}")
+
+    def add_symlink(self, rel, target):
+        path = self.path(normalise(rel))
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.lexists(path):
+            os.symlink(target, path)
 
     def add_busybox_links(self, applets):
         for rel in applets:

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shared by dom0 and guest scripts (bash): structured records for the host.
 #
-# A record is one line of JSON: {"ev":KIND,"t":UPTIME,...}.  LAB_EMIT_TO is
-# where records go; LAB_EMIT_PREFIX is put before each (the guest sends
+# A record is one line of JSON: {"ev":KIND,"t":UPTIME,...}.  LAB_EMIT_FD (an
+# open descriptor) or LAB_EMIT_TO (a file) is where records go;
+# LAB_EMIT_PREFIX is put before each (the guest sends
 # "@@LAB " lines on its console, which dom0 picks out and relays).
 #   ev=begin  name timeout        a step starts
 #   ev=step   name status secs    a step ended: status pass|fail|skip, detail
@@ -50,7 +51,18 @@ lab_emit() {
 		fi
 		shift 2
 	done
-	printf '%s%s}\n' "$LAB_EMIT_PREFIX" "$rec" >>"$LAB_EMIT_TO"
+	lab_emit_raw "$LAB_EMIT_PREFIX$rec}"
+}
+
+# one line to the record channel: through the inherited descriptor
+# $LAB_EMIT_FD when set (a virtio port can be open only once at a time, so
+# dom0's init opens it once for every process), else appended to LAB_EMIT_TO
+lab_emit_raw() {
+	if [ -n "${LAB_EMIT_FD:-}" ]; then
+		printf '%s\n' "$1" >&"$LAB_EMIT_FD"
+	else
+		printf '%s\n' "$1" >>"$LAB_EMIT_TO"
+	fi
 }
 
 lab_out() { lab_emit out src "$1" line "$2"; }
@@ -59,22 +71,30 @@ lab_metric() { lab_emit metric name "$1" value "$2" unit "$3"; }
 
 lab_secs_since() { awk -v a="$1" -v b="$(lab_now)" 'BEGIN { printf "%.2f", b - a }'; }
 
-# run "$@" in its own process group; kill the group after $1 seconds
+# run "$@" in its own process group; after $1 seconds kill the group and
+# return 124 (without waiting for a process stuck in the kernel, such as I/O
+# to a hung disk, which SIGKILL cannot end)
 lab_with_timeout() {
-	local tmo=$1 pid wd rc
+	local tmo=$1 pid end i
 	shift
 	set -m
 	"$@" &
 	pid=$!
 	set +m
-	(sleep "$tmo" && kill -KILL -- -"$pid" 2>/dev/null) &
-	wd=$!
+	end=$((SECONDS + tmo))
+	while kill -0 "$pid" 2>/dev/null; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			kill -KILL -- -"$pid" 2>/dev/null
+			for i in 1 2 3 4 5 6 7 8 9 10; do
+				kill -0 "$pid" 2>/dev/null || break
+				sleep 0.5
+			done
+			kill -0 "$pid" 2>/dev/null && echo "lab: $1 (pid $pid) did not die: left behind"
+			return 124
+		fi
+		sleep 0.2
+	done
 	wait "$pid"
-	rc=$?
-	kill "$wd" 2>/dev/null
-	wait "$wd" 2>/dev/null
-	[ "$rc" -eq 137 ] && return 124
-	return "$rc"
 }
 
 # lab_step NAME TIMEOUT CMD...: one checked step; output to its log file

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # --backend kernel: Linux's xen-blkback and stock xenconsoled (the baseline).
 # Each backend file defines the same four functions for dom0-main.sh
-# (backend_start, backend_disk_spec, backend_console_log, backend_check_clean);
-# backend_check_stats is optional (the daemons' own view after destroy).
+# (backend_start, backend_disk_spec, backend_console_log, backend_check_clean,
+# backend_diagnostics); backend_check_stats is optional (the daemons' own view
+# after destroy).
 
 backend_start() {
 	if [ "$LAB_MODE" = qemu ]; then
@@ -11,7 +12,7 @@ backend_start() {
 		xenconsoled --pid-file=/run/xenconsoled.pid --log=guest \
 			--log-dir=/var/log/xen/console || return 1
 	fi
-	grep -q '^xen_blkback ' /proc/modules || { echo "xen-blkback is not loaded"; return 1; }
+	[ -d /sys/module/xen_blkback ] || { echo "xen-blkback is not loaded"; return 1; }
 	pidof xenconsoled || { echo "xenconsoled is not running"; return 1; }
 }
 
@@ -35,4 +36,9 @@ backend_check_clean() {
 	left=$(losetup -a)
 	[ -z "$left" ] || { echo "loop devices left: $left"; return 1; }
 	echo "no backend state left for domain $1"
+}
+
+# after a failed run: what the kernel said
+backend_diagnostics() {
+	dmesg | tail -n 25
 }

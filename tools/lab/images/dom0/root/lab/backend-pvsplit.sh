@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# --backend pvsplit: pvsplit-blkback (and pvsplit-consoled once it is built)
-# from the build, installed in the overlay, serve what stock xl writes to
-# xenstore; no kernel backend module is loaded.  Until pvsplit-consoled
-# exists the guest console is served by stock xenconsoled, and the run says
-# so (a "note" record and the backend-start step's output).
+# --backend pvsplit: pvsplit-blkback and pvsplit-consoled from the build,
+# installed in the overlay, serve what stock xl writes to xenstore; no kernel
+# backend module is loaded and xenconsoled is not started.  (A build without
+# pvsplit-consoled falls back to stock xenconsoled and says so in a note.)
 #
 # Disks: xvda (a file) and xvdb (a block device) go through Xen's stock
 # /etc/xen/scripts/block (the file becomes a loop device); the hot-plugged
-# xvdc goes through pvsplit's own hotplug helper, which leaves a file a file.
+# xvdc goes through pvsplit's own hotplug helper (pvsplit-block-hotplug),
+# which leaves a file a file.
 #
 # What the lab expects of the daemons (issues 3 and 4):
 #   pvsplit-blkback, pvsplit-consoled   run in the foreground, log to stderr
@@ -60,10 +60,7 @@ backend_start() {
 }
 
 pvsplit_hotplug_helper() {
-	local h
-	for h in "$PVSPLIT_LIBEXECDIR/pvsplit/block-hotplug" "$LAB_ROOT/block-pvsplit"; do
-		[ -x "$h" ] && { echo "$h"; return; }
-	done
+	echo "$PVSPLIT_LIBEXECDIR/pvsplit/pvsplit-block-hotplug"
 }
 
 backend_disk_spec() {
@@ -100,8 +97,18 @@ backend_check_stats() {
 		echo "pvsplit stats still list domain $1"
 		return 1
 	fi
-	if echo "$stats" | grep -qE '"grants_mapped": *[1-9]'; then
+	if echo "$stats" | grep -qE '"mapped": *[1-9]'; then
 		echo "grants still mapped after the domain is gone"
 		return 1
 	fi
+}
+
+# after a failed run: the daemons' last log lines
+backend_diagnostics() {
+	local f
+	for f in "$PVSPLIT_LOG_DIR"/*.log; do
+		[ -f "$f" ] || continue
+		echo "== ${f##*/}"
+		tail -n 25 "$f"
+	done
 }

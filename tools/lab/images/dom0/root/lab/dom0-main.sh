@@ -17,13 +17,17 @@ LAB_ROOT=${LAB_ROOT:-/lab}
 . "$LAB_ROOT/lab-lib.sh"
 . "$LAB_ROOT/run.env"
 . "$LAB_ROOT/backend-$LAB_BACKEND.sh"
-export PATH=$PVSPLIT_BINDIR:$PVSPLIT_SBINDIR:$PATH
-export LD_LIBRARY_PATH=$PVSPLIT_LIBDIR
+# LAB_DESTDIR: where the build is unpacked on a real host (empty in the image)
+LAB_DESTDIR=${LAB_DESTDIR:-}
+export PATH=$LAB_DESTDIR$PVSPLIT_BINDIR:$LAB_DESTDIR$PVSPLIT_SBINDIR:$PATH
+export LD_LIBRARY_PATH=$LAB_DESTDIR$PVSPLIT_LIBDIR
+PVSPLIT_LIBEXECDIR=$LAB_DESTDIR$PVSPLIT_LIBEXECDIR
 
 LAB_DIR=/run/lab
 DISK_DIR=/var/lib/pvsplit-lab
 GUEST=lab-guest
 GUEST_EVENTS=$LAB_DIR/guest.events
+GUEST_FAILURES=$LAB_DIR/guest.failures
 mkdir -p "$LAB_DIR" "$DISK_DIR" /var/log/xen/console /var/lib/xen /var/run/xen
 # in dom0: $LAB_ROOT/user/dom0-script, if the run has one, runs after the
 # guest's checks with PVSPLIT_BACKEND, PVSPLIT_GUEST and PVSPLIT_DOMID set
@@ -69,7 +73,13 @@ make_disks() {
 	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
 }
 
+# the backend may bring its own guest (bench's emulated disk: HVM)
 write_guest_cfg() {
+	if declare -F backend_guest_cfg >/dev/null; then
+		backend_guest_cfg >"$LAB_DIR/guest.cfg"
+		cat "$LAB_DIR/guest.cfg"
+		return
+	fi
 	cat >"$LAB_DIR/guest.cfg" <<-CFG
 		name = "$GUEST"
 		type = "pv"
@@ -90,6 +100,7 @@ write_guest_cfg() {
 relay_guest_console() {
 	local log line rec
 	log=$(backend_console_log "$GUEST")
+	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
 	touch "$GUEST_EVENTS"
 	tail -n +1 -F "$log" 2>/dev/null | while IFS= read -r line; do
 		line=${line%$'\r'}
@@ -97,9 +108,10 @@ relay_guest_console() {
 		*"@@LAB {"*)
 			rec=${line#*@@LAB }
 			printf '%s\n' "$rec" >>"$GUEST_EVENTS"
-			printf '{"from":"guest",%s\n' "${rec#\{}" >>"$LAB_EMIT_TO"
+			case $rec in *'"ev":"step"'*'"status":"fail"'*) echo "$rec" >>"$GUEST_FAILURES" ;; esac
+			lab_emit_raw "{\"from\":\"guest\",${rec#\{}"
 			;;
-		*) printf 'guest| %s\n' "$line" ;;
+		*) [ "${LAB_INTERACTIVE:-0}" = 1 ] || printf 'guest| %s\n' "$line" ;;
 		esac
 	done
 }
@@ -114,9 +126,15 @@ wait_guest_mark() {
 
 guest_domid() { xl domid "$GUEST"; }
 
+# on a real host the guest is created paused: the console session that feeds
+# the relay must be there before the guest prints anything
 create_guest() {
 	write_guest_cfg || return 1
-	if ! QEMU_XEN=/bin/false xl create "$LAB_DIR/guest.cfg"; then
+	# a PV guest needs no device model: libxl must not start one
+	local qemu=/bin/false paused=
+	[ "${GUEST_TYPE:-pv}" = pv ] || qemu=/usr/libexec/xen-qemu-system-i386
+	[ "$LAB_MODE" = host ] && paused=-p
+	if ! QEMU_XEN=$qemu xl create $paused "$LAB_DIR/guest.cfg"; then
 		echo "--- /var/log/xen/xen-hotplug.log:"
 		tail -n 20 /var/log/xen/xen-hotplug.log
 		return 1
@@ -126,22 +144,44 @@ create_guest() {
 
 # ---- checks that dom0 drives ----
 
-# xl console: send "ping TOKEN" as input, expect "pong TOKEN" as output
-check_console() {
-	local token=lab$RANDOM$RANDOM out=$LAB_DIR/console.out fifo=$LAB_DIR/console.in pid
-	rm -f "$fifo" "$out"
+# an `xl console` session under a pty (script): input through fd 7, output
+# (the guest's console) to the file $1
+open_console_session() {
+	local fifo=$LAB_DIR/console.in
+	rm -f "$fifo" "$1"
 	mkfifo "$fifo"
-	script -qfc "xl console $GUEST" "$out" <"$fifo" >/dev/null 2>&1 &
-	pid=$!
+	script -qfc "xl console $GUEST" "$1" <"$fifo" >/dev/null 2>&1 &
+	CONSOLE_PID=$!
 	exec 7>"$fifo"
-	sleep 2
-	printf 'ping %s\r' "$token" >&7
-	lab_wait_for_line "$out" "pong $token" 30
-	local rc=$?
+}
+
+close_console_session() {
 	exec 7>&-
-	kill "$pid" 2>/dev/null
-	pkill -f "xenconsole.*" 2>/dev/null
-	tr -d '\r' <"$out" | tail -n 5
+	kill "$CONSOLE_PID" 2>/dev/null
+}
+
+# send "ping TOKEN" as input, expect "pong TOKEN" in the session's output $1
+ping_console() {
+	local token=lab$RANDOM$RANDOM rc
+	printf 'ping %s\r' "$token" >&7
+	lab_wait_for_line "$1" "pong $token" 30
+	rc=$?
+	tr -d '\r' <"$1" | tail -n 5
+	return $rc
+}
+
+# xl console output and input (on a real host: through the session that
+# also feeds the relay)
+check_console() {
+	if [ "$LAB_MODE" = host ]; then
+		ping_console "$LAB_DIR/console.out"
+		return
+	fi
+	open_console_session "$LAB_DIR/console-check.out"
+	sleep 2
+	ping_console "$LAB_DIR/console-check.out"
+	local rc=$?
+	close_console_session
 	return $rc
 }
 
@@ -185,19 +225,46 @@ run_dom0_script() {
 	return "${PIPESTATUS[0]}"
 }
 
+# demo --interactive: the person at the serial console gets the guest's
+interactive_console() {
+	xl console "$GUEST" </dev/console >/dev/console 2>&1
+}
+
 # ---- the run ----
 
-guest_phase() {
-	lab_step guest-create "$LAB_T_CREATE" create_guest || return 1
-	relay_guest_console &
-	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT"
+# the steps while the guest runs; a guest that does not come up or finish its
+# checks gets no more waits: straight to destroy
+guest_steps() {
+	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
 	lab_step console "$LAB_T_CONSOLE" check_console
-	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done "$LAB_T_GUEST_CHECKS"
-	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach &&
-		lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
+	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done \
+		"$LAB_T_GUEST_CHECKS" || return 1
+	# detach even after a failed attach: the guest waits for the disk to go
+	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach
+	lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
 	lab_step guest-finish "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
 	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
 		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script
+	fi
+}
+
+# pvsplit-lab bench: the guest only measures (LAB_BENCH=1)
+bench_steps() {
+	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
+	lab_step guest-finish "$LAB_T_GUEST_CHECKS" wait_guest_mark guest-done "$LAB_T_GUEST_CHECKS"
+}
+
+guest_phase() {
+	lab_step guest-create "$LAB_T_CREATE" create_guest || return 1
+	if [ "$LAB_MODE" = host ]; then
+		open_console_session "$LAB_DIR/console.out"
+		lab_step guest-unpause 30 xl unpause "$GUEST" || return 1
+	fi
+	relay_guest_console &
+	if [ "${LAB_BENCH:-0}" = 1 ]; then bench_steps; else guest_steps; fi
+	if [ "${LAB_INTERACTIVE:-0}" = 1 ]; then
+		lab_emit note text "interactive: you are in the guest's console (xl console); Ctrl-] leaves it and ends the demo"
+		lab_step interactive 86400 interactive_console
 	fi
 	lab_step destroy 120 check_destroy
 	if declare -F backend_check_stats >/dev/null; then
@@ -216,7 +283,11 @@ main() {
 		lab_step disks 60 make_disks; then
 		guest_phase
 	fi
-	[ "$LAB_FAILED" -eq 0 ] || status=fail
+	[ -s "$GUEST_FAILURES" ] && LAB_FAILED=$((LAB_FAILED + $(wc -l <"$GUEST_FAILURES")))
+	if [ "$LAB_FAILED" -ne 0 ]; then
+		status=fail
+		backend_diagnostics 2>&1 | while IFS= read -r line; do lab_out diagnostics "$line"; done
+	fi
 	lab_metric dom0.lab_secs "$(lab_secs_since "$t0")" s
 	lab_emit done status "$status" failed "$LAB_FAILED"
 }

@@ -1,0 +1,91 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""pvsplit-lab bench: the same fio workload in the guest through (a) a pvsplit
+PV disk, (b) the kernel's xen-blkback PV disk, (c) an HVM guest's emulated
+IDE disk; one lab boot each, the outer QEMU with -cpu qemu64,+svm,+npt for
+all three (HVM needs it).  A table, JSON and an SVG plot."""
+import math
+
+ROWS = ("seqread_1m", "seqwrite_1m", "randread_4k_qd1", "randread_4k_qd32", "randwrite_4k_qd32")
+BENCH_CPU = "qemu64,+svm,+npt"
+COLOURS = {"pvsplit": "#2b7bb9", "kernel": "#7fb800", "emulated": "#d9534f"}
+
+
+def figures(summaries):
+    """{backend: {row: {"mib_s", "iops"}}} from the runs' metrics."""
+    out = {}
+    for s in summaries:
+        b = s["backend"]
+        for r in ROWS:
+            cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value") for k in ("mib_s", "iops")}
+            if cell["mib_s"] is not None:
+                out.setdefault(b, {})[r] = cell
+    return out
+
+
+def flat(figs):
+    """The issue's keys: disk.<backend>.<row>.mib_s (and .iops)."""
+    return {f"disk.{b}.{r}.{k}": v for (b, rows) in figs.items()
+            for (r, cell) in rows.items() for (k, v) in cell.items()}
+
+
+def table(figs, out):
+    backends = list(figs)
+    print(f"{'guest fio, MiB/s (IOPS)':24}" + "".join(f"{b:>22}" for b in backends), file=out)
+    for r in ROWS:
+        cells = []
+        for b in backends:
+            c = figs[b].get(r)
+            cells.append(f"{c['mib_s']} ({c['iops']})" if c else "-")
+        print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
+    for (a, b, factor) in (("pvsplit", "kernel", 1), ("pvsplit", "emulated", 10)):
+        if a in figs and b in figs:
+            print(f"{a} / {b}: " + ", ".join(_ratio(figs, a, b, r) for r in ROWS)
+                  + f"  (target >= {factor}x)", file=out)
+
+
+def _ratio(figs, a, b, r):
+    x, y = figs[a].get(r, {}).get("mib_s"), figs[b].get(r, {}).get("mib_s")
+    return f"{r} {x / y:.1f}x" if x and y else f"{r} -"
+
+
+def svg(figs, title):
+    """Grouped bars per workload, MiB/s on a log scale."""
+    backends = list(figs)
+    values = [c["mib_s"] for rows in figs.values() for c in rows.values() if c["mib_s"]]
+    if not values:
+        return "<svg xmlns='http://www.w3.org/2000/svg'/>"
+    lo = math.floor(math.log10(min(values)))
+    hi = math.ceil(math.log10(max(values)))
+    hi = hi if hi > lo else lo + 1
+    (w, h, left, top, bottom) = (760, 360, 60, 40, 70)
+    plot_h = h - top - bottom
+    group_w = (w - left - 20) / len(ROWS)
+    bar_w = group_w * 0.8 / max(1, len(backends))
+    y_of = lambda v: top + plot_h * (1 - (math.log10(v) - lo) / (hi - lo))
+    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' "
+             f"font-family='sans-serif' font-size='11'>",
+             f"<text x='{w / 2}' y='20' text-anchor='middle' font-size='14'>{title}</text>"]
+    for e in range(lo, hi + 1):
+        y = y_of(10 ** e)
+        parts.append(f"<line x1='{left}' y1='{y:.1f}' x2='{w - 20}' y2='{y:.1f}' stroke='#ddd'/>"
+                     f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end'>{10 ** e:g}</text>")
+    parts.append(f"<text x='14' y='{top + plot_h / 2}' transform='rotate(-90 14 {top + plot_h / 2})' "
+                 f"text-anchor='middle'>MiB/s (log)</text>")
+    for (i, r) in enumerate(ROWS):
+        x0 = left + i * group_w + group_w * 0.1
+        for (j, b) in enumerate(backends):
+            v = figs[b].get(r, {}).get("mib_s")
+            if not v:
+                continue
+            (x, y) = (x0 + j * bar_w, y_of(max(v, 10 ** lo)))
+            parts.append(f"<rect x='{x:.1f}' y='{y:.1f}' width='{bar_w - 2:.1f}' "
+                         f"height='{top + plot_h - y:.1f}' fill='{COLOURS.get(b, '#888')}'>"
+                         f"<title>{b} {r}: {v} MiB/s</title></rect>")
+        parts.append(f"<text x='{left + (i + 0.5) * group_w:.1f}' y='{h - bottom + 16}' "
+                     f"text-anchor='middle'>{r}</text>")
+    for (j, b) in enumerate(backends):
+        parts.append(f"<rect x='{left + j * 110}' y='{h - 28}' width='12' height='12' "
+                     f"fill='{COLOURS.get(b, '#888')}'/><text x='{left + j * 110 + 16}' "
+                     f"y='{h - 18}'>{b}</text>")
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
