@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -25,6 +26,8 @@
 #define SECT	     512u
 #define SECTS_PER_PG (PAGE / SECT)
 
+#define LAT_BUCKETS 24 /* [2^i, 2^(i+1)) us; the last one open */
+
 struct blk_qstats {
 	uint64_t kicks;
 	uint64_t reads, writes, flushes, barriers, discards, indirect;
@@ -34,6 +37,10 @@ struct blk_qstats {
 	uint64_t grants_copied;
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
+	uint64_t events;     /* event channel wakeups */
+	/* Service time, ring to response, and the part of it in the store (io_uring):
+	 * buckets of powers of two microseconds. */
+	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];
 };
 
 enum io_kind { IO_RW, IO_FLUSH, IO_DISCARD };
@@ -55,7 +62,9 @@ struct blk_io {
 	uint32_t npages;
 	struct blk_io *wait_next; /* waiting for bounce pages */
 	uint64_t off, len;
-	int pending; /* io_uring operations outstanding */
+	uint64_t t0;   /* taken off the ring (CLOCK_MONOTONIC, ns) */
+	uint64_t t_io; /* handed to io_uring (0: not) */
+	int pending;   /* io_uring operations outstanding */
 	int16_t status;
 	bool flush_first;
 	bool busy;
@@ -181,10 +190,40 @@ static void start_io(struct blk_queue *q, struct blk_io *io);
 static void resume_waiters(struct blk_queue *q);
 static void go(struct blk_queue *q, struct blk_io *io);
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void bucket(uint64_t *hist, uint64_t ns)
+{
+	uint64_t us = ns / 1000;
+	int b = 0;
+
+	while (us > 1 && b < LAT_BUCKETS - 1) {
+		us >>= 1;
+		b++;
+	}
+	hist[b]++;
+}
+
+static void account_latency(struct blk_queue *q, const struct blk_io *io)
+{
+	uint64_t t = now_ns();
+
+	bucket(q->st.lat, t - io->t0);
+	if (io->t_io)
+		bucket(q->st.io_lat, t - io->t_io);
+}
+
 static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 {
 	void *slot;
 
+	account_latency(q, io);
 	/* The journal learns where the answer goes before it overwrites a ring slot. */
 	if (io->js)
 		pvb_journal_answering(io->js, q->ring.rsp_prod_pvt);
@@ -530,6 +569,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 
 	io->pending = 0;
 	io->status = BLKIF_RSP_OKAY;
+	io->t_io = now_ns();
 	if (io->op == BLKIF_OP_DISCARD) {
 		if (dp->store->bdev && (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
 			/* No io_uring form for a secure erase: the one synchronous case. */
@@ -709,6 +749,8 @@ static void process_deferred(void *opaque);
 
 static void take(struct blk_queue *q, struct blk_io *io)
 {
+	io->t0 = now_ns();
+	io->t_io = 0;
 	io->busy = true;
 	q->inflight++;
 	blk_decode(q->dp->p.abi, io->js->req, &io->req);
@@ -757,7 +799,10 @@ static void process_deferred(void *opaque)
 
 static void on_event(void *opaque)
 {
-	process(opaque);
+	struct blk_queue *q = opaque;
+
+	q->st.events++;
+	process(q);
 }
 
 static void on_completion(void *opaque, uint32_t events)
@@ -1096,6 +1141,36 @@ static void add(json_object *o, const char *k, uint64_t v)
 	json_object_object_add(o, k, json_object_new_int64((int64_t)v));
 }
 
+/*
+ * Requests answered and the percentiles of a time as bucket upper bounds in
+ * microseconds: "service_us" ring to response, "store_us" the store's part.
+ */
+static void latency_stats(const uint64_t *hist, const char *name, json_object *j)
+{
+	json_object *l = json_object_new_object();
+	static const struct {
+		const char *name;
+		unsigned permille;
+	} pct[] = { { "p50", 500 }, { "p90", 900 }, { "p99", 990 }, { "max", 1000 } };
+	uint64_t n = 0;
+
+	for (int b = 0; b < LAT_BUCKETS; b++)
+		n += hist[b];
+	add(l, "count", n);
+	for (size_t i = 0; i < sizeof(pct) / sizeof(pct[0]); i++) {
+		uint64_t want = (n * pct[i].permille + 999) / 1000, seen = 0;
+		int b = 0;
+
+		for (; b < LAT_BUCKETS - 1; b++) {
+			seen += hist[b];
+			if (seen >= want && want)
+				break;
+		}
+		add(l, pct[i].name, n ? (uint64_t)2 << b : 0);
+	}
+	json_object_object_add(j, name, l);
+}
+
 void blk_dp_stats(struct blk_dp *dp, json_object *o)
 {
 	json_object *arr = json_object_new_array();
@@ -1151,7 +1226,10 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		}
 		add(ev, "sent", q->st.notify_sent);
 		add(ev, "suppressed", q->st.notify_suppressed);
+		add(ev, "received", q->st.events);
 		json_object_object_add(j, "notifications", ev);
+		latency_stats(q->st.lat, "service_us", j);
+		latency_stats(q->st.io_lat, "store_us", j);
 		json_object_array_add(arr, j);
 	}
 	json_object_object_add(o, "queues", arr);

@@ -4,7 +4,8 @@
  * pvsplit-blkback (disk spec "script=.../pvsplit-block-hotplug").
  *
  * libxl runs it as "SCRIPT add|remove" with XENBUS_PATH naming the backend
- * directory, where the stock block script would set up a loop device.  A
+ * directory (relative to this domain's home, as libxl passes it, or
+ * absolute), where the stock block script would set up a loop device.  A
  * regular file stays a regular file (pvsplit-blkback serves it directly);
  * a block device is announced as the stock script does (physical-device,
  * MAJOR:MINOR in hex).  On success it writes hotplug-status=connected; on
@@ -111,6 +112,22 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvsplit-block-hotplug: %s: cannot reach xenstored: %s\n", be,
 			strerror(errno));
 		return 1;
+	}
+	if (be[0] != '/') {
+		/* libxl passes it relative to our own home ("backend/vbd/1/51712"). */
+		char *domid = xs_read(xs, XBT_NULL, "domid", &(unsigned){ 0 }), *home = NULL;
+		static char abs[512];
+
+		if (domid)
+			home = xs_get_domain_path(xs, (unsigned)strtoul(domid, NULL, 10));
+		if (!home || snprintf(abs, sizeof(abs), "%s/%s", home, be) >= (int)sizeof(abs)) {
+			fprintf(stderr, "pvsplit-block-hotplug: %s: cannot tell our own domain\n",
+				be);
+			return 1;
+		}
+		free(domid);
+		free(home);
+		be = abs;
 	}
 	return add();
 }

@@ -1047,6 +1047,15 @@ static void hostile_variant(bool persistent, const char *protocol)
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_range") >= 4);
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.bad_grant") >= (persistent ? 3 : 4));
 	CU_ASSERT(dev_counter(1, bad.devid, "errors.id_reuse") >= 1);
+	/* Error answers are timed too; its valid requests went through the store. */
+	CU_ASSERT(dev_counter(1, bad.devid, "service_us.count") >=
+		  dev_counter(1, bad.devid, "errors.bad_operation") +
+			  dev_counter(1, bad.devid, "errors.bad_range"));
+	CU_ASSERT(dev_counter(1, bad.devid, "store_us.count") > 0);
+	CU_ASSERT(dev_counter(1, bad.devid, "service_us.max") >=
+		  dev_counter(1, bad.devid, "service_us.p50"));
+	CU_ASSERT(dev_counter(1, bad.devid, "service_us.p50") > 0);
+	CU_ASSERT(dev_counter(1, bad.devid, "notifications.received") > 0);
 	/* pvsplit stats --json shows the same, for an operator. */
 	{
 		char cmd[512];
@@ -1178,18 +1187,26 @@ static int small_io(struct pvf_blk *b, void *arg)
 
 /* ---- hotplug scripts ---- */
 
-/* Run pvsplit-block-hotplug add for a device, as libxl would: its exit status. */
-static int hotplug_add(const struct dev *d)
+/*
+ * Run pvsplit-block-hotplug add for a device as libxl does (XENBUS_PATH
+ * relative to dom0's home), or with an absolute path: its exit status.
+ */
+static int hotplug_add_as(const struct dev *d, bool absolute)
 {
 	char cmd[1024];
 	const char *b = getenv("PVSPLIT_BUILDDIR");
 
 	snprintf(cmd, sizeof(cmd),
 		 "XENSTORED_PATH=%s/dom0/xenstored.sock "
-		 "XENBUS_PATH=/local/domain/0/backend/vbd/%u/%u "
+		 "XENBUS_PATH=%sbackend/vbd/%u/%u "
 		 "%s/dom0/hotplug/pvsplit-block-hotplug add 2>/dev/null",
-		 E.sim.dir, d->domid, d->devid, b ? b : ".");
+		 E.sim.dir, absolute ? "/local/domain/0/" : "", d->domid, d->devid, b ? b : ".");
 	return sh(cmd, NULL, 0);
+}
+
+static int hotplug_add(const struct dev *d)
+{
+	return hotplug_add_as(d, false);
 }
 
 static bool backend_key_is(const struct dev *d, const char *key, const char *want)
@@ -1228,7 +1245,7 @@ static void test_hotplug(void)
 	/* The script cannot find the disk: it says so, and the device fails. */
 	dev_add_ex(&bad, 1, DISK, false, 512, false, &x);
 	unlink(bad.file);
-	CU_ASSERT_EQUAL(hotplug_add(&bad), 1);
+	CU_ASSERT_EQUAL(hotplug_add_as(&bad, true), 1);
 	CU_ASSERT(backend_key_is(&bad, "hotplug-status", "error"));
 	err = ts_vbd_read(E.xs, E.schema, true, 0, 1, bad.devid, "hotplug-error");
 	CU_ASSERT(err && strstr(err, bad.file));
