@@ -35,6 +35,7 @@ struct blk_qstats {
 	uint64_t err_op, err_segs, err_range, err_grant, err_readonly, err_id_reuse, err_io,
 		err_unsupported;
 	uint64_t grants_copied;
+	uint64_t grants_mapped_once; /* beyond a full cache, for one request */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
@@ -56,9 +57,12 @@ struct blk_io {
 	struct blkif_request_segment *segbuf;
 	struct iovec *iov;
 	struct pvb_gnt **gnts; /* persistent: one per segment */
-	void **extra_maps;     /* pages mapped outside a full cache */
-	uint32_t ngrants;      /* gnts/extra_maps entries taken so far */
-	void **pages;	       /* grant copy mode: bounce pages from the queue's pool */
+	uint32_t *extra_refs;  /* grants mapped outside a full cache, */
+	uint32_t *extra_idx;   /* their segments, */
+	void *extra_map;       /* in one mapping */
+	uint32_t nextra;
+	uint32_t ngrants; /* gnts entries taken so far */
+	void **pages;	  /* grant copy mode: bounce pages from the queue's pool */
 	uint32_t npages;
 	struct blk_io *wait_next; /* waiting for bounce pages */
 	uint64_t off, len;
@@ -81,6 +85,7 @@ struct blk_queue {
 	int efd;
 	struct pvb_watch *uw;
 	struct pvb_gntcache *gc;
+	uint32_t gc_max; /* its size */
 	struct blk_io *ios;
 	uint32_t *freelist;
 	uint32_t nfree;
@@ -152,11 +157,12 @@ static void io_put(struct blk_queue *q, struct blk_io *io)
 		if (io->gnts[i])
 			pvb_gntcache_put(q->gc, io->gnts[i]);
 		io->gnts[i] = NULL;
-		if (io->extra_maps[i])
-			pvhv_gnt_unmap(q->dp->hv, io->extra_maps[i], 1);
-		io->extra_maps[i] = NULL;
 	}
 	io->ngrants = 0;
+	if (io->extra_map)
+		pvhv_gnt_unmap(q->dp->hv, io->extra_map, io->nextra);
+	io->extra_map = NULL;
+	io->nextra = 0;
 	while (io->npages)
 		q->pool[q->pool_free++] = io->pages[--io->npages];
 }
@@ -435,6 +441,9 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 	bool to_guest = io->op == BLKIF_OP_READ; /* we write guest memory */
 
 	if (dp->p.persistent) {
+		uint32_t n = 0;
+
+		pvb_gntcache_set_time(q->gc, io->t0);
 		for (uint32_t i = 0; i < io->nsegs; i++) {
 			const struct blkif_request_segment *s = &io->segs[i];
 			void *page = NULL;
@@ -442,16 +451,13 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 
 			io->ngrants = i + 1; /* io_put() gives back what is set */
 			io->gnts[i] = NULL;
-			io->extra_maps[i] = NULL;
 			r = pvb_gntcache_get(q->gc, s->gref, to_guest, &io->gnts[i], &page);
 			if (r == -ENOSPC) {
-				/* Every cached grant is busy: map this one for this request only. */
+				/* The cache is full of live grants: map the rest for this request. */
 				io->gnts[i] = NULL;
-				r = pvhv_gnt_map(dp->hv, dp->p.domid, 1, &s->gref,
-						 to_guest ? 0 : PVHV_GNT_RO, &io->extra_maps[i]);
-				if (r)
-					io->extra_maps[i] = NULL;
-				page = io->extra_maps[i];
+				io->extra_refs[n] = s->gref;
+				io->extra_idx[n++] = i;
+				continue;
 			}
 			if (r) {
 				io->gnts[i] = NULL;
@@ -460,6 +466,25 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 			}
 			io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
 			io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
+		}
+		if (n) {
+			/* One batch: one hypercall, not one per grant. */
+			if (pvhv_gnt_map(dp->hv, dp->p.domid, n, io->extra_refs,
+					 to_guest ? 0 : PVHV_GNT_RO, &io->extra_map)) {
+				io->extra_map = NULL;
+				q->st.err_grant++;
+				return BLKIF_RSP_ERROR;
+			}
+			io->nextra = n;
+			q->st.grants_mapped_once += n;
+			for (uint32_t k = 0; k < n; k++) {
+				const struct blkif_request_segment *s = &io->segs[io->extra_idx[k]];
+				struct iovec *v = &io->iov[io->extra_idx[k]];
+
+				v->iov_base = (uint8_t *)io->extra_map + (size_t)k * PAGE +
+					      s->first_sect * dp->unit;
+				v->iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
+			}
 		}
 		return BLKIF_RSP_OKAY;
 	}
@@ -870,7 +895,8 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 			free(io->segbuf);
 			free(io->iov);
 			free(io->gnts);
-			free(io->extra_maps);
+			free(io->extra_refs);
+			free(io->extra_idx);
 			free(io->pages);
 		}
 		free(q->ios);
@@ -905,8 +931,9 @@ static int io_init(struct blk_dp *dp, struct blk_io *io)
 	}
 	if (dp->p.persistent) {
 		io->gnts = calloc(dp->max_segs, sizeof(*io->gnts));
-		io->extra_maps = calloc(dp->max_segs, sizeof(*io->extra_maps));
-		if (!io->gnts || !io->extra_maps)
+		io->extra_refs = calloc(dp->max_segs, sizeof(*io->extra_refs));
+		io->extra_idx = calloc(dp->max_segs, sizeof(*io->extra_idx));
+		if (!io->gnts || !io->extra_refs || !io->extra_idx)
 			return -ENOMEM;
 	} else {
 		io->pages = calloc(dp->max_segs, sizeof(*io->pages));
@@ -1042,7 +1069,19 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		q->freelist[q->nfree++] = q->nios - 1 - i;
 	}
 	if (dp->p.persistent) {
-		r = pvb_gntcache_new(dp->hv, dp->p.domid, dp->p.persistent_max, &q->gc);
+		/*
+		 * Room for every segment the ring can have in flight (a frontend's
+		 * persistent pool: Linux's blkfront grants ring size x segments),
+		 * up to BLK_PERSISTENT_AUTO_MAX, unless the operator set a limit.
+		 */
+		q->gc_max = dp->p.persistent_max;
+		if (!q->gc_max) {
+			uint64_t want = (uint64_t)q->nios * dp->max_segs;
+
+			q->gc_max = want < BLK_PERSISTENT_AUTO_MAX ? (uint32_t)want
+								   : BLK_PERSISTENT_AUTO_MAX;
+		}
+		r = pvb_gntcache_new(dp->hv, dp->p.domid, q->gc_max, &q->gc);
 		if (r)
 			return r;
 	}
@@ -1213,8 +1252,12 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(g, "cache_hits", gs.hits);
 			add(g, "cache_misses", gs.misses);
 			add(g, "evictions", gs.evictions);
+			add(g, "cache_full", gs.full);
+			add(g, "limit", q->gc_max);
 		}
 		add(g, "copied", q->st.grants_copied);
+		if (dp->p.persistent)
+			add(g, "mapped_once", q->st.grants_mapped_once);
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {
 			json_object *bp = json_object_new_object();

@@ -35,6 +35,9 @@
 struct json_object;
 struct blk_dp;
 
+/* The automatic per-queue persistent grant limit (64 MiB of mappings). */
+#define BLK_PERSISTENT_AUTO_MAX 16384u
+
 struct blk_dp_params {
 	enum blk_abi abi;
 	uint32_t domid;
@@ -43,7 +46,8 @@ struct blk_dp_params {
 	uint32_t ring_refs[BLK_MAX_QUEUES][BLK_MAX_RING_PAGES];
 	uint32_t evtchn[BLK_MAX_QUEUES];
 	bool persistent;
-	uint32_t persistent_max; /* per queue */
+	uint32_t persistent_max; /* per queue; 0: ring entries x segments, at most
+				    BLK_PERSISTENT_AUTO_MAX */
 	bool large_sectors;	 /* sector numbers in units of sector-size */
 	uint32_t max_indirect;	 /* segments; 0: no BLKIF_OP_INDIRECT */
 	bool barrier;

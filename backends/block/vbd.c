@@ -428,6 +428,6 @@ void vbd_config_default(struct vbd_config *c)
 	c->max_ring_order = BLK_MAX_RING_ORDER;
 	c->max_indirect = 256; /* Linux xen-blkback's default */
 	c->persistent = true;
-	c->persistent_max = 1056; /* idem: RING_SIZE * BLKIF_MAX_SEGMENTS_PER_REQUEST * 3 */
+	c->persistent_max = 0; /* per queue: what the ring can have in flight (dataplane.h) */
 	c->resize_ms = 1000;
 }

@@ -12,6 +12,7 @@ struct pvb_gnt {
 	uint32_t users;
 	bool ro;
 	void *page;
+	uint64_t last; /* put back at (the cache's clock) */
 };
 
 struct pvb_gntcache {
@@ -19,8 +20,14 @@ struct pvb_gntcache {
 	uint32_t domid, max, nb;
 	struct pvb_gnt **buckets;
 	struct pvb_gnt *idle_head, *idle_tail;
+	uint64_t now;
 	struct pvb_gntcache_stats st;
 };
+
+void pvb_gntcache_set_time(struct pvb_gntcache *c, uint64_t now_ns)
+{
+	c->now = now_ns;
+}
 
 int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_gntcache **out)
 {
@@ -125,8 +132,10 @@ int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pv
 	}
 	c->st.misses++;
 	if (c->st.mapped >= c->max) {
-		if (!c->idle_head)
+		if (!c->idle_head || c->now - c->idle_head->last < PVB_GNTCACHE_STALE_NS) {
+			c->st.full++;
 			return -ENOSPC;
+		}
 		g = c->idle_head;
 		idle_del(c, g);
 		drop(c, g);
@@ -159,6 +168,7 @@ void pvb_gntcache_put(struct pvb_gntcache *c, struct pvb_gnt *g)
 	if (--g->users)
 		return;
 	c->st.in_use--;
+	g->last = c->now;
 	idle_add(c, g);
 }
 

@@ -1451,6 +1451,80 @@ static void test_daemon_restart(void)
 	dev_remove(&d);
 }
 
+/* ---- persistent grants: the cache's size and what goes beyond it ---- */
+
+struct cachecase {
+	struct integ t;
+	uint32_t devid;
+	uint64_t limit;
+	bool beyond; /* the working set outgrows the cache */
+};
+
+/* Integrity, then (still connected) the queue's grant counters. */
+static int integrity_then_grants(struct pvf_blk *b, void *arg)
+{
+	struct cachecase *c = arg;
+	json_object *root, *dev;
+	int r = integrity(b, &c->t);
+
+	if (r)
+		return r;
+	root = blkenv_stats(&E);
+	dev = root ? blkenv_dev_stats(root, 1, c->devid) : NULL;
+	if (!dev)
+		r = 40;
+	else if (stat_u64(dev, "queues.0.grants.limit") != c->limit)
+		r = 41;
+	else if (stat_u64(dev, "queues.0.grants.mapped") > c->limit)
+		r = 42;
+	else if (stat_u64(dev, "queues.0.grants.cache_hits") == 0)
+		r = 43;
+	else if ((stat_u64(dev, "queues.0.grants.cache_full") > 0) != c->beyond ||
+		 (stat_u64(dev, "queues.0.grants.mapped_once") > 0) != c->beyond)
+		r = 44;
+	else if (stat_u64(dev, "queues.0.grants.evictions") != 0)
+		r = 45; /* nothing was idle for a second: no LRU churn */
+	if (r && dev)
+		fprintf(stderr, "grants: %s\n",
+			json_object_to_json_string(json_object_object_get(
+				json_object_array_get_idx(json_object_object_get(dev, "queues"), 0),
+				"grants")));
+	json_object_put(root);
+	return r;
+}
+
+static void test_persistent_cache(void)
+{
+	static const char *const small[] = { "--resize-interval", "100", "--persistent-max", "8",
+					     NULL };
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct cachecase c = { .t = { .io_max = 128 * 1024, .qd = 8 } };
+
+	/* Default: room for everything one ring can have in flight (32 x 256). */
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	c.devid = d.devid;
+	c.t.seed = d.devid;
+	c.limit = 32 * 256;
+	c.beyond = false;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, integrity_then_grants, &c), 0);
+	dev_remove(&d);
+	/* An operator's limit far below the working set: data still right, no churn. */
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, small), 0);
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	c.devid = d.devid;
+	c.t.seed = d.devid;
+	c.limit = 8;
+	c.beyond = true;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, integrity_then_grants, &c), 0);
+	dev_remove(&d);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
 /* ---- xs-check in every state ---- */
 
 static int xs_check(const struct dev *d, bool backend)
@@ -1580,6 +1654,8 @@ int main(void)
 	CU_add_test(s, "a guest dies and its frontend directory goes", test_frontend_gone);
 	CU_add_test(s, "removed and added again at the same path", test_readd_same_path);
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
+	CU_add_test(s, "persistent grant cache: sized to the ring, no churn beyond it",
+		    test_persistent_cache);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
 	CU_add_test(s, "nothing left behind", test_no_leaks);
 	CU_basic_set_mode(CU_BRM_VERBOSE);

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """The lab's own pieces without Xen or QEMU (part of make check, ~1 s):
 cpio writer/reader round trip, ELF reading on a host program, the recipes,
-the records the shell library writes, and the images' shell syntax."""
+the records the shell library writes, the images' shell syntax, and how
+the guest's frontend module is found and named."""
 import io
 import json
 import os
@@ -16,7 +17,8 @@ LAB = os.path.join(os.path.abspath(SRC), "tools", "lab")
 sys.dont_write_bytecode = True
 sys.path.insert(0, LAB)
 
-from pvlab import cpio, elf, images  # noqa: E402
+from pvlab import cpio, elf, images, kmod, overlay  # noqa: E402
+from pvlab.ui import LabError  # noqa: E402
 
 
 class Cpio(unittest.TestCase):
@@ -73,6 +75,34 @@ class Shell(unittest.TestCase):
         self.assertEqual(recs[0]["line"], "xy z")
         self.assertEqual((recs[0]["n"], recs[0]["v"]), (1.5, "01"))
         self.assertEqual(recs[1]["value"], 12)
+
+
+class Frontend(unittest.TestCase):
+    def test_module_sources_from_the_build(self):
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "Makefile"), "w") as f:
+                f.write(f"srcdir = x\nabs_top_srcdir = {os.path.abspath(SRC)}\n")
+            src = kmod.source_dir(d)
+            self.assertTrue(os.path.isfile(os.path.join(src, "blkfront", "main.c")))
+            os.unlink(os.path.join(d, "Makefile"))
+            with self.assertRaisesRegex(LabError, "not a configured pvsplit build"):
+                kmod.source_dir(d)
+
+    def test_missing_headers_name_the_package(self):
+        old = os.environ.pop("PVSPLIT_LAB_KDIR", None)
+        try:
+            with self.assertRaisesRegex(LabError, "apt-get install linux-headers-0.0.0-lab-amd64"):
+                kmod.kernel_headers("0.0.0-lab-amd64")
+        finally:
+            if old is not None:
+                os.environ["PVSPLIT_LAB_KDIR"] = old
+
+    def test_metrics_and_run_env_name_the_frontend(self):
+        self.assertEqual(overlay.disk_label("kernel", "stock"), "kernel")
+        self.assertEqual(overlay.disk_label("pvsplit", "pvsplit"), "pvsplit+pvsplit-blkfront")
+        env = overlay.run_env("kernel", {}, 5, 512, 256, 300, "pvsplit")
+        self.assertIn("LAB_FRONTEND=pvsplit\n", env)
+        self.assertIn("LAB_DISK_LABEL=kernel+pvsplit-blkfront\n", env)
 
 
 if __name__ == "__main__":

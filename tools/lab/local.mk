@@ -15,6 +15,7 @@ dist_labpy_DATA = \
 	tools/lab/pvlab/debs.py \
 	tools/lab/pvlab/elf.py \
 	tools/lab/pvlab/images.py \
+	tools/lab/pvlab/kmod.py \
 	tools/lab/pvlab/machine.py \
 	tools/lab/pvlab/monitor.py \
 	tools/lab/pvlab/overlay.py \

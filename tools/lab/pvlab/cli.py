@@ -10,13 +10,15 @@ import signal
 import sys
 import time
 
-from . import bench, images, overlay, ui
+from . import bench, images, kmod, overlay, ui
 from .machine import HostDom0, QemuMachine, is_xen_dom0
 from .monitor import Monitor
 from .ui import LabError, progress
 
 EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
+# the guest's block frontend: Linux's xen-blkfront or pvsplit's module
+FRONTENDS = ("stock", "pvsplit")
 BENCH_BACKENDS = ("pvsplit", "kernel", "emulated")
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
@@ -77,11 +79,15 @@ def missing_daemons(build_dest, dirs):
     return {d: why for (d, why) in PVSPLIT_DAEMONS.items() if d not in found}
 
 
-def prepare_run(lab, args, backend, rundir, host):
+def prepare_run(lab, args, backend, rundir, host, frontend="stock"):
     """Pack this run's dom0 initrd (on a real dom0 HOST: the overlay alone);
     returns (boot files, initrd path)."""
     hvm = backend == "emulated"
     boot = lab.build_all(hvm=hvm)
+    module = None
+    if frontend == "pvsplit":
+        module = kmod.build_blkfront(lab.require_build(), lab.images.abi(),
+                                     os.path.join(rundir, "kmod"))
     build_dest = os.path.join(rundir, "pvsplit-install")
     dirs = overlay.stage_build(lab.require_build(), lab.cache, build_dest)
     if backend == "pvsplit":
@@ -90,7 +96,7 @@ def prepare_run(lab, args, backend, rundir, host):
             raise NotRunnable("--backend pvsplit is not yet runnable: the build has no "
                               + ", ".join(f"{d} ({why})" for d, why in missing.items()))
     env = overlay.run_env(backend, dirs, args.fio_secs, args.guest_mem, args.disk_mb,
-                          args.script_timeout)
+                          args.script_timeout, frontend)
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
     if getattr(args, "bench", False):
@@ -102,7 +108,8 @@ def prepare_run(lab, args, backend, rundir, host):
         overlay.pack_guest_tar(guest_tar, lab.images.stage_root("guest"), lab.datadir, env,
                                args.guest_script)
     else:
-        overlay.pack_guest_initrd(guest_initrd, boot["guest"], lab.datadir, env, args.guest_script)
+        overlay.pack_guest_initrd(guest_initrd, boot["guest"], lab.datadir, env, args.guest_script,
+                                  module)
     initrd = os.path.join(rundir, "dom0-initrd.cpio")
     bases = [] if host else [boot["dom0"]] + ([boot["dom0-hvm"]] if hvm else [])
     overlay.pack_dom0_initrd(initrd, bases, lab.datadir, env, args.dom0_script,
@@ -111,6 +118,8 @@ def prepare_run(lab, args, backend, rundir, host):
         if f:
             os.unlink(f)
     shutil.rmtree(build_dest)
+    if module:
+        shutil.rmtree(os.path.dirname(module))
     return boot, initrd
 
 
@@ -118,11 +127,12 @@ class NotRunnable(LabError):
     """The run cannot happen yet (reported as SKIP, exit 77)."""
 
 
-def run_one(lab, args, backend):
-    rundir = lab.new_rundir(backend, args.log_dir)
+def run_one(lab, args, backend, frontend="stock"):
+    label = backend if frontend == "stock" else f"{backend}-pvsplit-blkfront"
+    rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
     host = is_xen_dom0() and not args.qemu
-    boot, initrd = prepare_run(lab, args, backend, rundir, host)
+    boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend)
     if host:
         progress("this host is a Xen dom0 (control_d): running the checks here, not in QEMU")
         machine = HostDom0(rundir, initrd)
@@ -135,7 +145,8 @@ def run_one(lab, args, backend):
         result = Monitor(machine, args.boot_timeout, log).run()
     if not args.keep_initrd and os.path.exists(initrd):
         os.unlink(initrd)
-    summary = dict(result.to_json(), backend=backend, rundir=rundir,
+    summary = dict(result.to_json(), backend=backend, frontend=frontend,
+                   label=overlay.disk_label(backend, frontend), rundir=rundir,
                    serial_log=machine.serial_log)
     images.write_json(os.path.join(rundir, "summary.json"), summary)
     return summary
@@ -148,7 +159,8 @@ def _fmt_secs(v):
 def print_summary(s, out=sys.stdout):
     counts = {st: sum(1 for x in s["steps"] if x["status"] == st) for st in ("pass", "fail", "skip")}
     verdict = "PASSED" if s["passed"] else "FAILED"
-    print(f"\npvsplit-lab run --backend {s['backend']}: {verdict} ({counts['pass']} passed, "
+    print(f"\npvsplit-lab run --backend {s['backend']} --frontend {s.get('frontend', 'stock')}: "
+          f"{verdict} ({counts['pass']} passed, "
           f"{counts['fail']} failed, {counts['skip']} skipped)", file=out)
     if s.get("error"):
         print(f"  error: {s['error']}", file=out)
@@ -172,24 +184,28 @@ def print_metrics(summaries, out=sys.stdout):
     have = [s for s in summaries if any(k.startswith("disk.") for k in s["metrics"])]
     if not have:
         return
-    print(f"  {'guest fio (MiB/s, IOPS)':24}" + "".join(f"{s['backend']:>24}" for s in have), file=out)
+    label = lambda s: s.get("label", s["backend"])
+    width = max([24] + [len(label(s)) + 2 for s in have])
+    print(f"  {'guest fio (MiB/s, IOPS)':24}" + "".join(f"{label(s):>{width}}" for s in have),
+          file=out)
     for r in rows:
         cells = []
         for s in have:
-            bw = s["metrics"].get(f"disk.{s['backend']}.{r}.mib_s", {}).get("value")
-            iops = s["metrics"].get(f"disk.{s['backend']}.{r}.iops", {}).get("value")
+            bw = s["metrics"].get(f"disk.{label(s)}.{r}.mib_s", {}).get("value")
+            iops = s["metrics"].get(f"disk.{label(s)}.{r}.iops", {}).get("value")
             cells.append(f"{bw} MiB/s {iops} IOPS" if bw is not None else "-")
-        print(f"  {r:24}" + "".join(f"{c:>24}" for c in cells), file=out)
+        print(f"  {r:24}" + "".join(f"{c:>{width}}" for c in cells), file=out)
 
 
 def cmd_run(lab, args):
     summaries, skipped = [], []
     for backend in args.backend:
-        try:
-            summaries.append(run_one(lab, args, backend))
-        except NotRunnable as e:
-            progress(f"SKIP {backend}: {e}")
-            skipped.append({"backend": backend, "skipped": str(e)})
+        for frontend in args.frontend:
+            try:
+                summaries.append(run_one(lab, args, backend, frontend))
+            except NotRunnable as e:
+                progress(f"SKIP {backend}: {e}")
+                skipped.append({"backend": backend, "frontend": frontend, "skipped": str(e)})
     if args.json:
         json.dump({"runs": summaries, "skipped": skipped}, sys.stdout, indent=2)
         print()
@@ -200,7 +216,8 @@ def cmd_run(lab, args):
             print()
             print_metrics(summaries)
         for sk in skipped:
-            print(f"\npvsplit-lab run --backend {sk['backend']}: SKIP ({sk['skipped']})")
+            print(f"\npvsplit-lab run --backend {sk['backend']} --frontend {sk['frontend']}: "
+                  f"SKIP ({sk['skipped']})")
     if not summaries:
         return EXIT_SKIP
     return EXIT_PASS if all(s["passed"] for s in summaries) else EXIT_FAIL
@@ -225,14 +242,14 @@ def cmd_build(lab, args):
 def print_demo_summary(s, out=sys.stdout):
     """A few lines: what ran, how long it took, what the disks did."""
     m, marks = s["metrics"], s["marks"]
-    fig = lambda k: m.get(f"disk.{s['backend']}.{k}.mib_s", {}).get("value", "-")
+    fig = lambda k: m.get(f"disk.{s.get('label', s['backend'])}.{k}.mib_s", {}).get("value", "-")
     passed = sum(1 for x in s["steps"] if x["status"] == "pass")
-    print(f"\npvsplit lab demo ({s['backend']} backend): "
+    print(f"\npvsplit lab demo ({s['backend']} backend, {s.get('frontend', 'stock')} frontend): "
           f"{'all checks passed' if s['passed'] else 'FAILED: ' + str(s.get('error') or 'a step failed')}"
           f" ({passed}/{len(s['steps'])} steps)", file=out)
     print(f"  Xen 4.17 + dom0 up {marks.get('dom0-up', '-')} s, guest up {marks.get('guest.ready', '-')} s, "
           f"everything done {marks.get('done', '-')} s after QEMU started (TCG, no KVM)", file=out)
-    print(f"  guest disk via PV blkfront: 1 MiB seq read {fig('seqread_1m')} MiB/s, write "
+    print(f"  guest disk via PV {'pvsplit-' if s.get('frontend') == 'pvsplit' else 'xen-'}blkfront: 1 MiB seq read {fig('seqread_1m')} MiB/s, write "
           f"{fig('seqwrite_1m')} MiB/s; 4 KiB random read {fig('randread_4k_qd32')} MiB/s (qd32)",
           file=out)
     print("  shown: ext4 + fio verify on a file-backed and a block-device disk, xl console in and "
@@ -244,7 +261,7 @@ def print_demo_summary(s, out=sys.stdout):
 
 def cmd_demo(lab, args):
     try:
-        s = run_one(lab, args, args.demo_backend)
+        s = run_one(lab, args, args.demo_backend, args.frontend[0])
     except NotRunnable as e:
         print(f"pvsplit-lab demo: SKIP ({e})")
         return EXIT_SKIP
@@ -330,6 +347,21 @@ def _backends_bench(text):
     return _backend_list(text, BENCH_BACKENDS)
 
 
+def _frontends(text):
+    names = [f.strip() for f in text.split(",") if f.strip()]
+    if not names or any(f not in FRONTENDS for f in names):
+        raise argparse.ArgumentTypeError("frontends: a comma separated list of "
+                                         + ", ".join(FRONTENDS))
+    return names
+
+
+def _frontend_opt(p, many):
+    p.add_argument("--frontend", type=_frontends, default=["stock"],
+                   help="the guest's block frontend: stock (Linux's xen-blkfront, default) or "
+                        "pvsplit (pvsplit-blkfront, built for the lab's kernel)"
+                        + ("; stock,pvsplit runs both and compares them" if many else ""))
+
+
 def parser():
     p = argparse.ArgumentParser(prog="pvsplit-lab",
                                 description="Xen 4.17 in QEMU (TCG) from Debian packages: "
@@ -343,6 +375,7 @@ def parser():
     _run_opts(r)
     r.add_argument("--backend", type=_backends, default=["pvsplit"],
                    help="pvsplit (default), kernel, or pvsplit,kernel for both in one run")
+    _frontend_opt(r, True)
     r.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     r.set_defaults(func=cmd_run)
     d = sub.add_parser("demo", help="boot, show a guest using the disks and console, summarise")
@@ -352,6 +385,7 @@ def parser():
                    help="leave you in the guest's console (xl console) before the end")
     d.add_argument("--backend", dest="demo_backend", choices=BACKENDS, default="pvsplit",
                    help="pvsplit (default) or kernel")
+    _frontend_opt(d, False)
     d.set_defaults(func=cmd_demo)
     be = sub.add_parser("bench", help="disk throughput: pvsplit vs kernel blkback vs HVM "
                                       "emulated IDE (run it alone on the machine)")

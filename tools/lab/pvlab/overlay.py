@@ -28,10 +28,17 @@ TIMEOUTS = {
 }
 
 
-def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout):
+def disk_label(backend, frontend):
+    """How a run's disk metrics are named: disk.LABEL.<job>.(mib_s|iops)."""
+    return backend if frontend == "stock" else f"{backend}+pvsplit-blkfront"
+
+
+def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout, frontend="stock"):
     env = {k: str(v) for (k, v) in TIMEOUTS.items()}
     env.update({
         "LAB_BACKEND": backend,
+        "LAB_FRONTEND": frontend,
+        "LAB_DISK_LABEL": disk_label(backend, frontend),
         "LAB_FIO_SECS": str(fio_secs),
         "LAB_GUEST_MEM": str(guest_mem),
         "LAB_DISK_MB": str(disk_mb),
@@ -61,13 +68,16 @@ def _add_user_scripts(w, scripts):
                 w.add_file(f"lab/user/{name}", f.read(), 0o755)
 
 
-def pack_guest_initrd(out, base, datadir, env_text, guest_script):
+def pack_guest_initrd(out, base, datadir, env_text, guest_script, module=None):
+    """MODULE: pvsplit-blkfront.ko for the guest (--frontend pvsplit)."""
     with open(out, "wb") as f:
         with open(base, "rb") as src:
             shutil.copyfileobj(src, f)
         w = cpio.CpioWriter(f)
         _add_lab_files(w, datadir, "guest")
         w.add_file("lab/run.env", env_text.encode())
+        if module:
+            w.add_path("lab/pvsplit-blkfront.ko", module)
         _add_user_scripts(w, {"guest-script": guest_script})
         w.close()
 

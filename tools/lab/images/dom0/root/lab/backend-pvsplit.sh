@@ -23,7 +23,7 @@ have() { command -v "$1" >/dev/null; }
 start_daemon() {
 	local name=$1
 	shift
-	"$name" "$@" >"$PVSPLIT_LOG_DIR/$name.log" 2>&1 &
+	"$name" "$@" >>"$PVSPLIT_LOG_DIR/$name.log" 2>&1 &
 	echo "$!" >"/run/$name.pid"
 }
 
@@ -57,6 +57,36 @@ backend_start() {
 	sleep 1
 	daemon_alive pvsplit-blkback || return 1
 	[ "$CONSOLE_DAEMON" = xenconsoled ] || daemon_alive pvsplit-consoled
+}
+
+# a process gone or a zombie (nobody may reap a daemon whose parent went)
+gone() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) }
+	[ "${st%% *}" = Z ]
+}
+
+# backend_restart DOMID: SIGKILL pvsplit-blkback and start it again, three
+# times, while the guest's I/O runs; it takes its devices up again from
+# xenstore and its ring journal, the frontend must notice nothing
+backend_restart() {
+	local round pid i
+	for round in 1 2 3; do
+		sleep 3
+		pid=$(cat /run/pvsplit-blkback.pid)
+		echo "round $round: kill -9 pvsplit-blkback ($pid)"
+		kill -KILL "$pid" || return 1
+		for i in $(seq 50); do
+			gone "$pid" && break
+			sleep 0.1
+		done
+		gone "$pid" || { echo "pvsplit-blkback ($pid) did not die"; return 1; }
+		start_daemon pvsplit-blkback
+		sleep 0.5
+		daemon_alive pvsplit-blkback || return 1
+		echo "round $round: pvsplit-blkback started again ($(cat /run/pvsplit-blkback.pid))"
+	done
 }
 
 pvsplit_hotplug_helper() {

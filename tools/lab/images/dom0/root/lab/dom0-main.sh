@@ -5,6 +5,7 @@
 #
 # Settings come from /lab/run.env (written by pvsplit-lab for this run):
 #   LAB_BACKEND       kernel | pvsplit
+#   LAB_FRONTEND      stock (xen-blkfront) | pvsplit (pvsplit-blkfront.ko)
 #   LAB_MODE          qemu (this image) | host (a real dom0: services are
 #                     already running, nothing is started or loaded)
 #   LAB_ROOT          where these files are (/lab in the image)
@@ -216,6 +217,46 @@ check_destroy() {
 	backend_check_clean "$domid"
 }
 
+# the backend going Closing while online (as one that fails and recovers):
+# the frontend must reconnect and send again what was in flight
+rehandshake() { # DOMID VDEV-NUMBER
+	local be=/local/domain/0/backend/vbd/$1/$2 fe=/local/domain/$1/device/vbd/$2 round i
+	for round in 1 2; do
+		sleep 2
+		echo "re-handshake $round: $be/state = 5 (Closing)"
+		xenstore-write "$be/state" 5 || return 1
+		for i in $(seq 300); do
+			sleep 0.2
+			[ "$(xenstore-read "$be/state")" = 4 ] && [ "$(xenstore-read "$fe/state")" = 4 ] &&
+				continue 2
+		done
+		echo "re-handshake $round: not Connected again in 60 s (backend $(xenstore-read "$be/state"), frontend $(xenstore-read "$fe/state"))"
+		return 1
+	done
+	echo "the frontend reconnected twice"
+}
+
+# while the guest's fio verify runs on xvdb: the backend restarted (and with
+# pvsplit-blkfront, re-handshakes); then "stop-io" on the console and wait
+# for the guest's verdict (its step guest.restart-io)
+check_backend_restart() {
+	local domid rc=0 out=$LAB_DIR/console-stop.out
+	wait_guest_mark restart-ready "$LAB_T_GUEST_CHECKS" || return 1
+	domid=$(guest_domid) || return 1
+	backend_restart "$domid" || rc=1
+	if [ "$rc" -eq 0 ] && [ "$LAB_FRONTEND" = pvsplit ]; then
+		rehandshake "$domid" 51728 || rc=1
+	fi
+	sleep 2
+	[ "$LAB_MODE" = host ] && out=$LAB_DIR/console.out || open_console_session "$out"
+	sleep 1
+	printf 'stop-io lab\r' >&7
+	lab_wait_for_line "$out" "stopping-io lab" 30 || { echo "the guest did not answer stop-io"; rc=1; }
+	[ "$LAB_MODE" = host ] || close_console_session
+	wait_guest_mark restart-done 300 || rc=1
+	return $rc
+}
+
 run_dom0_script() {
 	PVSPLIT_BACKEND=$LAB_BACKEND PVSPLIT_GUEST=$GUEST PVSPLIT_DOMID=$(guest_domid) \
 		bash "$LAB_ROOT/user/dom0-script" 2>&1 | while IFS= read -r line; do
@@ -242,6 +283,9 @@ guest_steps() {
 	# detach even after a failed attach: the guest waits for the disk to go
 	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach
 	lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
+	if declare -F backend_restart >/dev/null; then
+		lab_step backend-restart 900 check_backend_restart
+	fi
 	lab_step guest-finish "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
 	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
 		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script

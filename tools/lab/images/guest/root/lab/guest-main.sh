@@ -1,14 +1,20 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# The lab's checks inside the PV guest (stock xen-blkfront), in order:
+# The lab's checks inside the PV guest, in order:
 #   ready          the guest runs (dom0 then checks the console with xl console)
+#   frontend       the disks are served by the chosen frontend: the stock
+#                  xen-blkfront, or pvsplit-blkfront with xen-blkfront absent
 #   file systems   per disk: mkfs.ext4, files written, sync, read back and
 #                  hashes verified after a remount, fsck clean
 #   fio verify     per disk: raw random writes read back with crc32c checks
 #   throughput     fio on the first disk: 1 MiB sequential, 4 KiB random
 #   hot-plug       xvdc attached by dom0 is used, then detached
+#   restart I/O    (pvsplit backend) fio verify passes on xvdb, over and over,
+#                  while dom0 kills pvsplit-blkback with SIGKILL and starts it
+#                  again (and, with pvsplit-blkfront, makes the backend go
+#                  Closing and back); dom0 ends it with "stop-io" on the console
 #   guest script   /lab/user/guest-script, if the run has one
 # Marks (ready, checks-done, hotplug-ready, hotplug-used, hotplug-gone,
-# guest-done) are what dom0 waits for.
+# restart-ready, restart-done, guest-done) are what dom0 waits for.
 #
 # With LAB_BENCH=1 (pvsplit-lab bench) only the throughput runs, on the
 # first disk: /dev/xvda (PV) or /dev/sda (the HVM guest's emulated IDE).
@@ -18,12 +24,19 @@ set -u
 export PVSPLIT_DISKS="/dev/xvda /dev/xvdb"
 MNT=/mnt/lab
 : "${LAB_CONSOLE:=hvc0}"
+: "${LAB_FRONTEND:=stock}"
+# metrics are named disk.LABEL.*: the backend, plus the frontend when not stock
+: "${LAB_DISK_LABEL:=$LAB_BACKEND}"
+STOP_IO=/run/lab/stop-io
 
 # answer "ping TOKEN" typed on the console (dom0 sends it through xl console)
 console_responder() {
 	local cmd arg
 	while read -r cmd arg; do
-		[ "$cmd" = ping ] && echo "pong $arg"
+		case $cmd in
+		ping) echo "pong $arg" ;;
+		stop-io) touch "$STOP_IO" && echo "stopping-io $arg" ;;
+		esac
 	done </dev/"$LAB_CONSOLE"
 }
 
@@ -82,8 +95,8 @@ fio_rate() {
 	case $rw in *write) field=48 ;; *) field=7 ;; esac
 	bw=$(echo "$out" | awk -F';' -v f=$field '{ v = $f / 1024; printf (v < 1 ? "%.3f" : "%.1f"), v }')
 	iops=$(echo "$out" | awk -F';' -v f=$((field + 1)) '{ print $f }')
-	lab_metric "disk.$LAB_BACKEND.$name.mib_s" "$bw" MiB/s
-	lab_metric "disk.$LAB_BACKEND.$name.iops" "$iops" IOPS
+	lab_metric "disk.$LAB_DISK_LABEL.$name.mib_s" "$bw" MiB/s
+	lab_metric "disk.$LAB_DISK_LABEL.$name.iops" "$iops" IOPS
 	echo "$name: $bw MiB/s, $iops IOPS"
 }
 
@@ -108,10 +121,39 @@ disk_step() { # NAME DEV TIMEOUT CMD...
 	lab_step "$name" "$@" || { BAD_DISKS+=" $dev"; return 1; }
 }
 
+# the xenbus driver bound to each disk: "vbd" is xen-blkfront's
+check_frontend() {
+	local want=vbd d drv
+	if [ "$LAB_FRONTEND" = pvsplit ]; then
+		want=pvsplit-blkfront
+		if grep -q '^xen_blkfront ' /proc/modules; then
+			echo "xen-blkfront is loaded"
+			return 1
+		fi
+		grep '^pvsplit_blkfront ' /proc/modules || { echo "pvsplit-blkfront is not loaded"; return 1; }
+		echo "parameters: $(grep -H . /sys/module/pvsplit_blkfront/parameters/* | sed 's,.*/,,' | tr '\n' ' ')"
+	fi
+	for d in /sys/bus/xen/devices/vbd-*; do
+		drv=$(readlink "$d/driver")
+		drv=${drv##*/}
+		echo "${d##*/}: driver $drv"
+		[ "$drv" = "$want" ] || { echo "${d##*/} is not served by $want"; return 1; }
+	done
+	for d in $PVSPLIT_DISKS; do
+		d=${d##*/}
+		echo "$d: $(cat /sys/block/$d/size) sectors," \
+			"$(cat /sys/block/$d/queue/logical_block_size)/$(cat /sys/block/$d/queue/physical_block_size) B sectors," \
+			"max $(cat /sys/block/$d/queue/max_hw_sectors_kb) KiB per request," \
+			"$(ls /sys/block/$d/mq | wc -l) queue(s), write cache $(cat /sys/block/$d/queue/write_cache)," \
+			"discard max $(cat /sys/block/$d/queue/discard_max_bytes) B"
+	done
+}
+
 disk_checks() {
 	local d n
 	BAD_DISKS=
 	lab_step guest.disks 90 wait_disks || { BAD_DISKS=$PVSPLIT_DISKS; return 1; }
+	lab_step guest.frontend 30 check_frontend || { BAD_DISKS=$PVSPLIT_DISKS; return 1; }
 	for d in $PVSPLIT_DISKS; do
 		n=${d##*/}
 		disk_step "guest.fs.$n" "$d" 120 fs_check "$d"
@@ -131,6 +173,39 @@ hotplug_checks() {
 	lab_mark hotplug-used
 	lab_step guest.hotplug-gone 180 wait_block /dev/xvdc 0 150
 	lab_mark hotplug-gone
+}
+
+# fio verify on xvdb until dom0 says stop-io (at most 10 minutes): every
+# pass writes 16 MiB of random blocks and reads them back with checksums
+restart_io() {
+	local n=0 end=$((SECONDS + 600))
+	rm -f "$STOP_IO"
+	lab_mark restart-ready
+	while [ ! -e "$STOP_IO" ]; do
+		[ "$SECONDS" -lt "$end" ] || { echo "no stop-io from dom0 in 600 s"; return 1; }
+		n=$((n + 1))
+		fio --name=restart --filename=/dev/xvdb --direct=1 --ioengine=libaio --iodepth=16 \
+			--rw=randwrite --bsrange=4k-128k --size=16M --verify=crc32c --verify_fatal=1 \
+			--do_verify=1 --output-format=terse --terse-version=3 >/run/lab/restart-fio.out 2>&1 || {
+			echo "fio verify pass $n failed:"
+			tail -n 20 /run/lab/restart-fio.out
+			return 1
+		}
+	done
+	echo "$n fio verify passes on xvdb, all verified"
+	dmesg | grep -E 'blkfront|vbd' | tail -n 10
+	return 0
+}
+
+restart_checks() {
+	if [ -n "$BAD_DISKS" ]; then
+		lab_mark restart-ready
+		lab_step_skip guest.restart-io "not run:$BAD_DISKS failed the built-in checks"
+		lab_mark restart-done
+		return
+	fi
+	lab_step guest.restart-io 660 restart_io
+	lab_mark restart-done
 }
 
 run_user_script() {
@@ -165,6 +240,7 @@ main() {
 	disk_checks
 	lab_mark checks-done
 	hotplug_checks
+	[ "$LAB_BACKEND" = pvsplit ] && restart_checks
 	if [ -f /lab/user/guest-script ] && [ -n "$BAD_DISKS" ]; then
 		lab_step_skip guest.script "not run:$BAD_DISKS failed the built-in checks"
 	elif [ -f /lab/user/guest-script ]; then
