@@ -23,6 +23,9 @@
 
 #define DEFAULT_LIMIT (1u << 20)
 #define STORM_EVENTS  2000 /* events without data in one second */
+/* A storm that goes on: this many within STORM_SPAN_MS disable the console. */
+#define STORM_DISABLE 3
+#define STORM_SPAN_MS 10000
 
 /* A byte FIFO with a cap: appending beyond it drops the oldest bytes. */
 struct fifo {
@@ -57,6 +60,8 @@ struct cons {
 	uint32_t window_events, window_empty;
 	bool held;
 	uint64_t hold_until;
+	uint64_t storm_since; /* the first storm of the current run of them */
+	uint32_t storm_run;
 	/* counters */
 	uint64_t bytes_out, bytes_in, events, dropped, rotations, storms, rate_holds;
 };
@@ -409,8 +414,19 @@ static void on_event(void *opaque)
 	if (c->disabled)
 		return;
 	if (c->window_empty > STORM_EVENTS) {
-		/* Events without data: an event storm.  Ignore this guest for a second. */
+		/*
+		 * Events without data: an event storm.  Ignore this guest for a
+		 * second; one that keeps storming loses its console.
+		 */
 		c->storms++;
+		if (!c->storm_run || t - c->storm_since > STORM_SPAN_MS) {
+			c->storm_since = t;
+			c->storm_run = 0;
+		}
+		if (++c->storm_run >= STORM_DISABLE) {
+			disable(c, "event storm that does not stop");
+			return;
+		}
 		cons_logf(c, 4, "event storm (%u empty events): holding the port for 1 s",
 			  c->window_empty);
 		c->window_empty = 0;

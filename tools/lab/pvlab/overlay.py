@@ -25,6 +25,8 @@ TIMEOUTS = {
     "LAB_T_GUEST_CHECKS": 900,
     "LAB_T_HOTPLUG": 300,
     "LAB_T_GUEST_SCRIPT": 300,
+    # not a timeout: how long the guest's I/O runs under backend restarts
+    "LAB_RESTART_SECS": 75,
 }
 
 

@@ -236,24 +236,22 @@ rehandshake() { # DOMID VDEV-NUMBER
 	echo "the frontend reconnected twice"
 }
 
-# while the guest's fio verify runs on xvdb: the backend restarted (and with
-# pvsplit-blkfront, re-handshakes); then "stop-io" on the console and wait
-# for the guest's verdict (its step guest.restart-io)
+# while the guest's fio verify loop runs on xvdb (LAB_RESTART_SECS): the
+# backend restarted (and with pvsplit-blkfront, re-handshakes), all of it
+# before the loop ends; then the guest's verdict (its step guest.restart-io)
 check_backend_restart() {
-	local domid rc=0 out=$LAB_DIR/console-stop.out
+	local domid rc=0
 	wait_guest_mark restart-ready "$LAB_T_GUEST_CHECKS" || return 1
 	domid=$(guest_domid) || return 1
 	backend_restart "$domid" || rc=1
 	if [ "$rc" -eq 0 ] && [ "$LAB_FRONTEND" = pvsplit ]; then
 		rehandshake "$domid" 51728 || rc=1
 	fi
-	sleep 2
-	[ "$LAB_MODE" = host ] && out=$LAB_DIR/console.out || open_console_session "$out"
-	sleep 1
-	printf 'stop-io lab\r' >&7
-	lab_wait_for_line "$out" "stopping-io lab" 30 || { echo "the guest did not answer stop-io"; rc=1; }
-	[ "$LAB_MODE" = host ] || close_console_session
-	wait_guest_mark restart-done 300 || rc=1
+	if grep -qE '"ev":"mark",[^}]*"name":"restart-done"' "$GUEST_EVENTS"; then
+		echo "the guest's I/O loop ended before the restarts did: raise LAB_RESTART_SECS"
+		rc=1
+	fi
+	wait_guest_mark restart-done $((${LAB_RESTART_SECS:-75} + 300)) || rc=1
 	return $rc
 }
 
