@@ -86,6 +86,9 @@ struct blk_queue {
 	struct pvb_watch *uw;
 	struct pvb_gntcache *gc;
 	uint32_t gc_max; /* its size */
+	/* The clock (ns) when this batch of requests or completions began: one
+	 * clock_gettime per batch, not per request (a syscall in a PV dom0). */
+	uint64_t now;
 	struct blk_io *ios;
 	uint32_t *freelist;
 	uint32_t nfree;
@@ -218,7 +221,7 @@ static void bucket(uint64_t *hist, uint64_t ns)
 
 static void account_latency(struct blk_queue *q, const struct blk_io *io)
 {
-	uint64_t t = now_ns();
+	uint64_t t = q->now;
 
 	bucket(q->st.lat, t - io->t0);
 	if (io->t_io)
@@ -594,7 +597,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 
 	io->pending = 0;
 	io->status = BLKIF_RSP_OKAY;
-	io->t_io = now_ns();
+	io->t_io = q->now;
 	if (io->op == BLKIF_OP_DISCARD) {
 		if (dp->store->bdev && (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
 			/* No io_uring form for a secure erase: the one synchronous case. */
@@ -774,7 +777,7 @@ static void process_deferred(void *opaque);
 
 static void take(struct blk_queue *q, struct blk_io *io)
 {
-	io->t0 = now_ns();
+	io->t0 = q->now;
 	io->t_io = 0;
 	io->busy = true;
 	q->inflight++;
@@ -788,6 +791,7 @@ static void process(struct blk_queue *q)
 
 	if (q->dead)
 		return;
+	q->now = now_ns();
 	q->st.kicks++;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (pvb_ring_pending(&q->ring) < 0) {
@@ -837,6 +841,7 @@ static void on_completion(void *opaque, uint32_t events)
 
 	if (read(q->efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
+	q->now = now_ns();
 	reap(q);
 	push(q);
 	if (!q->dead)
