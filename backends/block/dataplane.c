@@ -114,7 +114,8 @@ struct blk_dp {
 	struct pvb_evtchn *ev;
 	struct blk_dp_hooks hooks;
 	uint32_t max_segs;
-	uint32_t unit; /* bytes per sector number */
+	bool async_big; /* IOSQE_ASYNC for transfers of 128 KiB and more */
+	uint32_t unit;	/* bytes per sector number */
 	struct blk_queue q[BLK_MAX_QUEUES];
 };
 
@@ -638,7 +639,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		io_uring_prep_writev(e, fd, io->iov, io->nsegs, io->off);
 	set_data(e, io, false);
 	io->pending++;
-	if (io->len >= 128 * 1024)
+	if (io->len >= 128 * 1024 && dp->async_big)
 		e->flags |= IOSQE_ASYNC; /* copy large transfers on another CPU */
 	if (sync_after) {
 		/* A barrier's (or flush's) data is on stable storage before it completes. */
@@ -1150,6 +1151,12 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 			       ? p->max_indirect
 			       : BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	dp->unit = p->large_sectors ? store->logical : SECT;
+	/*
+	 * Handing a large transfer to an io_uring worker lets its copy run
+	 * beside the ring loop; with one CPU (a dom0 with dom0_max_vcpus=1)
+	 * that is only a context switch more per request.
+	 */
+	dp->async_big = sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	for (uint32_t i = 0; i < p->nr_queues && !r; i++) {
 		dp->q[i].dp = dp;
 		dp->q[i].idx = (int)i;
