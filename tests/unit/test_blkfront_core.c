@@ -960,6 +960,69 @@ static void test_callback_failure(void)
 	rig_free(&g);
 }
 
+static void on_abort(void *ctx, uint32_t id)
+{
+	struct rig *g = ctx;
+
+	CU_ASSERT_NOT_EQUAL(g->sh[id].state, PVB_SH_FREE);
+	g->seen[g->nseen++] = id;
+}
+
+/*
+ * A broken ring fails what it holds without a teardown: the requests in
+ * flight and the one whose completion failed are given up, every id is
+ * free again, and a late response to one of them is refused.
+ */
+static void test_abort(void)
+{
+	struct rig g;
+	uint32_t ids[4], got = 0;
+	uint64_t a, b;
+	uint8_t op;
+	int err, i, j;
+
+	rig_init(&g, 0);
+	for (i = 0; i < 4; i++)
+		ids[i] = rig_send(&g, i == 3);
+	a = back_take(&g, &op);
+	back_respond(&g, a, op, BLKIF_RSP_OKAY);
+	b = back_take(&g, &op);
+	back_respond(&g, b, op, BLKIF_RSP_OKAY);
+	g.fail_at = 1; /* the second completion fails: b stays ANSWERED */
+	CU_ASSERT_EQUAL(rig_poll(&g, &err), -EIO);
+	CU_ASSERT_EQUAL(g.sh[a].state, PVB_SH_FREE);
+	CU_ASSERT_EQUAL(g.sh[b].state, PVB_SH_ANSWERED);
+	CU_ASSERT_EQUAL(g.r.nfree, RING_SLOTS - 3);
+
+	g.nseen = 0;
+	CU_ASSERT_EQUAL(pvb_ring_abort(&g.r, on_abort, &g), 3);
+	CU_ASSERT_EQUAL(g.nseen, 3);
+	for (i = 1; i < 4; i++)
+		for (j = 0; j < g.nseen; j++)
+			if (g.seen[j] == ids[i])
+				got++;
+	CU_ASSERT_EQUAL(got, 3); /* b and the two never answered */
+	CU_ASSERT_EQUAL(g.r.nfree, RING_SLOTS);
+	for (i = 0; i < 4; i++)
+		CU_ASSERT_EQUAL(g.sh[ids[i]].state, PVB_SH_FREE);
+	/* nothing left: a second abort finds nothing */
+	CU_ASSERT_EQUAL(pvb_ring_abort(&g.r, on_abort, &g), 0);
+	CU_ASSERT_EQUAL(g.nseen, 3);
+
+	/* the backend answers an aborted request late: refused */
+	g.fail_at = -1;
+	a = back_take(&g, &op);
+	back_respond(&g, a, op, BLKIF_RSP_OKAY);
+	CU_ASSERT_EQUAL(rig_poll(&g, &err), -EPROTO);
+	CU_ASSERT_EQUAL(err, PVB_RSP_NOT_PENDING);
+
+	/* every id can be had again */
+	for (i = 0; i < RING_SLOTS; i++)
+		CU_ASSERT_NOT_EQUAL(pvb_id_get(&g.r), PVB_NO_ID);
+	CU_ASSERT_EQUAL(pvb_id_get(&g.r), PVB_NO_ID);
+	rig_free(&g);
+}
+
 static void test_index_wrap(void)
 {
 	struct rig g;
@@ -1020,6 +1083,7 @@ int main(void)
 		{ "hostile responses", test_responses_hostile },
 		{ "rsp_prod ahead", test_rsp_prod_ahead },
 		{ "completion failure", test_callback_failure },
+		{ "abort a broken ring", test_abort },
 		{ "index wrap", test_index_wrap },
 		{ "status codes", test_status },
 	};

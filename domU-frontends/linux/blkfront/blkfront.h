@@ -44,16 +44,23 @@ struct pvb_rq {
 
 struct pvb_info;
 
-/* One shared ring = one hardware queue. */
+/*
+ * One shared ring = one hardware queue.  The ring pages and the event
+ * channel are new at each handshake; the pool pages and the tables are
+ * kept across reconnections (a reconnection allocates only what changed
+ * size), and freed when the device is closed for good.
+ */
 struct pvb_rinfo {
 	spinlock_t lock;	/* everything below */
 	struct pvb_info *info;
 	unsigned int index;
 	char irq_name[32];
 	struct blkif_front_ring ring;
+	unsigned int ring_pages;
 	grant_ref_t ring_ref[XENBUS_MAX_RING_GRANTS];
 	evtchn_port_t evtchn;
 	int irq;
+	unsigned int gen;	/* the connection (pvb_info.gen) it belongs to */
 	bool alive;		/* taking requests and responses */
 	bool broken;		/* the backend broke the protocol */
 	struct work_struct restart_work;
@@ -62,13 +69,17 @@ struct pvb_rinfo {
 	/* the pool: granted entries first, ungranted at the tail */
 	struct list_head free_gnts;
 	unsigned int nfree, nfree_granted, ntotal;
-	/* entries the backend did not release: ended at teardown */
+	/*
+	 * entries the backend did not release: tried again at the next
+	 * connection, ended (page freed once unmapped) when given up
+	 */
 	struct list_head held_gnts;
 
 	struct pvb_ring core;
 	struct pvb_shadow *sh;
 	struct pvb_slot *slots;
 	struct pvb_gnt **slot_gnts;
+	u32 nsh, nslots, nslot_gnts, ngrefs;	/* allocated entries */
 
 	/* scratch for building one part (under lock) */
 	grant_ref_t *grefs;
@@ -109,7 +120,12 @@ struct pvb_info {
 	u32 vdisk_info;
 
 	struct pvb_params params;	/* as at the last handshake */
+	/*
+	 * rinfo_cap entries, kept until remove (reallocated only before the
+	 * disk exists); nr_rings of them in use, 0 when disconnected
+	 */
 	struct pvb_rinfo *rinfo;
+	unsigned int rinfo_cap;
 	unsigned int nr_rings;
 	unsigned int ring_order, ring_entries;
 	unsigned int per_part;		/* grants one ring request may use */
@@ -117,9 +133,16 @@ struct pvb_info {
 	bool resetting;		/* Closed on purpose, to reconnect */
 	unsigned int resets;
 	unsigned long reset_window;
+	bool closing;		/* close_work drains, then closes */
+	bool dead;		/* blk_mark_disk_dead() done */
+
+	unsigned int gen;	/* connections so far (pvb_rings_go) */
+	unsigned int broken_gen;	/* the connection a ring broke in */
 
 	wait_queue_head_t drain_wq;
 	struct work_struct broken_work;
+	struct work_struct close_work;
+	struct delayed_work retry_work;	/* out of memory: connect again */
 	struct work_struct limits_work;
 	struct delayed_work purge_work;
 	unsigned long drop;	/* PVB_DROP_* bits from the interrupt */
@@ -148,6 +171,7 @@ int pvb_rings_setup(struct pvb_info *info, unsigned int nr);
 int pvb_rings_connect(struct pvb_info *info);
 void pvb_rings_go(struct pvb_info *info);
 void pvb_teardown(struct pvb_info *info, enum pvb_teardown how);
+void pvb_rings_free(struct pvb_info *info);
 bool pvb_idle(struct pvb_info *info);
 void pvb_apply_limits(struct pvb_info *info);
 void pvb_limits_work(struct work_struct *work);

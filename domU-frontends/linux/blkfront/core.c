@@ -400,6 +400,20 @@ int pvb_id_put(struct pvb_ring *r, uint32_t id)
 	return 0;
 }
 
+uint32_t pvb_ring_abort(struct pvb_ring *r, pvb_abort_fn fn, void *ctx)
+{
+	uint32_t id, n = 0;
+
+	for (id = 0; id < r->size; id++) {
+		if (r->sh[id].state == PVB_SH_FREE)
+			continue;
+		fn(ctx, id);
+		pvb_id_put(r, id);
+		n++;
+	}
+	return n;
+}
+
 void pvb_ring_send(struct pvb_ring *r, struct blkif_front_ring *ring,
 		   uint32_t id, const struct pvb_part *part)
 {

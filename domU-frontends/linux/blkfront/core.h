@@ -247,6 +247,16 @@ uint32_t pvb_id_get(struct pvb_ring *r);
 int pvb_id_put(struct pvb_ring *r, uint32_t id);
 
 /*
+ * Give up on every request the table holds, in flight or answered but not
+ * completed (a completion that failed): fn is called for each id, which is
+ * then free, so that a late response to it is refused as not pending.
+ * For a ring the backend broke (its requests fail at once) and for a
+ * teardown.  Returns the number of ids given up.
+ */
+typedef void (*pvb_abort_fn)(void *ctx, uint32_t id);
+uint32_t pvb_ring_abort(struct pvb_ring *r, pvb_abort_fn fn, void *ctx);
+
+/*
  * Put the request encoded for id (pvb_encode into r->sh[id].req) on the
  * front ring and mark it in flight.  The caller has checked for room.
  */

@@ -11,9 +11,10 @@
  * time.  Grants are ended with gnttab_try_end_foreign_access() when a
  * response comes unless the backend keeps them mapped (persistent grants;
  * without those, a backend that still maps one breaks the device);
- * everything left at teardown is ended with
- * gnttab_end_foreign_access(), which frees a page only once the backend
- * has let go of it.
+ * at a teardown every grant the backend let go of is ended and its page
+ * kept for the next connection; the others wait until then and are ended
+ * with gnttab_end_foreign_access(), which frees a page only once the
+ * backend has let go of it.
  */
 #include <linux/bvec.h>
 #include <linux/highmem.h>
@@ -48,15 +49,47 @@ static void pvb_pool_free(struct list_head *list)
 	}
 }
 
+/*
+ * Pool entries that are not in use (the ring is down): end the grants the
+ * backend let go of, keep those pages, ungranted, in free_gnts; the others
+ * wait in held_gnts.
+ */
+static void pvb_pool_park(struct pvb_rinfo *r)
+{
+	struct pvb_gnt *g, *n;
+
+	list_splice_tail_init(&r->free_gnts, &r->held_gnts);
+	r->nfree = 0;
+	r->nfree_granted = 0;
+	list_for_each_entry_safe(g, n, &r->held_gnts, node) {
+		if (g->gref != INVALID_GRANT_REF) {
+			if (!gnttab_try_end_foreign_access(g->gref))
+				continue;
+			g->gref = INVALID_GRANT_REF;
+		}
+		list_move_tail(&g->node, &r->free_gnts);
+		r->nfree++;
+	}
+	r->ntotal = r->nfree;
+}
+
+/* count entries (ring down, pool parked): drop the extra ones, add pages */
 static int pvb_pool_fill(struct pvb_rinfo *r, unsigned int count)
 {
 	struct pvb_gnt *g;
 
+	while (r->ntotal > count && !list_empty(&r->free_gnts)) {
+		g = list_last_entry(&r->free_gnts, struct pvb_gnt, node);
+		list_del(&g->node);
+		r->nfree--;
+		r->ntotal--;
+		pvb_gnt_release(g);
+	}
 	while (r->ntotal < count) {
-		g = kzalloc(sizeof(*g), GFP_NOIO);
+		g = kzalloc(sizeof(*g), GFP_KERNEL);	/* in a noio scope */
 		if (!g)
 			return -ENOMEM;
-		g->page = alloc_page(GFP_NOIO | __GFP_ZERO);
+		g->page = alloc_page(GFP_KERNEL | __GFP_ZERO);
 		if (!g->page) {
 			kfree(g);
 			return -ENOMEM;
@@ -227,6 +260,55 @@ static void pvb_grant_callback(void *arg)
 	schedule_work(&r->restart_work);
 }
 
+static void pvb_rinfo_init(struct pvb_info *info, struct pvb_rinfo *r,
+			   unsigned int i)
+{
+	spin_lock_init(&r->lock);
+	r->info = info;
+	r->index = i;
+	snprintf(r->irq_name, sizeof(r->irq_name), "%s-q%u", info->name, i);
+	INIT_LIST_HEAD(&r->free_gnts);
+	INIT_LIST_HEAD(&r->held_gnts);
+	INIT_WORK(&r->restart_work, pvb_restart_work);
+	memset(r->ring_ref, 0xff, sizeof(r->ring_ref));
+}
+
+/* What a ring keeps across connections (it is down): for good. */
+static void pvb_ring_release(struct pvb_rinfo *r)
+{
+	pvb_pool_free(&r->free_gnts);
+	pvb_pool_free(&r->held_gnts);
+	r->nfree = 0;
+	r->nfree_granted = 0;
+	r->ntotal = 0;
+	kvfree(r->slot_gnts);
+	kvfree(r->slots);
+	kvfree(r->sh);
+	kfree(r->grefs);
+	r->slot_gnts = NULL;
+	r->slots = NULL;
+	r->sh = NULL;
+	r->grefs = NULL;
+	r->nsh = 0;
+	r->nslots = 0;
+	r->nslot_gnts = 0;
+	r->ngrefs = 0;
+	memset(&r->core, 0, sizeof(r->core));
+}
+
+/* Free the rings' memory and the array (all rings down). */
+void pvb_rings_free(struct pvb_info *info)
+{
+	unsigned int i;
+
+	for (i = 0; i < info->rinfo_cap; i++)
+		pvb_ring_release(&info->rinfo[i]);
+	kfree(info->rinfo);
+	info->rinfo = NULL;
+	info->rinfo_cap = 0;
+	info->nr_rings = 0;
+}
+
 static int pvb_ring_setup(struct pvb_info *info, struct pvb_rinfo *r)
 {
 	struct xenbus_device *dev = info->xbdev;
@@ -234,6 +316,7 @@ static int pvb_ring_setup(struct pvb_info *info, struct pvb_rinfo *r)
 	struct blkif_sring *sring;
 	int err;
 
+	r->broken = false;
 	err = xenbus_setup_ring(dev, GFP_NOIO, (void **)&sring, pages,
 				r->ring_ref);
 	if (err) {
@@ -241,16 +324,23 @@ static int pvb_ring_setup(struct pvb_info *info, struct pvb_rinfo *r)
 			r->index, pages, err);
 		return err;
 	}
+	r->ring_pages = pages;
 	XEN_FRONT_RING_INIT(&r->ring, sring, pages * XEN_PAGE_SIZE);
 	if (RING_SIZE(&r->ring) != info->ring_entries) {
 		pvb_err(info, "queue %u: ring of %u entries, expected %u",
 			r->index, RING_SIZE(&r->ring), info->ring_entries);
 		return -EINVAL;
 	}
-	r->sh = kvcalloc(info->ring_entries, sizeof(*r->sh), GFP_NOIO);
-	if (!r->sh)
-		return -ENOMEM;
-	pvb_ring_init(&r->core, r->sh, info->ring_entries);
+	if (r->nsh != info->ring_entries) {
+		kvfree(r->sh);
+		r->nsh = 0;
+		r->sh = kvcalloc(info->ring_entries, sizeof(*r->sh),
+				 GFP_KERNEL);
+		if (!r->sh)
+			return -ENOMEM;
+		r->nsh = info->ring_entries;
+	}
+	pvb_ring_init(&r->core, r->sh, r->nsh);
 	err = xenbus_alloc_evtchn(dev, &r->evtchn);
 	if (err) {
 		pvb_err(info, "queue %u: cannot allocate an event channel: %d",
@@ -269,31 +359,31 @@ static int pvb_ring_setup(struct pvb_info *info, struct pvb_rinfo *r)
 }
 
 /*
- * Allocate nr rings (ring pages, event channels, shadow tables) for a
- * handshake.  On error the caller tears down.
+ * Set up nr rings (ring pages, event channels, shadow tables) for a
+ * handshake, all rings being down.  On error the caller tears down.
  */
 int pvb_rings_setup(struct pvb_info *info, unsigned int nr)
 {
 	unsigned int i, flags;
 	int err = 0;
 
-	info->rinfo = kcalloc(nr, sizeof(*info->rinfo), GFP_KERNEL);
-	if (!info->rinfo)
-		return -ENOMEM;
-	info->nr_rings = nr;
-	for (i = 0; i < nr; i++) {
-		struct pvb_rinfo *r = &info->rinfo[i];
-
-		spin_lock_init(&r->lock);
-		r->info = info;
-		r->index = i;
-		snprintf(r->irq_name, sizeof(r->irq_name), "%s-q%u",
-			 info->name, i);
-		INIT_LIST_HEAD(&r->free_gnts);
-		INIT_LIST_HEAD(&r->held_gnts);
-		INIT_WORK(&r->restart_work, pvb_restart_work);
-		memset(r->ring_ref, 0xff, sizeof(r->ring_ref));
+	/*
+	 * More rings than before: only before the disk exists (it keeps its
+	 * hardware queues), so nothing looks at the array meanwhile.
+	 */
+	if (info->rinfo && nr > info->rinfo_cap)
+		pvb_rings_free(info);
+	if (!info->rinfo) {
+		info->rinfo = kcalloc(nr, sizeof(*info->rinfo), GFP_KERNEL);
+		if (!info->rinfo)
+			return -ENOMEM;
+		info->rinfo_cap = nr;
+		for (i = 0; i < nr; i++)
+			pvb_rinfo_init(info, &info->rinfo[i], i);
 	}
+	for (i = nr; i < info->rinfo_cap; i++)
+		pvb_ring_release(&info->rinfo[i]);
+	info->nr_rings = nr;
 	flags = memalloc_noio_save();
 	for (i = 0; i < nr && !err; i++)
 		err = pvb_ring_setup(info, &info->rinfo[i]);
@@ -301,52 +391,139 @@ int pvb_rings_setup(struct pvb_info *info, unsigned int nr)
 	return err;
 }
 
-/* The pool and slot tables, once the features are known. */
+static int pvb_ring_connect(struct pvb_info *info, struct pvb_rinfo *r,
+			    u32 segs)
+{
+	u32 entries = info->ring_entries, per = info->per_part, id;
+
+	if (r->nslots != entries) {
+		kvfree(r->slots);
+		r->nslots = 0;
+		r->slots = kvcalloc(entries, sizeof(*r->slots), GFP_KERNEL);
+		if (!r->slots)
+			return -ENOMEM;
+		r->nslots = entries;
+	}
+	memset(r->slots, 0, entries * sizeof(*r->slots));
+	if (r->nslot_gnts != entries * per) {
+		kvfree(r->slot_gnts);
+		r->nslot_gnts = 0;
+		r->slot_gnts = kvcalloc(entries * per, sizeof(*r->slot_gnts),
+					GFP_KERNEL);
+		if (!r->slot_gnts)
+			return -ENOMEM;
+		r->nslot_gnts = entries * per;
+	}
+	memset(r->slot_gnts, 0, entries * per * sizeof(*r->slot_gnts));
+	if (r->ngrefs != segs) {
+		kfree(r->grefs);
+		r->ngrefs = 0;
+		r->grefs = kcalloc(segs, sizeof(*r->grefs), GFP_KERNEL);
+		if (!r->grefs)
+			return -ENOMEM;
+		r->ngrefs = segs;
+	}
+	for (id = 0; id < entries; id++)
+		r->slots[id].gnts = &r->slot_gnts[id * per];
+	/* the backend has let go of more pages since the teardown, or never will */
+	pvb_pool_park(r);
+	pvb_pool_free(&r->held_gnts);
+	return pvb_pool_fill(r, entries * per);
+}
+
+/*
+ * The pool and slot tables, once the features are known: what the last
+ * connection left is reused.  -ENOMEM may be tried again later.
+ */
 int pvb_rings_connect(struct pvb_info *info)
 {
 	u32 segs = pvb_segs_per_request(&info->conn);
-	unsigned int i, id, flags;
+	unsigned int i, flags;
 	int err = 0;
 
 	flags = memalloc_noio_save();
-	for (i = 0; i < info->nr_rings && !err; i++) {
-		struct pvb_rinfo *r = &info->rinfo[i];
-
-		r->slots = kvcalloc(info->ring_entries, sizeof(*r->slots),
-				    GFP_NOIO);
-		r->slot_gnts = kvcalloc(info->ring_entries * info->per_part,
-					sizeof(*r->slot_gnts), GFP_NOIO);
-		r->grefs = kcalloc(segs, sizeof(*r->grefs), GFP_NOIO);
-		if (!r->slots || !r->slot_gnts || !r->grefs) {
-			err = -ENOMEM;
-			break;
-		}
-		for (id = 0; id < info->ring_entries; id++)
-			r->slots[id].gnts = &r->slot_gnts[id * info->per_part];
-		err = pvb_pool_fill(r, info->ring_entries * info->per_part);
-	}
+	for (i = 0; i < info->nr_rings && !err; i++)
+		err = pvb_ring_connect(info, &info->rinfo[i], segs);
 	memalloc_noio_restore(flags);
 	return err;
 }
 
-/* Open the rings to requests and responses (queue quiesced). */
+/* Open the rings to requests and responses (queue quiesced): a new connection. */
 void pvb_rings_go(struct pvb_info *info)
 {
 	unsigned int i;
 
+	info->gen++;
 	for (i = 0; i < info->nr_rings; i++) {
 		struct pvb_rinfo *r = &info->rinfo[i];
 
 		spin_lock_irq(&r->lock);
+		r->gen = info->gen;
 		r->alive = true;
 		spin_unlock_irq(&r->lock);
 	}
 }
 
+/* A slot given up: its grants wait in held_gnts for pvb_pool_park(). */
+static struct request *pvb_slot_drop(struct pvb_rinfo *r, u32 id)
+{
+	struct pvb_shadow *s = &r->sh[id];
+	struct pvb_slot *slot = &r->slots[id];
+	struct request *rq = slot->rq;
+	u32 i;
+
+	for (i = 0; i < s->nsegs + s->nind; i++) {
+		if (slot->gnts[i])
+			list_add(&slot->gnts[i]->node, &r->held_gnts);
+		slot->gnts[i] = NULL;
+	}
+	slot->rq = NULL;
+	return rq;
+}
+
+struct pvb_collect {
+	struct pvb_rinfo *r;
+	struct list_head *rqs;
+};
+
+/* pvb_ring_abort callback at teardown: collect the block request */
+static void pvb_collect_slot(void *ctx, u32 id)
+{
+	struct pvb_collect *c = ctx;
+	struct request *rq = pvb_slot_drop(c->r, id);
+	struct pvb_rq *pdu;
+
+	if (!rq)
+		return;
+	pdu = blk_mq_rq_to_pdu(rq);
+	if (!pdu->collected) {
+		pdu->collected = true;
+		list_add_tail(&rq->queuelist, c->rqs);
+	}
+}
+
+/*
+ * pvb_ring_abort callback for a ring the backend broke (ring lock held):
+ * the block request fails now, without waiting for a teardown that needs
+ * info->mutex (whose holder may be waiting for this very request).
+ */
+static void pvb_fail_slot(void *ctx, u32 id)
+{
+	struct request *rq = pvb_slot_drop(ctx, id);
+	struct pvb_rq *pdu;
+
+	if (!rq)
+		return;
+	pdu = blk_mq_rq_to_pdu(rq);
+	pdu->status = BLK_STS_IOERR;
+	if (!--pdu->parts)
+		blk_mq_complete_request(rq);
+}
+
 static void pvb_ring_free(struct pvb_info *info, struct pvb_rinfo *r,
 			  struct list_head *rqs)
 {
-	u32 id, i;
+	struct pvb_collect c = { .r = r, .rqs = rqs };
 
 	spin_lock_irq(&r->lock);
 	r->alive = false;
@@ -361,48 +538,18 @@ static void pvb_ring_free(struct pvb_info *info, struct pvb_rinfo *r,
 	flush_work(&r->restart_work);
 
 	/* what is still out on the ring: its request, its grants */
-	for (id = 0; r->sh && r->slots && id < r->core.size; id++) {
-		struct pvb_shadow *s = &r->sh[id];
-		struct pvb_slot *slot = &r->slots[id];
-
-		if (s->state == PVB_SH_FREE)
-			continue;
-		if (slot->rq) {
-			struct pvb_rq *pdu = blk_mq_rq_to_pdu(slot->rq);
-
-			if (!pdu->collected) {
-				pdu->collected = true;
-				list_add_tail(&slot->rq->queuelist, rqs);
-			}
-			slot->rq = NULL;
-		}
-		for (i = 0; i < s->nsegs + s->nind; i++) {
-			if (slot->gnts[i])
-				list_add(&slot->gnts[i]->node, &r->held_gnts);
-			slot->gnts[i] = NULL;
-		}
-	}
-	pvb_pool_free(&r->free_gnts);
-	pvb_pool_free(&r->held_gnts);
-	r->nfree = 0;
-	r->nfree_granted = 0;
-	r->ntotal = 0;
-	kvfree(r->slot_gnts);
-	kvfree(r->slots);
-	kvfree(r->sh);
-	kfree(r->grefs);
-	r->slot_gnts = NULL;
-	r->slots = NULL;
-	r->sh = NULL;
-	r->grefs = NULL;
+	if (r->slots)
+		pvb_ring_abort(&r->core, pvb_collect_slot, &c);
+	pvb_pool_park(r);
 	if (r->ring.sring)
-		xenbus_teardown_ring((void **)&r->ring.sring,
-				     1U << info->ring_order, r->ring_ref);
+		xenbus_teardown_ring((void **)&r->ring.sring, r->ring_pages,
+				     r->ring_ref);
 }
 
 /*
  * Take the rings down.  The requests they held are sent again after the
- * next connection (PVB_REQUEUE) or failed.  Called with info->mutex.
+ * next connection (PVB_REQUEUE) or failed; the pool pages are kept for
+ * the next connection, or freed when failing.  Called with info->mutex.
  */
 void pvb_teardown(struct pvb_info *info, enum pvb_teardown how)
 {
@@ -421,9 +568,10 @@ void pvb_teardown(struct pvb_info *info, enum pvb_teardown how)
 		info->state = PVB_CLOSED;
 	for (i = 0; i < info->nr_rings; i++)
 		pvb_ring_free(info, &info->rinfo[i], &rqs);
-	kfree(info->rinfo);
-	info->rinfo = NULL;
 	info->nr_rings = 0;
+	if (how != PVB_REQUEUE)
+		for (i = 0; i < info->rinfo_cap; i++)
+			pvb_ring_release(&info->rinfo[i]);
 	list_for_each_entry_safe(rq, n, &rqs, queuelist) {
 		list_del_init(&rq->queuelist);
 		if (how == PVB_REQUEUE)
@@ -443,12 +591,16 @@ void pvb_teardown(struct pvb_info *info, enum pvb_teardown how)
 	wake_up_all(&info->drain_wq);
 }
 
+/*
+ * Nothing in flight?  Also without info->mutex (close_work): the array
+ * stays while the disk exists, a ring that is down counts as idle.
+ */
 bool pvb_idle(struct pvb_info *info)
 {
 	unsigned int i;
 	bool idle = true;
 
-	for (i = 0; i < info->nr_rings; i++) {
+	for (i = 0; i < info->rinfo_cap; i++) {
 		struct pvb_rinfo *r = &info->rinfo[i];
 
 		spin_lock_irq(&r->lock);
@@ -635,11 +787,21 @@ static irqreturn_t pvb_interrupt(int irq, void *dev_id)
 broken:
 	r->alive = false;
 	r->broken = true;
+	/* fail what the ring holds now: the teardown needs info->mutex */
+	n = pvb_ring_abort(&r->core, pvb_fail_slot, r);
+	WRITE_ONCE(info->broken_gen, r->gen);
 	spin_unlock_irqrestore(&r->lock, flags);
 	if (err)
 		pvb_err(info, "queue %u: %s (rsp_prod %u, rsp_cons %u, req_prod %u): device disabled",
 			r->index, pvb_rsp_error_str(err), rp, r->ring.rsp_cons,
 			r->ring.req_prod_pvt);
+	if (n)
+		pvb_err(info, "queue %u: %d request part(s) in flight failed",
+			r->index, n);
+	/* requests waiting for room on this ring: fail them too */
+	if (info->gd)
+		blk_mq_start_stopped_hw_queues(info->gd->queue, true);
+	wake_up_all(&info->drain_wq);
 	schedule_work(&info->broken_work);
 	/* no EOI: the event channel stays masked */
 	return IRQ_HANDLED;
@@ -739,6 +901,40 @@ static blk_status_t pvb_plan_error(struct pvb_info *info, struct request *rq,
 	return BLK_STS_IOERR;
 }
 
+/* Publish the requests built so far (ring lock held): notify? */
+static bool pvb_push_locked(struct pvb_rinfo *r)
+{
+	int notify;
+
+	if (!r->alive)
+		return false;
+	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&r->ring, notify);
+	return notify;
+}
+
+static void pvb_push(struct pvb_rinfo *r)
+{
+	unsigned long flags;
+	bool notify;
+
+	spin_lock_irqsave(&r->lock, flags);
+	notify = pvb_push_locked(r);
+	spin_unlock_irqrestore(&r->lock, flags);
+	if (notify)
+		notify_remote_via_irq(r->irq);
+}
+
+static struct pvb_rinfo *pvb_hctx_ring(struct pvb_info *info,
+				       struct blk_mq_hw_ctx *hctx)
+{
+	return &info->rinfo[hctx->queue_num % info->nr_rings];
+}
+
+/*
+ * Requests go on the ring as they come; the ring's producer index is
+ * published and the backend notified for the last one of a batch
+ * (bd->last, or .commit_rqs when blk-mq stops before it).
+ */
 static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 				 const struct blk_mq_queue_data *bd)
 {
@@ -750,9 +946,10 @@ static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 	struct pvb_plan p;
 	struct pvb_io io;
 	grant_ref_t head = 0;
-	bool have_head;
+	blk_status_t ret;
+	bool have_head, notify = false;
 	unsigned long flags;
-	int err, notify;
+	int err;
 	u32 k;
 
 	switch (READ_ONCE(info->state)) {
@@ -765,6 +962,7 @@ static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 	default:
 		return BLK_STS_IOERR;
 	}
+	r = pvb_hctx_ring(info, hctx);
 	c = info->conn;
 	if (test_bit(PVB_DROP_FLUSH, &info->drop)) {
 		c.flush = false;
@@ -777,18 +975,21 @@ static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 	err = pvb_rq_to_io(rq, &io);
 	if (!err)
 		err = pvb_plan_io(&c, &io, &p);
-	if (err)
-		return pvb_plan_error(info, rq, err);
+	if (err) {
+		ret = pvb_plan_error(info, rq, err);
+		goto out;
+	}
 	if (!p.nparts) {
 		blk_mq_start_request(rq);
 		blk_mq_end_request(rq, BLK_STS_OK);
-		return BLK_STS_OK;
+		ret = BLK_STS_OK;
+		goto out;
 	}
-	r = &info->rinfo[hctx->queue_num % info->nr_rings];
 	if (p.nparts > info->ring_entries || p.ngrants > r->ntotal) {
 		pvb_err_rl(info, "request of %u sectors needs %u ring slots and %u grants: too big",
 			   blk_rq_sectors(rq), p.nparts, p.ngrants);
-		return BLK_STS_IOERR;
+		ret = BLK_STS_IOERR;
+		goto out;
 	}
 
 	spin_lock_irqsave(&r->lock, flags);
@@ -799,7 +1000,11 @@ static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 	if (!r->alive || pvb_reserve(r, &p, &head, &have_head)) {
 		/* restarted by a completion, the grant callback or a reconnect */
 		blk_mq_stop_hw_queue(hctx);
+		/* what this batch put on the ring goes now */
+		notify = pvb_push_locked(r);
 		spin_unlock_irqrestore(&r->lock, flags);
+		if (notify)
+			notify_remote_via_irq(r->irq);
 		return BLK_STS_DEV_RESOURCE;
 	}
 	blk_mq_start_request(rq);
@@ -811,11 +1016,27 @@ static blk_status_t pvb_queue_rq(struct blk_mq_hw_ctx *hctx,
 		pvb_send_part(r, rq, &c, &io, &p, k, &head);
 	if (have_head)
 		gnttab_free_grant_references(head);
-	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&r->ring, notify);
+	if (bd->last)
+		notify = pvb_push_locked(r);
 	spin_unlock_irqrestore(&r->lock, flags);
 	if (notify)
 		notify_remote_via_irq(r->irq);
 	return BLK_STS_OK;
+
+out:
+	if (bd->last)
+		pvb_push(r);
+	return ret;
+}
+
+/* blk-mq stopped a batch before its last request */
+static void pvb_commit_rqs(struct blk_mq_hw_ctx *hctx)
+{
+	struct pvb_info *info = hctx->queue->queuedata;
+
+	/* the state changes only with the queue quiesced */
+	if (READ_ONCE(info->state) == PVB_CONNECTED)
+		pvb_push(pvb_hctx_ring(info, hctx));
 }
 
 static void pvb_complete_rq(struct request *rq)
@@ -827,5 +1048,6 @@ static void pvb_complete_rq(struct request *rq)
 
 const struct blk_mq_ops pvb_mq_ops = {
 	.queue_rq = pvb_queue_rq,
+	.commit_rqs = pvb_commit_rqs,
 	.complete = pvb_complete_rq,
 };

@@ -50,6 +50,7 @@ MODULE_PARM_DESC(feature_persistent,
 		 "Offer persistent grants to the backend (default on; read at each connection)");
 
 #define PVB_DRAIN_TIMEOUT	(10 * HZ)
+#define PVB_RETRY_DELAY		HZ	/* out of memory at a reconnection */
 #define PVB_RESET_WINDOW	(60 * HZ)
 #define PVB_MAX_RESETS		10
 
@@ -249,6 +250,17 @@ abort:
 	return err;
 }
 
+/*
+ * Out of memory while reconnecting: the requests wait (the state stays
+ * PVB_DISCONNECTED) and retry_work tries again.
+ */
+static void pvb_retry_later(struct pvb_info *info, const char *what)
+{
+	pvb_warn(info, "out of memory %s: trying again in %u ms", what,
+		 jiffies_to_msecs(PVB_RETRY_DELAY));
+	mod_delayed_work(system_wq, &info->retry_work, PVB_RETRY_DELAY);
+}
+
 /* The backend waits in InitWait: rings, event channels, keys, Initialised. */
 static int pvb_talk(struct pvb_info *info)
 {
@@ -272,6 +284,11 @@ static int pvb_talk(struct pvb_info *info)
 		nr = min(nr, info->tag_set.nr_hw_queues);
 
 	err = pvb_rings_setup(info, nr);
+	if (err == -ENOMEM && info->gd) {
+		/* the disk waits: no I/O error for want of memory */
+		pvb_retry_later(info, "setting up the rings");
+		goto fail;
+	}
 	if (err) {
 		xenbus_dev_fatal(dev, err, "setting up %u ring(s)", nr);
 		goto fail;
@@ -410,8 +427,11 @@ static void pvb_log_features(struct pvb_info *info)
 		 c->secure_discard ? "on (secure)" : c->discard ? "on" : "off");
 }
 
-/* The backend is Connected and we are Initialised: first time or again. */
-static void pvb_connect(struct pvb_info *info)
+/*
+ * The backend is Connected and we are Initialised: first time or again.
+ * True when the disk is new: the caller adds it without info->mutex.
+ */
+static bool pvb_connect(struct pvb_info *info)
 {
 	struct xenbus_device *dev = info->xbdev;
 	struct pvb_geometry geo;
@@ -452,18 +472,7 @@ static void pvb_connect(struct pvb_info *info)
 		pvb_rings_go(info);
 		xenbus_switch_state(dev, XenbusStateConnected);
 		pvb_log_features(info);
-		err = device_add_disk(&dev->dev, info->gd, NULL);
-		if (err) {
-			xenbus_dev_fatal(dev, err, "adding the disk");
-			pvb_teardown(info, PVB_FAIL_CLOSED);
-			put_disk(info->gd);
-			blk_mq_free_tag_set(&info->tag_set);
-			info->gd = NULL;
-			return;
-		}
-		info->ready = true;
-		pvb_purge_start(info);
-		return;
+		return true;
 	}
 
 	/* again: same disk, maybe other features */
@@ -473,6 +482,11 @@ static void pvb_connect(struct pvb_info *info)
 	err = pvb_rings_connect(info);
 	if (err) {
 		blk_mq_unquiesce_queue(info->gd->queue);
+		if (err == -ENOMEM) {
+			/* the rings stay up, the requests wait */
+			pvb_retry_later(info, "filling the grant pools");
+			return false;
+		}
 		xenbus_dev_fatal(dev, err, "allocating grant pools");
 		goto fail;
 	}
@@ -490,10 +504,39 @@ static void pvb_connect(struct pvb_info *info)
 	blk_mq_start_stopped_hw_queues(info->gd->queue, true);
 	blk_mq_kick_requeue_list(info->gd->queue);
 	pvb_purge_start(info);
-	return;
+	return false;
 
 fail:
 	pvb_teardown(info, info->gd ? PVB_FAIL_BROKEN : PVB_FAIL_CLOSED);
+	return false;
+}
+
+/*
+ * After the first connection, without info->mutex: device_add_disk()
+ * reads the partition table, and whatever has to end those reads (the
+ * broken-ring work, a teardown) may need the mutex.  Only the xenbus
+ * watch thread gets here, so no other xenbus event and no remove() runs
+ * meanwhile.
+ */
+static void pvb_add_disk(struct pvb_info *info)
+{
+	struct xenbus_device *dev = info->xbdev;
+	int err;
+
+	err = device_add_disk(&dev->dev, info->gd, NULL);
+	mutex_lock(&info->mutex);
+	if (err) {
+		xenbus_dev_fatal(dev, err, "adding the disk");
+		pvb_teardown(info, PVB_FAIL_CLOSED);
+		put_disk(info->gd);
+		blk_mq_free_tag_set(&info->tag_set);
+		info->gd = NULL;
+	} else {
+		info->ready = true;
+		if (info->state == PVB_CONNECTED)
+			pvb_purge_start(info);
+	}
+	mutex_unlock(&info->mutex);
 }
 
 /* The backend announced Connected again: a new size, perhaps. */
@@ -502,7 +545,7 @@ static void pvb_resize(struct pvb_info *info)
 	unsigned long long sectors;
 	int err;
 
-	if (!info->gd || info->state != PVB_CONNECTED)
+	if (!info->gd || info->state != PVB_CONNECTED || info->dead)
 		return;
 	err = xenbus_scanf(XBT_NIL, info->xbdev->otherend, "sectors", "%llu",
 			   &sectors);
@@ -517,27 +560,67 @@ static void pvb_resize(struct pvb_info *info)
 	pvb_apply_limits(info);
 }
 
-/* Closed for good: fail what waits, tell the backend. */
+/* No more I/O may be submitted to the disk (once). */
+static void pvb_disk_dead(struct pvb_info *info)
+{
+	if (!info->gd || info->dead)
+		return;
+	blk_mark_disk_dead(info->gd);
+	set_capacity(info->gd, 0);
+	info->dead = true;
+}
+
+/* Wait (bounded) for the backend to answer what it has. */
+static void pvb_drain(struct pvb_info *info)
+{
+	if (!wait_event_timeout(info->drain_wq, pvb_idle(info),
+				PVB_DRAIN_TIMEOUT))
+		pvb_warn(info, "requests still in flight after %u s: failing them",
+			 PVB_DRAIN_TIMEOUT / HZ);
+}
+
+static void pvb_close_finish(struct pvb_info *info)
+{
+	pvb_teardown(info, PVB_FAIL_CLOSED);
+	info->resetting = false;
+	info->closing = false;
+	xenbus_frontend_closed(info->xbdev);
+	pvb_info(info, "closed");
+}
+
+/*
+ * Closed for good: fail what waits, tell the backend.  Requests in
+ * flight get PVB_DRAIN_TIMEOUT to be answered, in close_work: the xenbus
+ * watch thread does not wait.
+ */
 static void pvb_close(struct pvb_info *info)
 {
 	struct xenbus_device *dev = info->xbdev;
 
+	if (info->closing)
+		return;		/* close_work finishes it */
 	if (info->state == PVB_CLOSED && dev->state == XenbusStateClosed)
 		return;
-	if (info->gd) {
-		blk_mark_disk_dead(info->gd);
-		set_capacity(info->gd, 0);
+	pvb_disk_dead(info);
+	if (info->state == PVB_CONNECTED && !pvb_idle(info)) {
+		info->closing = true;
+		schedule_work(&info->close_work);
+		return;
 	}
-	/* let the backend answer what it has before it disconnects */
-	if (info->state == PVB_CONNECTED &&
-	    !wait_event_timeout(info->drain_wq, pvb_idle(info),
-				PVB_DRAIN_TIMEOUT))
-		pvb_warn(info, "requests still in flight after %u s: failing them",
-			 PVB_DRAIN_TIMEOUT / HZ);
-	pvb_teardown(info, PVB_FAIL_CLOSED);
-	info->resetting = false;
-	xenbus_frontend_closed(dev);
-	pvb_info(info, "closed");
+	pvb_close_finish(info);
+}
+
+static void pvb_close_work(struct work_struct *work)
+{
+	struct pvb_info *info = container_of(work, struct pvb_info,
+					     close_work);
+
+	/* the rings array outlives this work (remove() cancels it first) */
+	pvb_drain(info);
+	mutex_lock(&info->mutex);
+	if (info->closing)
+		pvb_close_finish(info);
+	mutex_unlock(&info->mutex);
 }
 
 /*
@@ -548,6 +631,8 @@ static void pvb_reset(struct pvb_info *info, enum xenbus_state be)
 {
 	struct xenbus_device *dev = info->xbdev;
 
+	if (info->closing)
+		return;		/* closing anyway */
 	if (info->state == PVB_BROKEN || info->state == PVB_CLOSED) {
 		pvb_close(info);
 		return;
@@ -577,7 +662,7 @@ static void pvb_backend_changed(struct xenbus_device *dev,
 				enum xenbus_state be)
 {
 	struct pvb_info *info = dev_get_drvdata(&dev->dev);
-	bool online;
+	bool online, add = false;
 
 	dev_dbg(&dev->dev, "backend %s, frontend %s\n", xenbus_strstate(be),
 		xenbus_strstate(dev->state));
@@ -598,7 +683,7 @@ static void pvb_backend_changed(struct xenbus_device *dev,
 		if (dev->state == XenbusStateInitialising && pvb_talk(info))
 			break;
 		if (dev->state == XenbusStateInitialised)
-			pvb_connect(info);
+			add = pvb_connect(info);
 		else if (dev->state == XenbusStateConnected)
 			pvb_resize(info);
 		break;
@@ -629,6 +714,32 @@ static void pvb_backend_changed(struct xenbus_device *dev,
 		break;
 	}
 	mutex_unlock(&info->mutex);
+	if (add)
+		pvb_add_disk(info);
+}
+
+/* Out of memory at a reconnection: go on from where the handshake is. */
+static void pvb_retry_work(struct work_struct *work)
+{
+	struct pvb_info *info = container_of(to_delayed_work(work),
+					     struct pvb_info, retry_work);
+	struct xenbus_device *dev = info->xbdev;
+	enum xenbus_state be;
+
+	mutex_lock(&info->mutex);
+	/* only reconnections are retried: the disk exists */
+	if (!info->gd || info->state != PVB_DISCONNECTED || info->closing)
+		goto out;
+	be = xenbus_read_driver_state(dev->otherend);
+	/* anything else: the backend's next state change takes over */
+	if (be != XenbusStateInitWait && be != XenbusStateConnected)
+		goto out;
+	if (dev->state == XenbusStateInitialising && pvb_talk(info))
+		goto out;
+	if (dev->state == XenbusStateInitialised && be == XenbusStateConnected)
+		pvb_connect(info);	/* never a first connection here */
+out:
+	mutex_unlock(&info->mutex);
 }
 
 static void pvb_broken_work(struct work_struct *work)
@@ -637,7 +748,9 @@ static void pvb_broken_work(struct work_struct *work)
 					     broken_work);
 
 	mutex_lock(&info->mutex);
-	if (info->state == PVB_CONNECTED) {
+	/* a ring of this connection broke, not of one reset since */
+	if (info->state == PVB_CONNECTED &&
+	    READ_ONCE(info->broken_gen) == info->gen) {
 		pvb_teardown(info, PVB_FAIL_BROKEN);
 		xenbus_dev_fatal(info->xbdev, -EPROTO,
 				 "backend broke the blkif protocol; device disabled");
@@ -698,6 +811,8 @@ static int pvb_probe(struct xenbus_device *dev,
 	INIT_LIST_HEAD(&info->minors);
 	init_waitqueue_head(&info->drain_wq);
 	INIT_WORK(&info->broken_work, pvb_broken_work);
+	INIT_WORK(&info->close_work, pvb_close_work);
+	INIT_DELAYED_WORK(&info->retry_work, pvb_retry_work);
 	INIT_WORK(&info->limits_work, pvb_limits_work);
 	INIT_DELAYED_WORK(&info->purge_work, pvb_purge_work);
 	info->reset_window = jiffies;
@@ -733,22 +848,29 @@ static void pvb_remove(struct xenbus_device *dev)
 	struct pvb_info *info = dev_get_drvdata(&dev->dev);
 
 	dev_dbg(&dev->dev, "removing %s\n", dev->nodename);
-	mutex_lock(&info->mutex);
-	/* nothing may wait for a backend that will not come back */
-	if (info->state != PVB_CONNECTED)
-		pvb_teardown(info, PVB_FAIL_CLOSED);
-	mutex_unlock(&info->mutex);
+	/* no xenbus event comes any more; a drain under way finishes */
+	cancel_delayed_work_sync(&info->retry_work);
+	cancel_work_sync(&info->close_work);
 
-	if (info->gd)
-		del_gendisk(info->gd);	/* a live backend answers what is left */
-
+	/*
+	 * Nothing may wait for a backend that does not answer: the disk
+	 * takes no new I/O, what is in flight gets a bounded drain, the rest
+	 * fails, all before del_gendisk() (which waits for every request).
+	 */
 	mutex_lock(&info->mutex);
+	info->closing = false;
+	pvb_disk_dead(info);
+	if (info->state == PVB_CONNECTED)
+		pvb_drain(info);
 	pvb_teardown(info, PVB_FAIL_CLOSED);
 	mutex_unlock(&info->mutex);
 	cancel_work_sync(&info->broken_work);
 	cancel_work_sync(&info->limits_work);
 	cancel_delayed_work_sync(&info->purge_work);
 
+	/* from here on nothing touches the queue */
+	if (info->gd)
+		del_gendisk(info->gd);
 	pvb_release_minors(info);
 	if (info->gd) {
 		mutex_lock(&pvb_fops_lock);
@@ -757,6 +879,7 @@ static void pvb_remove(struct xenbus_device *dev)
 		put_disk(info->gd);
 		blk_mq_free_tag_set(&info->tag_set);
 	}
+	pvb_rings_free(info);
 	kfree(info);
 }
 
@@ -767,7 +890,8 @@ static int pvb_resume(struct xenbus_device *dev)
 	int err;
 
 	mutex_lock(&info->mutex);
-	if (info->state == PVB_BROKEN || info->state == PVB_CLOSED) {
+	if (info->state == PVB_BROKEN || info->state == PVB_CLOSED ||
+	    info->closing) {
 		mutex_unlock(&info->mutex);
 		return 0;
 	}
