@@ -43,6 +43,8 @@ def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout, f
         "LAB_DISK_LABEL": disk_label(backend, frontend),
         "LAB_FIO_SECS": str(fio_secs),
         "LAB_GUEST_MEM": str(guest_mem),
+        # pvsplit-blkfront gets two vCPUs: one ring per CPU, so multi-queue is used
+        "LAB_GUEST_VCPUS": "2" if frontend == "pvsplit" else "1",
         "LAB_DISK_MB": str(disk_mb),
         "PVSPLIT_PREFIX": build_dirs.get("prefix", ""),
         "PVSPLIT_BINDIR": build_dirs.get("bindir", ""),

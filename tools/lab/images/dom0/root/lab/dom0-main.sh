@@ -11,6 +11,7 @@
 #   LAB_ROOT          where these files are (/lab in the image)
 #   PVSPLIT_*DIR      where the pvsplit build is installed
 #   LAB_GUEST_MEM     guest memory in MiB
+#   LAB_GUEST_VCPUS   its vCPUs (2 with pvsplit-blkfront: multi-queue)
 #   LAB_DISK_MB       size of each test disk
 #   LAB_T_*           timeouts in seconds (see pvsplit-lab(1))
 set -u
@@ -88,7 +89,7 @@ write_guest_cfg() {
 		ramdisk = "$LAB_ROOT/guest/initrd.cpio"
 		cmdline = "console=hvc0 quiet loglevel=3"
 		memory = $LAB_GUEST_MEM
-		vcpus = 1
+		vcpus = ${LAB_GUEST_VCPUS:-1}
 		on_crash = "preserve"
 		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda)',
 		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb)' ]

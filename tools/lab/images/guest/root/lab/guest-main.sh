@@ -135,6 +135,14 @@ check_frontend() {
 		echo "${d##*/}: driver $drv"
 		[ "$drv" = "$want" ] || { echo "${d##*/} is not served by $want"; return 1; }
 	done
+	# pvsplit-blkback offers up to 4 queues: the module takes one per vCPU
+	if [ "$LAB_FRONTEND" = pvsplit ] && [ "$LAB_BACKEND" = pvsplit ]; then
+		for d in $PVSPLIT_DISKS; do
+			d=${d##*/}
+			[ "$(ls /sys/block/$d/mq | wc -l)" = "$(nproc)" ] ||
+				{ echo "$d: $(ls /sys/block/$d/mq | wc -l) hardware queue(s) for $(nproc) vCPUs"; return 1; }
+		done
+	fi
 	for d in $PVSPLIT_DISKS; do
 		d=${d##*/}
 		echo "$d: $(cat /sys/block/$d/size) sectors," \
