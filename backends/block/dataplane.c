@@ -1113,6 +1113,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		return r;
 	}
 	if (resumed) {
+		q->now = now_ns();
 		r = recover(q);
 		if (r) {
 			qlog(q, 4, "journal unusable (%s): resuming after the last answer",
@@ -1122,6 +1123,15 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		} else {
 			io_uring_submit(&q->uring);
 		}
+	}
+	if (resumed) {
+		/*
+		 * The daemon before us may have died between publishing responses
+		 * and notifying: the frontend would wait for an event that never
+		 * comes.  One spurious event is harmless.
+		 */
+		pvb_evtchn_notify(dp->ev, (uint32_t)q->port);
+		q->st.notify_sent++;
 	}
 	/* Requests may already wait (a restart): look now, not at the next event. */
 	pvb_loop_defer(dp->loop, process_deferred, q);
