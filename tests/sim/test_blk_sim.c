@@ -1451,6 +1451,55 @@ static void test_daemon_restart(void)
 	dev_remove(&d);
 }
 
+/* One write, then idle while the daemon is killed and restarted, then read it back. */
+static int idle_through_restart(struct pvf_blk *b, void *arg)
+{
+	struct restart *rs = arg;
+	uint8_t buf[4096], back[4096];
+	char c;
+
+	blkenv_pattern(buf, sizeof(buf), rs->seed);
+	if (pvf_blk_write(b, 0, buf, sizeof(buf)))
+		return 2;
+	if (write(rs->ready[1], "r", 1) != 1 || read(rs->go[0], &c, 1) != 1)
+		return 3;
+	if (pvf_blk_read(b, 0, back, sizeof(back)) || memcmp(buf, back, sizeof(buf)))
+		return 4;
+	return 0;
+}
+
+/*
+ * A daemon killed between publishing answers and notifying leaves the
+ * frontend waiting: the one that takes the rings over sends each an event,
+ * with nothing in flight too.
+ */
+static void test_restart_notifies(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct restart rs;
+	pid_t pid;
+	char c;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.queues = 2;
+	rs.seed = d.devid;
+	CU_ASSERT_FATAL(pipe(rs.ready) == 0 && pipe(rs.go) == 0);
+	pid = fork();
+	if (pid == 0)
+		_exit(blkenv_run_frontend(&E, 1, &o, idle_through_restart, &rs));
+	CU_ASSERT(read(rs.ready[0], &c, 1) == 1);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	for (int i = 0; i < 300 && dev_counter(1, d.devid, "notifications.sent") < 2; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT(dev_counter(1, d.devid, "notifications.sent") >= 2); /* one per queue */
+	CU_ASSERT(write(rs.go[1], "g", 1) == 1);
+	CU_ASSERT_EQUAL(simrun_wait(pid), 0);
+	dev_remove(&d);
+}
+
 /* ---- persistent grants: the cache's size and what goes beyond it ---- */
 
 struct cachecase {
@@ -1654,6 +1703,8 @@ int main(void)
 	CU_add_test(s, "a guest dies and its frontend directory goes", test_frontend_gone);
 	CU_add_test(s, "removed and added again at the same path", test_readd_same_path);
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
+	CU_add_test(s, "a restarted daemon sends each ring it takes over an event",
+		    test_restart_notifies);
 	CU_add_test(s, "persistent grant cache: sized to the ring, no churn beyond it",
 		    test_persistent_cache);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
