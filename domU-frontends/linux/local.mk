@@ -8,6 +8,7 @@
 check_PROGRAMS += tests/unit/test_blkfront_core
 TESTS += tests/unit/test_blkfront_core
 tests_unit_test_blkfront_core_SOURCES = tests/unit/test_blkfront_core.c \
+	tests/unit/cunit_main.c tests/unit/cunit_main.h \
 	domU-frontends/linux/blkfront/core.c \
 	domU-frontends/linux/blkfront/core.h \
 	domU-frontends/linux/blkfront/compat.h

@@ -167,6 +167,30 @@ int blkenv_make_file(const char *path, uint64_t size)
 	return r;
 }
 
+/* The frontend's process: fn on a connected device, then exit with its verdict. */
+static _Noreturn void frontend_main(struct blkenv *e, struct blkenv_child *c, uint32_t domid,
+				    const struct pvf_blk_opts *o, blkenv_fn fn, void *arg)
+{
+	struct pvhv *hv;
+	struct pvf_blk *b;
+	int r = simrun_open(&e->sim, (int)domid, &hv);
+
+	if (!r)
+		r = pvf_blk_open(hv, o, &b);
+	if (r) {
+		fprintf(stderr, "frontend dom%u vbd %u: open: %s\n", domid, o->devid, strerror(-r));
+		r = 100;
+	} else {
+		r = fn(b, arg);
+		r = r ? (r < 0 ? 101 : r) : 0;
+		pvf_blk_close(b);
+		pvhv_close(hv);
+	}
+	if (c)
+		blkenv_child_close(c);
+	_exit(r);
+}
+
 int blkenv_run_frontend(struct blkenv *e, uint32_t domid, const struct pvf_blk_opts *o,
 			blkenv_fn fn, void *arg)
 {
@@ -174,24 +198,112 @@ int blkenv_run_frontend(struct blkenv *e, uint32_t domid, const struct pvf_blk_o
 
 	if (pid < 0)
 		return -errno;
-	if (pid == 0) {
-		struct pvhv *hv;
-		struct pvf_blk *b;
-		int r = simrun_open(&e->sim, (int)domid, &hv);
-
-		if (!r)
-			r = pvf_blk_open(hv, o, &b);
-		if (r) {
-			fprintf(stderr, "frontend dom%u vbd %u: open: %s\n", domid, o->devid,
-				strerror(-r));
-			_exit(100);
-		}
-		r = fn(b, arg);
-		pvf_blk_close(b);
-		pvhv_close(hv);
-		_exit(r ? (r < 0 ? 101 : r) : 0);
-	}
+	if (pid == 0)
+		frontend_main(e, NULL, domid, o, fn, arg);
 	return simrun_wait(pid);
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+void blkenv_child_close(struct blkenv_child *c)
+{
+	close_fd(&c->ready[0]);
+	close_fd(&c->ready[1]);
+	close_fd(&c->go[0]);
+	close_fd(&c->go[1]);
+}
+
+pid_t blkenv_child_fork(struct blkenv_child *c)
+{
+	int r;
+
+	c->pid = -1;
+	c->status = -1;
+	c->ready[0] = c->ready[1] = c->go[0] = c->go[1] = -1;
+	if (pipe2(c->ready, O_CLOEXEC) || pipe2(c->go, O_CLOEXEC) || (c->pid = fork()) < 0) {
+		r = -errno;
+		blkenv_child_close(c);
+		return r;
+	}
+	if (c->pid == 0) {
+		close_fd(&c->ready[0]);
+		close_fd(&c->go[1]);
+	} else {
+		close_fd(&c->ready[1]);
+		close_fd(&c->go[0]);
+	}
+	return c->pid;
+}
+
+pid_t blkenv_fork_frontend(struct blkenv *e, struct blkenv_child *c, uint32_t domid,
+			   const struct pvf_blk_opts *o, blkenv_fn fn, void *arg)
+{
+	pid_t pid = blkenv_child_fork(c);
+
+	if (pid == 0)
+		frontend_main(e, c, domid, o, fn, arg);
+	return pid;
+}
+
+static int read1(int fd)
+{
+	ssize_t n;
+	char ch;
+
+	do
+		n = read(fd, &ch, 1);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
+}
+
+static int write1(int fd, char ch)
+{
+	ssize_t n;
+
+	do
+		n = write(fd, &ch, 1);
+	while (n < 0 && errno == EINTR);
+	return n == 1 ? 0 : -1;
+}
+
+int blkenv_child_ready(struct blkenv_child *c)
+{
+	return write1(c->ready[1], 'r');
+}
+
+int blkenv_child_wait_go(struct blkenv_child *c)
+{
+	return read1(c->go[0]);
+}
+
+int blkenv_child_wait_ready(struct blkenv_child *c)
+{
+	pid_t pid = c->pid;
+
+	if (!read1(c->ready[0]))
+		return 0;
+	fprintf(stderr, "child %d ended before it was ready: %d\n", (int)pid, blkenv_child_wait(c));
+	return -1;
+}
+
+int blkenv_child_go(struct blkenv_child *c)
+{
+	return write1(c->go[1], 'g');
+}
+
+int blkenv_child_wait(struct blkenv_child *c)
+{
+	blkenv_child_close(c);
+	if (c->pid > 0) {
+		c->status = simrun_wait(c->pid);
+		c->pid = -1;
+	}
+	return c->status;
 }
 
 void blkenv_pattern(uint8_t *buf, size_t len, uint64_t seed)

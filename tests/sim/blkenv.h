@@ -53,6 +53,49 @@ typedef int (*blkenv_fn)(struct pvf_blk *b, void *arg);
 int blkenv_run_frontend(struct blkenv *e, uint32_t domid, const struct pvf_blk_opts *o,
 			blkenv_fn fn, void *arg);
 
+/*
+ * A child process the test steps with while it runs, such as a frontend kept
+ * connected while the test looks at the daemon or acts on it: the child says
+ * it is ready (blkenv_child_ready) and waits to be told to go on
+ * (blkenv_child_wait_go); the test waits for the first
+ * (blkenv_child_wait_ready), does the second (blkenv_child_go), and waits for
+ * the child (blkenv_child_wait).  Each side closes the pipe ends it does not
+ * use at fork, so either sees the other's death as end of file, and the pipes
+ * are close-on-exec: daemons started meanwhile do not hold them.
+ */
+struct blkenv_child {
+	pid_t pid;
+	int ready[2]; /* child -> test */
+	int go[2];    /* test -> child */
+	int status;   /* once waited for */
+};
+
+/* fork() with the pipes: 0 in the child, its pid in the test, or -errno. */
+pid_t blkenv_child_fork(struct blkenv_child *c);
+/*
+ * blkenv_run_frontend's frontend in such a child, without waiting for it: its
+ * pid, or -errno.  fn reaches c through arg.
+ */
+pid_t blkenv_fork_frontend(struct blkenv *e, struct blkenv_child *c, uint32_t domid,
+			   const struct pvf_blk_opts *o, blkenv_fn fn, void *arg);
+/* In the child: 0, or -1 (the test went away). */
+int blkenv_child_ready(struct blkenv_child *c);
+int blkenv_child_wait_go(struct blkenv_child *c);
+/*
+ * In the test: 0, or -1 if the child ended first (then it is waited for, its
+ * exit status printed and kept for blkenv_child_wait).
+ */
+int blkenv_child_wait_ready(struct blkenv_child *c);
+/* In the test: 0, or -1 (the child went away). */
+int blkenv_child_go(struct blkenv_child *c);
+/* Either side: close the pipe ends this process still holds. */
+void blkenv_child_close(struct blkenv_child *c);
+/*
+ * In the test: close its pipe ends and wait for the child.  Its exit status
+ * (as blkenv_run_frontend's for a frontend), 128+signal, or -1.
+ */
+int blkenv_child_wait(struct blkenv_child *c);
+
 /* Deterministic test data. */
 void blkenv_pattern(uint8_t *buf, size_t len, uint64_t seed);
 

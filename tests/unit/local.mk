@@ -1,10 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Unit tier: one CUnit program per library; each appends to check_PROGRAMS and TESTS.
+# Each links the shared runner, tests/unit/cunit_main.c (test_blkfront_core's
+# rules are in domU-frontends/linux/local.mk).
 
 # libpvsplit-schema against the real schema data.
 check_PROGRAMS += tests/unit/test_schema
 TESTS += tests/unit/test_schema
-tests_unit_test_schema_SOURCES = tests/unit/test_schema.c
+tests_unit_test_schema_SOURCES = tests/unit/test_schema.c tests/unit/cunit_main.c \
+	tests/unit/cunit_main.h
 tests_unit_test_schema_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DPVS_TEST_SCHEMA_DIR='"$(abs_top_srcdir)/xenstore-schema/data"'
 tests_unit_test_schema_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)

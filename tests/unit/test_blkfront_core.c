@@ -11,10 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 
 #include "core.h"
+
+#include "cunit_main.h"
 
 /* ------------------------------------------------------------------ */
 /* negotiation                                                         */
@@ -1059,10 +1060,7 @@ static void test_status(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct cunit_test tests[] = {
 		{ "ring order and size", test_ring_order },
 		{ "queue count", test_queues },
 		{ "indirect segments", test_indirect_segments },
@@ -1087,27 +1085,6 @@ int main(void)
 		{ "index wrap", test_index_wrap },
 		{ "status codes", test_status },
 	};
-	CU_pSuite suite;
-	unsigned int failures;
-	size_t i;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("blkfront core", NULL, NULL);
-	if (!suite)
-		goto fail;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +
-		   CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return CUNIT_MAIN("blkfront core", NULL, NULL, tests);
 }

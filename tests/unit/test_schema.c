@@ -14,10 +14,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <CUnit/Basic.h>
 #include <CUnit/CUnit.h>
 
 #include "pvsplit/schema.h"
+
+#include "cunit_main.h"
 
 #ifndef PVS_TEST_SCHEMA_DIR
 #define PVS_TEST_SCHEMA_DIR "xenstore-schema/data"
@@ -1297,10 +1298,7 @@ static int suite_clean(void)
 
 int main(void)
 {
-	static const struct {
-		const char *name;
-		void (*fn)(void);
-	} tests[] = {
+	static const struct cunit_test tests[] = {
 		{ "types loaded", test_types_loaded },
 		{ "key lookup", test_key_lookup },
 		{ "key patterns", test_patterns },
@@ -1324,27 +1322,6 @@ int main(void)
 		{ "console", test_check_console },
 		{ "checker errors", test_check_errors },
 	};
-	CU_pSuite suite;
-	unsigned int failures;
-	size_t i;
 
-	if (CU_initialize_registry() != CUE_SUCCESS)
-		return 2;
-	suite = CU_add_suite("schema", suite_init, suite_clean);
-	if (!suite)
-		goto fail;
-	for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
-		if (!CU_add_test(suite, tests[i].name, tests[i].fn))
-			goto fail;
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	if (CU_basic_run_tests() != CUE_SUCCESS)
-		goto fail;
-	failures = CU_get_number_of_failures() + CU_get_number_of_suites_failed() +
-		   CU_get_number_of_tests_failed();
-	CU_cleanup_registry();
-	return failures ? 1 : 0;
-fail:
-	fprintf(stderr, "CUnit: %s\n", CU_get_error_msg());
-	CU_cleanup_registry();
-	return 2;
+	return CUNIT_MAIN("schema", suite_init, suite_clean, tests);
 }
