@@ -72,6 +72,8 @@ struct blk_io {
 	int16_t status;
 	bool flush_first;
 	bool busy;
+	bool id_held;	  /* its id is in the queue's table of ids in flight */
+	uint32_t id_next; /* the next io in its id bucket, plus one (0: none) */
 };
 
 struct blk_queue {
@@ -99,6 +101,9 @@ struct blk_queue {
 	void **pool;				  /* free bounce pages */
 	uint32_t pool_free, pool_total, pool_budget;
 	uint32_t *answered; /* ios whose response is written but not pushed */
+	/* Ids of accepted requests not yet answered: buckets of io indices plus one. */
+	uint32_t *id_heads;
+	uint32_t id_mask;
 	uint32_t nanswered;
 	bool responses;
 	bool dead;
@@ -197,6 +202,7 @@ static void push(struct blk_queue *q)
 }
 
 static void start_io(struct blk_queue *q, struct blk_io *io);
+static void id_release(struct blk_queue *q, struct blk_io *io);
 static void resume_waiters(struct blk_queue *q);
 static void go(struct blk_queue *q, struct blk_io *io);
 
@@ -244,6 +250,7 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 							      : io->req.operation,
 		       status);
 	q->responses = true;
+	id_release(q, io);
 	io_put(q, io);
 	q->answered[q->nanswered++] = (uint32_t)(io - q->ios);
 	q->inflight--;
@@ -259,13 +266,41 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 
 /* ---- validation ---- */
 
-static bool id_in_flight(struct blk_queue *q, const struct blk_io *self, uint64_t id)
+static uint32_t *id_bucket(struct blk_queue *q, uint64_t id)
 {
-	for (uint32_t i = 0; i < q->nios; i++)
-		if (q->ios[i].busy && &q->ios[i] != self && q->ios[i].req.id == id &&
-		    q->ios[i].js->state == PVB_J_TAKEN)
-			return true;
-	return false;
+	return &q->id_heads[((id ^ id >> 32) * 0x9e3779b97f4a7c15ull >> 40) & q->id_mask];
+}
+
+/*
+ * A request may not reuse the id of one still in flight (the frontend could
+ * not tell the two answers apart).  Accept io's id, or say it is taken: O(1)
+ * on average, whatever the guest picks (a bucket holds at most the ring).
+ */
+static bool id_claim(struct blk_queue *q, struct blk_io *io)
+{
+	uint32_t *head = id_bucket(q, io->req.id);
+
+	for (uint32_t i = *head; i; i = q->ios[i - 1].id_next)
+		if (q->ios[i - 1].req.id == io->req.id)
+			return false;
+	io->id_next = *head;
+	*head = (uint32_t)(io - q->ios) + 1;
+	io->id_held = true;
+	return true;
+}
+
+static void id_release(struct blk_queue *q, struct blk_io *io)
+{
+	uint32_t self = (uint32_t)(io - q->ios) + 1;
+
+	if (!io->id_held)
+		return;
+	io->id_held = false;
+	for (uint32_t *p = id_bucket(q, io->req.id); *p; p = &q->ios[*p - 1].id_next)
+		if (*p == self) {
+			*p = io->id_next;
+			return;
+		}
 }
 
 /* Fetch the segment list of an indirect request, by grant copy. */
@@ -720,7 +755,7 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 		q->st.discards++;
 		break;
 	}
-	if (!st && id_in_flight(q, io, io->req.id)) {
+	if (!st && !id_claim(q, io)) {
 		q->st.err_id_reuse++;
 		st = BLKIF_RSP_ERROR;
 	}
@@ -910,7 +945,8 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	}
 	free(q->freelist);
 	free(q->answered);
-	q->freelist = q->answered = NULL;
+	free(q->id_heads);
+	q->freelist = q->answered = q->id_heads = NULL;
 	while (q->pool_free)
 		free(q->pool[--q->pool_free]);
 	free(q->pool);
@@ -1061,7 +1097,11 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	q->ios = calloc(q->nios, sizeof(*q->ios));
 	q->freelist = calloc(q->nios, sizeof(*q->freelist));
 	q->answered = calloc(q->nios, sizeof(*q->answered));
-	if (!q->ios || !q->freelist || !q->answered)
+	for (q->id_mask = 1; q->id_mask < q->nios * 2; q->id_mask <<= 1)
+		;
+	q->id_heads = calloc(q->id_mask, sizeof(*q->id_heads));
+	q->id_mask--;
+	if (!q->ios || !q->freelist || !q->answered || !q->id_heads)
 		return -ENOMEM;
 	r = journal_open(dp, q, &resumed);
 	if (r)

@@ -78,7 +78,8 @@ static int probe_file(struct blk_store *s, const struct stat *st, uint32_t logic
 	return 0;
 }
 
-int blk_store_open(const char *path, bool readonly, uint32_t logical, struct blk_store **out)
+int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direct,
+		   struct blk_store **out)
 {
 	struct blk_store *s = calloc(1, sizeof(*s));
 	int flags = (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -104,7 +105,8 @@ int blk_store_open(const char *path, bool readonly, uint32_t logical, struct blk
 	}
 	if (r)
 		goto fail;
-	s->dfd = open(path, flags | O_DIRECT);
+	if (direct)
+		s->dfd = open(path, flags | O_DIRECT);
 	*out = s;
 	return 0;
 fail:

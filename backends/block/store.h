@@ -13,7 +13,7 @@
 
 struct blk_store {
 	int fd;	 /* buffered */
-	int dfd; /* O_DIRECT, -1 when the file system refuses it */
+	int dfd; /* O_DIRECT, -1 when not asked for or the file system refuses it */
 	bool bdev;
 	bool readonly;
 	uint64_t size;	   /* bytes */
@@ -29,10 +29,13 @@ struct blk_store {
 /*
  * Open path for a vbd.  logical: the sector size to expose for a regular
  * file (512 or 4096; 0 = 512); a block device always exposes its own.
- * -EINVAL for a bad logical size or a file whose size is not a multiple of
- * it, other -errno from open/ioctl.
+ * direct: also open it O_DIRECT (dfd) for aligned transfers; without it, or
+ * where the file system refuses O_DIRECT, everything goes through the page
+ * cache (fd).  -EINVAL for a bad logical size or a file whose size is not a
+ * multiple of it, other -errno from open/ioctl.
  */
-int blk_store_open(const char *path, bool readonly, uint32_t logical, struct blk_store **out);
+int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direct,
+		   struct blk_store **out);
 void blk_store_close(struct blk_store *s);
 /* Re-read the size; *changed when it differs.  0 or -errno. */
 int blk_store_refresh(struct blk_store *s, bool *changed);

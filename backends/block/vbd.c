@@ -26,6 +26,7 @@ struct vbd {
 	bool readonly;
 	bool discard; /* the store can discard and the toolstack allows it */
 	bool large_sectors;
+	bool direct_io; /* aligned transfers bypass the page cache */
 	char backing[4096];
 };
 
@@ -166,6 +167,7 @@ static int vbd_prepare(struct pvb_device *d)
 	struct vbd *v = V(d);
 	char *mode = NULL, *dtype = NULL, *ss = NULL, *de = NULL;
 	uint32_t logical = 0;
+	uint64_t safe = 0;
 	int r = find_backing(d, v->backing, sizeof(v->backing));
 
 	if (r <= 0)
@@ -181,21 +183,37 @@ static int vbd_prepare(struct pvb_device *d)
 		logical = (uint32_t)strtoul(ss, NULL, 10);
 		free(ss);
 	}
-	r = blk_store_open(v->backing, v->readonly, logical, &v->store);
+	switch (v->cfg->direct_io) {
+	case VBD_DIRECT_SAFE:
+		/* Absent or unreadable: 0, the page cache (blkif.h's default). */
+		pvb_dev_read_uint(d, PVS_SIDE_BACKEND, "direct-io-safe", 1, &safe);
+		break;
+	case VBD_DIRECT_NEVER:
+		break;
+	case VBD_DIRECT_ALWAYS:
+		safe = 1;
+		break;
+	}
+	r = blk_store_open(v->backing, v->readonly, logical, safe, &v->store);
 	if (r) {
 		pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot open %s: %s", v->backing, strerror(-r));
 		return r;
 	}
+	v->direct_io = v->store->dfd >= 0;
+	if (safe && !v->direct_io)
+		pvb_dev_log(d, PVB_LOG_WARN, -1,
+			    "%s refuses O_DIRECT: served through the page cache", v->backing);
 	v->discard = v->store->discard && !v->readonly;
 	if (!pvb_dev_read(d, PVS_SIDE_BACKEND, "discard-enable", &de)) {
 		if (!strcmp(de, "0"))
 			v->discard = false;
 		free(de);
 	}
-	pvb_dev_log(d, PVB_LOG_INFO, -1, "%s %s: %llu bytes, %u/%u byte sectors%s%s",
+	pvb_dev_log(d, PVB_LOG_INFO, -1, "%s %s: %llu bytes, %u/%u byte sectors, %s%s%s",
 		    v->store->bdev ? "block device" : "file", v->backing,
 		    (unsigned long long)v->store->size, v->store->logical, v->store->physical,
-		    v->readonly ? ", read-only" : "", v->discard ? ", discard" : "");
+		    v->direct_io ? "O_DIRECT" : "page cache", v->readonly ? ", read-only" : "",
+		    v->discard ? ", discard" : "");
 	if (v->cfg->resize_ms)
 		pvb_timer_add(pvb_dev_loop(d), v->cfg->resize_ms, v->cfg->resize_ms, resize_check,
 			      v, &v->resize);
@@ -406,6 +424,7 @@ static void vbd_stats(struct pvb_device *d, struct json_object *o)
 		json_object_object_add(o, "backing", json_object_new_string(v->backing));
 		json_object_object_add(o, "size", json_object_new_int64((int64_t)v->store->size));
 		json_object_object_add(o, "read_only", json_object_new_boolean(v->readonly));
+		json_object_object_add(o, "direct_io", json_object_new_boolean(v->direct_io));
 	}
 	if (v->dp)
 		blk_dp_stats(v->dp, o);
@@ -430,4 +449,5 @@ void vbd_config_default(struct vbd_config *c)
 	c->persistent = true;
 	c->persistent_max = 0; /* per queue: what the ring can have in flight (dataplane.h) */
 	c->resize_ms = 1000;
+	c->direct_io = VBD_DIRECT_SAFE;
 }

@@ -8,6 +8,19 @@
 
 #include "core/backend.h"
 
+/*
+ * When the backing store is read and written with O_DIRECT (aligned
+ * transfers) rather than through dom0's page cache.  blkif.h: a backend may
+ * use O_DIRECT only where the toolstack writes direct-io-safe = 1 (xl's
+ * direct-io-safe disk option), because of the O_DIRECT memory lifetime bug
+ * with network storage; QEMU's qdisk follows the same rule.
+ */
+enum vbd_direct_io {
+	VBD_DIRECT_SAFE,   /* where direct-io-safe = 1 (the default) */
+	VBD_DIRECT_NEVER,  /* always the page cache */
+	VBD_DIRECT_ALWAYS, /* the operator vouches for every store */
+};
+
 /* What the daemon offers; pass it as the backend config's opaque. */
 struct vbd_config {
 	uint32_t max_queues;	 /* multi-queue-max-queues (1: single queue) */
@@ -16,7 +29,8 @@ struct vbd_config {
 	bool persistent;	 /* feature-persistent */
 	uint32_t persistent_max; /* persistent grants kept per queue */
 	uint32_t resize_ms;	 /* how often the backing store's size is checked (0: never) */
-	const char *state_dir;	 /* ring journals (a tmpfs: /run/pvsplit/blkback) */
+	enum vbd_direct_io direct_io;
+	const char *state_dir; /* ring journals (a tmpfs: /run/pvsplit/blkback) */
 };
 
 void vbd_config_default(struct vbd_config *c);

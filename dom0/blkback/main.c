@@ -28,6 +28,9 @@ static void usage(FILE *f)
 		"  --no-persistent       do not offer feature-persistent\n"
 		"  --persistent-max N    persistent grants kept per queue (default: ring entries\n"
 		"                        x max segments, at most 16384)\n"
+		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
+		"toolstack\n"
+		"                        writes direct-io-safe = 1, the default), never, always\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
 		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
@@ -52,7 +55,18 @@ static int parse_u32(const char *opt, const char *s, uint32_t max, uint32_t *out
 
 int main(int argc, char **argv)
 {
-	enum { O_CTL = 256, O_MQ, O_RO, O_IND, O_NOPERS, O_PMAX, O_RESIZE, O_SCHEMA, O_STATE };
+	enum {
+		O_CTL = 256,
+		O_MQ,
+		O_RO,
+		O_IND,
+		O_NOPERS,
+		O_PMAX,
+		O_RESIZE,
+		O_SCHEMA,
+		O_STATE,
+		O_DIO
+	};
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, O_CTL },
 		{ "max-queues", required_argument, NULL, O_MQ },
@@ -61,6 +75,7 @@ int main(int argc, char **argv)
 		{ "no-persistent", no_argument, NULL, O_NOPERS },
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
+		{ "direct-io", required_argument, NULL, O_DIO },
 		{ "schema-dir", required_argument, NULL, O_SCHEMA },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -102,6 +117,20 @@ int main(int argc, char **argv)
 		case O_RESIZE:
 			if (parse_u32("resize-interval", optarg, 3600000, &vc.resize_ms))
 				return 2;
+			break;
+		case O_DIO:
+			if (!strcmp(optarg, "safe")) {
+				vc.direct_io = VBD_DIRECT_SAFE;
+			} else if (!strcmp(optarg, "never")) {
+				vc.direct_io = VBD_DIRECT_NEVER;
+			} else if (!strcmp(optarg, "always")) {
+				vc.direct_io = VBD_DIRECT_ALWAYS;
+			} else {
+				fprintf(stderr,
+					NAME ": --direct-io %s: expected safe, never or always\n",
+					optarg);
+				return 2;
+			}
 			break;
 		case O_SCHEMA:
 			schema_dir = optarg;

@@ -4,6 +4,7 @@
  * Integrity across the feature matrix, FLUSH durability, discard,
  * read-only, resize, hostile frontends, lifecycle and restarts, xs-check.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <fcntl.h>
@@ -77,6 +78,7 @@ static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readon
 	if (x) {
 		v.discard_enable = x->discard_enable;
 		v.script = x->script;
+		v.direct_io_safe = x->direct_io_safe;
 	}
 	if (bdev) {
 		char cmd[512];
@@ -563,6 +565,130 @@ static void test_discard_disabled(void)
 	CU_ASSERT(v && !strcmp(v, "0"));
 	free(v);
 	dev_remove(&d);
+}
+
+/* ---- direct-io-safe: O_DIRECT only with the toolstack's permission ---- */
+
+struct dioprobe {
+	const char *dev; /* the loop device the daemon serves */
+	uint32_t devid;
+	int direct_fds; /* the daemon's fds on dev opened O_DIRECT */
+	int fds;	/* all its fds on dev */
+	int stats;	/* "direct_io" in pvsplit stats: 0, 1, -1 absent */
+};
+
+/* While connected: how the daemon opened the store, from /proc and from its stats. */
+static int dio_peek(struct pvf_blk *b, void *arg)
+{
+	struct dioprobe *p = arg;
+	struct pvf_blk_info in;
+	uint8_t buf[65536], back[65536];
+	char path[128], target[256], line[128];
+	json_object *root, *dev, *v;
+	struct dirent *de;
+	DIR *dir;
+
+	/* Aligned I/O that would take the O_DIRECT path, verified. */
+	pvf_blk_get_info(b, &in);
+	blkenv_pattern(buf, sizeof(buf), p->devid);
+	if (pvf_blk_write(b, 65536, buf, sizeof(buf)) || pvf_blk_flush(b) ||
+	    pvf_blk_read(b, 65536, back, sizeof(back)) || memcmp(buf, back, sizeof(buf)))
+		return 2;
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)E.daemon);
+	dir = opendir(path);
+	if (!dir)
+		return 3;
+	p->fds = p->direct_fds = 0;
+	while ((de = readdir(dir))) {
+		ssize_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)E.daemon, de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strcmp(target, p->dev))
+			continue;
+		p->fds++;
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%s", (int)E.daemon, de->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "flags:", 6) && (strtoul(line + 6, NULL, 8) & O_DIRECT))
+				p->direct_fds++;
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	p->stats = -1;
+	root = blkenv_stats(&E);
+	dev = root ? blkenv_dev_stats(root, 1, p->devid) : NULL;
+	if (dev && json_object_object_get_ex(dev, "direct_io", &v))
+		p->stats = json_object_get_boolean(v);
+	json_object_put(root);
+	return 0;
+}
+
+/*
+ * blkif.h: a backend may use O_DIRECT only where the toolstack writes
+ * direct-io-safe = 1 (the O_DIRECT memory lifetime bug of network storage).
+ * Without it the store goes through the page cache; with it, aligned
+ * transfers bypass it.  A loop device, which always takes O_DIRECT.
+ */
+static void test_direct_io_safe(void)
+{
+	struct dioprobe *p =
+		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (!have_loop) {
+		fprintf(stderr, "no loop devices here: skipped\n");
+		munmap(p, sizeof(*p));
+		return;
+	}
+	for (int safe = 0; safe < 2; safe++) {
+		struct dev d;
+		struct pvf_blk_opts o;
+
+		dev_add_ex(&d, 1, DISK, false, 512, true,
+			   &(struct ts_vbd){ .direct_io_safe = safe });
+		opts_for(&o, &d);
+		p->dev = d.loop;
+		p->devid = d.devid;
+		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, dio_peek, p), 0);
+		CU_ASSERT(p->fds >= 1);
+		if (safe) {
+			CU_ASSERT(p->direct_fds >= 1);
+			CU_ASSERT_EQUAL(p->stats, 1);
+		} else {
+			CU_ASSERT_EQUAL(p->direct_fds, 0);
+			CU_ASSERT_EQUAL(p->stats, 0);
+		}
+		dev_remove(&d);
+	}
+	/* --direct-io never: not even with the permission. */
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(
+		blkenv_daemon_start(&E, (const char *const[]){ "--resize-interval", "100",
+							       "--direct-io", "never", NULL }),
+		0);
+	{
+		struct dev d;
+		struct pvf_blk_opts o;
+
+		dev_add_ex(&d, 1, DISK, false, 512, true,
+			   &(struct ts_vbd){ .direct_io_safe = true });
+		opts_for(&o, &d);
+		p->dev = d.loop;
+		p->devid = d.devid;
+		CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, dio_peek, p), 0);
+		CU_ASSERT(p->fds >= 1);
+		CU_ASSERT_EQUAL(p->direct_fds, 0);
+		CU_ASSERT_EQUAL(p->stats, 0);
+		dev_remove(&d);
+	}
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	munmap(p, sizeof(*p));
 }
 
 static int readonly(struct pvf_blk *b, void *arg)
@@ -1623,6 +1749,7 @@ int main(void)
 	CU_add_test(s, "flush and barrier reach a block device", test_flush_bdev);
 	CU_add_test(s, "discard punches holes", test_discard);
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
+	CU_add_test(s, "O_DIRECT only where direct-io-safe = 1", test_direct_io_safe);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);
 	CU_add_test(s, "grant copy: bounded bounce pages, barrier, teardown in flight",

@@ -73,6 +73,8 @@ static int fill(struct xs_handle *xs, xs_transaction_t t, const struct dirs *d,
 		r = put(xs, t, d, true, "script", v->script);
 	if (!r && v->discard_enable)
 		r = put(xs, t, d, true, "discard-enable", v->discard_enable);
+	if (!r && v->direct_io_safe)
+		r = put(xs, t, d, true, "direct-io-safe", "1");
 	if (!r && v->sector_size) {
 		snprintf(n, sizeof(n), "%u", v->sector_size);
 		r = put(xs, t, d, true, "pvsplit-sector-size", n);

@@ -24,6 +24,7 @@ struct ts_vbd {
 	bool cdrom;
 	uint32_t sector_size;	    /* pvsplit-sector-size for files, 0: default */
 	const char *discard_enable; /* "0" or "1" (xl's no-discard/discard), NULL: not written */
+	bool direct_io_safe;	    /* xl's direct-io-safe: direct-io-safe = 1 */
 };
 
 /* libxl's device_disk_add(): backend and frontend directories, state 1. */

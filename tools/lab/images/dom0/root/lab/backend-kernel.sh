@@ -16,9 +16,12 @@ backend_start() {
 	pidof xenconsoled || { echo "xenconsoled is not running"; return 1; }
 }
 
-# backend_disk_spec TARGET VDEV [hotplug]: an xl disk spec
+# backend_disk_spec TARGET VDEV [hotplug|direct]: an xl disk spec (xl writes
+# direct-io-safe for both backends; xen-blkback does not read it)
 backend_disk_spec() {
 	printf '%s,raw,%s,rw,backendtype=phy' "$1" "$2"
+	[ "${3:-}" = direct ] && printf ',direct-io-safe'
+	return 0
 }
 
 # the file where the console daemon logs the guest's console output

@@ -96,7 +96,20 @@ pvsplit_hotplug_helper() {
 backend_disk_spec() {
 	local spec="$1,raw,$2,rw,backendtype=phy"
 	[ "${3:-}" = hotplug ] && spec+=",script=$(pvsplit_hotplug_helper)"
+	[ "${3:-}" = direct ] && spec+=",direct-io-safe"
 	printf '%s' "$spec"
+}
+
+# pvsplit-blkback's choice per disk: the page cache by default, O_DIRECT
+# where the disk spec says direct-io-safe (xvdb); its log names each store
+backend_check_io_mode() {
+	local log=$PVSPLIT_LOG_DIR/pvsplit-blkback.log block
+	block=$(cat "$LAB_DIR/block-dev")
+	grep -E "byte sectors, " "$log"
+	grep -qE "block device $block: .*byte sectors, O_DIRECT" "$log" ||
+		{ echo "xvdb ($block, direct-io-safe) is not served with O_DIRECT"; return 1; }
+	grep -qE "block device /dev/loop[0-9]+: .*byte sectors, page cache" "$log" ||
+		{ echo "xvda (a loop device, no direct-io-safe) is not served through the page cache"; return 1; }
 }
 
 backend_console_log() {
@@ -131,6 +144,11 @@ backend_check_stats() {
 		echo "grants still mapped after the domain is gone"
 		return 1
 	fi
+}
+
+# pvsplit-lab bench, before the guest goes: what pvsplit-blkback counted
+backend_bench_stats() {
+	pvsplit stats --json
 }
 
 # after a failed run: the daemons' last log lines

@@ -92,7 +92,7 @@ write_guest_cfg() {
 		vcpus = ${LAB_GUEST_VCPUS:-1}
 		on_crash = "preserve"
 		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda)',
-		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb)' ]
+		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb direct)' ]
 	CFG
 	cat "$LAB_DIR/guest.cfg"
 }
@@ -253,6 +253,11 @@ check_backend_restart() {
 		rc=1
 	fi
 	wait_guest_mark restart-done $((${LAB_RESTART_SECS:-75} + 300)) || rc=1
+	# the guest's I/O across the restarts is what this step proves
+	if ! grep -qE '"ev":"step",[^}]*"name":"guest.restart-io","status":"pass"' "$GUEST_EVENTS"; then
+		echo "the guest's I/O across the restarts did not pass (see guest.restart-io)"
+		rc=1
+	fi
 	return $rc
 }
 
@@ -277,6 +282,9 @@ interactive_console() {
 guest_steps() {
 	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
 	lab_step console "$LAB_T_CONSOLE" check_console
+	if declare -F backend_check_io_mode >/dev/null; then
+		lab_step io-mode 30 backend_check_io_mode
+	fi
 	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done \
 		"$LAB_T_GUEST_CHECKS" || return 1
 	# detach even after a failed attach: the guest waits for the disk to go
@@ -295,6 +303,10 @@ guest_steps() {
 bench_steps() {
 	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
 	lab_step guest-finish "$LAB_T_GUEST_CHECKS" wait_guest_mark guest-done "$LAB_T_GUEST_CHECKS"
+	# the backend's own view of the workloads (pvsplit: per-queue latency histograms)
+	if declare -F backend_bench_stats >/dev/null; then
+		lab_step backend-stats 60 backend_bench_stats
+	fi
 }
 
 guest_phase() {
