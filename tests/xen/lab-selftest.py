@@ -17,7 +17,7 @@ LAB = os.path.join(os.path.abspath(SRC), "tools", "lab")
 sys.dont_write_bytecode = True
 sys.path.insert(0, LAB)
 
-from pvlab import cpio, elf, images, kmod, overlay  # noqa: E402
+from pvlab import bench, cpio, elf, images, kmod, overlay  # noqa: E402
 from pvlab.ui import LabError  # noqa: E402
 
 
@@ -103,6 +103,29 @@ class Frontend(unittest.TestCase):
         env = overlay.run_env("kernel", {}, 5, 512, 256, 300, "pvsplit")
         self.assertIn("LAB_FRONTEND=pvsplit\n", env)
         self.assertIn("LAB_DISK_LABEL=kernel+pvsplit-blkfront\n", env)
+
+
+
+class Bench(unittest.TestCase):
+    @staticmethod
+    def run_of(backend, mib, iops):
+        return {"backend": backend, "metrics": {
+            f"disk.{backend}.seqread_1m.mib_s": {"value": mib},
+            f"disk.{backend}.seqread_1m.iops": {"value": iops}}}
+
+    def test_rounds_report_the_median(self):
+        runs = [self.run_of("pvsplit", 100.0, 100), self.run_of("kernel", 50.0, 50),
+                self.run_of("pvsplit", 300.0, 300), self.run_of("kernel", 70.0, 70),
+                self.run_of("pvsplit", 200.0, 200), self.run_of("kernel", 10.0, 10),
+                {"backend": "kernel", "metrics": {}}]  # a failed run adds nothing
+        figs = bench.figures(runs)
+        self.assertEqual(figs["pvsplit"]["seqread_1m"], {"mib_s": 200.0, "iops": 200})
+        self.assertEqual(figs["kernel"]["seqread_1m"], {"mib_s": 50.0, "iops": 50})
+        self.assertEqual(bench.rounds(runs)["pvsplit"]["seqread_1m"]["mib_s"], [100.0, 300.0, 200.0])
+        self.assertEqual(bench.flat(figs)["disk.kernel.seqread_1m.mib_s"], 50.0)
+        out = io.StringIO()
+        bench.table(figs, out)
+        self.assertIn("seqread_1m 4.0x", out.getvalue())
 
 
 if __name__ == "__main__":

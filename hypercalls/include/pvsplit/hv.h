@@ -220,6 +220,9 @@ int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port);
  * Return the next pending port, which stays masked until
  * pvhv_evtchn_unmask(); notifications to a masked port stay pending and are
  * delivered on unmask.  Returns the port, or -EAGAIN when none is pending.
+ * xen: the ports come in batches, one read of the device each; -EAGAIN ends
+ * a batch even if more became pending meanwhile.  Either way, after -EAGAIN
+ * wait for pvhv_evtchn_fd() to be readable (it is, while any port is pending).
  */
 int pvhv_evtchn_pending(struct pvhv_evtchn *ev);
 

@@ -1,25 +1,42 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """pvsplit-lab bench: the same fio workload in the guest through (a) a pvsplit
 PV disk, (b) the kernel's xen-blkback PV disk, (c) an HVM guest's emulated
-IDE disk; one lab boot each, the outer QEMU with -cpu qemu64,+svm,+npt for
-all three (HVM needs it).  A table, JSON and an SVG plot."""
+IDE disk; one lab boot each (per round: --rounds N boots each backend N
+times, interleaved, and reports the median of each row, because these
+machines are shared and one run varies by up to 2x), the outer QEMU with
+-cpu qemu64,+svm,+npt for all three (HVM needs it).  A table, JSON and an
+SVG plot."""
 import math
+import statistics
 
 ROWS = ("seqread_1m", "seqwrite_1m", "randread_4k_qd1", "randread_4k_qd32", "randwrite_4k_qd32")
 BENCH_CPU = "qemu64,+svm,+npt"
 COLOURS = {"pvsplit": "#2b7bb9", "kernel": "#7fb800", "emulated": "#d9534f"}
 
 
-def figures(summaries):
-    """{backend: {row: {"mib_s", "iops"}}} from the runs' metrics."""
+def rounds(summaries):
+    """{backend: {row: {"mib_s": [...], "iops": [...]}}}: every passed run's figures."""
     out = {}
     for s in summaries:
         b = s["backend"]
         for r in ROWS:
             cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value") for k in ("mib_s", "iops")}
             if cell["mib_s"] is not None:
-                out.setdefault(b, {})[r] = cell
+                dst = out.setdefault(b, {}).setdefault(r, {"mib_s": [], "iops": []})
+                for k in ("mib_s", "iops"):
+                    dst[k].append(cell[k])
     return out
+
+
+def figures(summaries):
+    """{backend: {row: {"mib_s", "iops"}}}: the median over the rounds."""
+    return {b: {r: {k: _median(v) for (k, v) in cell.items()} for (r, cell) in rows.items()}
+            for (b, rows) in rounds(summaries).items()}
+
+
+def _median(values):
+    m = statistics.median(values)
+    return round(m, 3) if isinstance(m, float) else m
 
 
 def flat(figs):

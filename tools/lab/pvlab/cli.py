@@ -274,24 +274,32 @@ def cmd_bench(lab, args):
     args.bench, args.cpu = True, bench.BENCH_CPU
     args.guest_script = args.dom0_script = None
     summaries, skipped = [], []
-    for backend in args.backend:
-        try:
-            summaries.append(run_one(lab, args, backend))
-        except NotRunnable as e:
-            progress(f"SKIP {backend}: {e}")
-            skipped.append({"backend": backend, "skipped": str(e)})
+    for rnd in range(args.rounds):
+        for backend in args.backend:
+            if any(sk["backend"] == backend for sk in skipped):
+                continue
+            if args.rounds > 1:
+                progress(f"round {rnd + 1} of {args.rounds}: {backend}")
+            try:
+                summaries.append(run_one(lab, args, backend))
+            except NotRunnable as e:
+                progress(f"SKIP {backend}: {e}")
+                skipped.append({"backend": backend, "skipped": str(e)})
     figs = bench.figures(summaries)
     plot = args.plot or os.path.join(os.path.dirname(summaries[0]["rundir"]) if summaries
                                      else lab.cache, time.strftime("bench-%Y%m%d-%H%M%S.svg"))
     with open(plot, "w") as f:
         f.write(bench.svg(figs, "pvsplit-lab bench: guest fio through each disk path"))
     if args.json:
-        json.dump({"disk": figs, "metrics": bench.flat(figs), "plot": plot, "skipped": skipped,
+        json.dump({"disk": figs, "metrics": bench.flat(figs), "rounds": bench.rounds(summaries),
+                   "plot": plot, "skipped": skipped,
                    "runs": [{k: s[k] for k in ("backend", "passed", "error", "rundir")}
                             for s in summaries]}, sys.stdout, indent=2)
         print()
     else:
         print()
+        if args.rounds > 1:
+            print(f"median of {args.rounds} rounds (every round's figures: --json)")
         bench.table(figs, sys.stdout)
         for s in summaries:
             if not s["passed"]:
@@ -337,6 +345,16 @@ def _backend_list(text, allowed):
         raise argparse.ArgumentTypeError("backends: a comma separated list of "
                                          + ", ".join(allowed))
     return names
+
+
+def _positive(text):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text}: expected a whole number of at least 1")
+    return n
 
 
 def _backends(text):
@@ -393,6 +411,8 @@ def parser():
     _run_opts(be, scripts=False)
     be.add_argument("--backend", type=_backends_bench, default=list(BENCH_BACKENDS),
                     help="any of pvsplit,kernel,emulated (default: all three)")
+    be.add_argument("--rounds", type=_positive, default=1, metavar="N",
+                    help="boot each backend N times, interleaved, and report the median (1)")
     be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
     be.add_argument("--plot", metavar="FILE", help="the SVG plot (default: beside the runs)")
     be.set_defaults(func=cmd_bench)
