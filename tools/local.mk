@@ -26,7 +26,9 @@ tools_bench_pvsplit_bench_SOURCES = \
 	tools/bench/bench_block.c \
 	tools/bench/bench_console.c
 tools_bench_pvsplit_bench_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/tools/lib \
-	-I$(top_srcdir)/domU-frontends/user -I$(top_srcdir)/backends
+	-I$(top_srcdir)/domU-frontends/user -I$(top_srcdir)/backends \
+	-DBENCH_INSTALLED_SCHEMA='"$(schemadir)"' \
+	-DBENCH_SOURCE_SCHEMA='"$(abs_top_srcdir)/xenstore-schema/data"'
 tools_bench_pvsplit_bench_CFLAGS = $(AM_CFLAGS) $(JSONC_CFLAGS) $(XENSTORE_CFLAGS) $(LIBURING_CFLAGS)
 tools_bench_pvsplit_bench_LDADD = libpvsplit-front.la libpvsplit-tools.la libpvsplit-hv.la \
 	libpvsplit-schema.la $(JSONC_LIBS) $(XENSTORE_LIBS) $(LIBURING_LIBS)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench.h"
 
@@ -100,6 +101,13 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	/*
+	 * Run from the build tree, before `make install`: the schema in the
+	 * source tree (the daemons it starts read the same variable).
+	 */
+	if (!getenv("PVSPLIT_SCHEMA_DIR") && access(BENCH_INSTALLED_SCHEMA, R_OK) &&
+	    !access(BENCH_SOURCE_SCHEMA, R_OK))
+		setenv("PVSPLIT_SCHEMA_DIR", BENCH_SOURCE_SCHEMA, 1);
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++) {
 		if (strcmp(name, benches[i].name))
 			continue;
