@@ -127,6 +127,18 @@ class Bench(unittest.TestCase):
         bench.table(figs, out)
         self.assertIn("seqread_1m 4.0x", out.getvalue())
 
+    def test_variant_is_named_by_its_label(self):
+        run = dict(self.run_of("pvsplit-file", 80.0, 80), backend="pvsplit", label="pvsplit-file")
+        figs = bench.figures([run, self.run_of("kernel", 40.0, 40)])
+        self.assertEqual(figs["pvsplit-file"]["seqread_1m"]["mib_s"], 80.0)
+        self.assertNotIn("pvsplit", figs)
+        out = io.StringIO()
+        bench.table(figs, out)
+        self.assertIn("pvsplit-file / kernel: seqread_1m 2.0x", out.getvalue())
+        env = overlay.run_env("pvsplit", {}, 5, 512, 256, 300, "stock", "pvsplit-file")
+        self.assertIn("LAB_DISK_LABEL=pvsplit-file\n", env)
+        self.assertIn("LAB_BACKEND=pvsplit\n", env)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=1)

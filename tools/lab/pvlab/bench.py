@@ -11,14 +11,15 @@ import statistics
 
 ROWS = ("seqread_1m", "seqwrite_1m", "randread_4k_qd1", "randread_4k_qd32", "randwrite_4k_qd32")
 BENCH_CPU = "qemu64,+svm,+npt"
-COLOURS = {"pvsplit": "#2b7bb9", "kernel": "#7fb800", "emulated": "#d9534f"}
+COLOURS = {"pvsplit": "#2b7bb9", "pvsplit-file": "#6fa8dc", "kernel": "#7fb800",
+           "emulated": "#d9534f"}
 
 
 def rounds(summaries):
     """{backend: {row: {"mib_s": [...], "iops": [...]}}}: every passed run's figures."""
     out = {}
     for s in summaries:
-        b = s["backend"]
+        b = s.get("label") or s["backend"]
         for r in ROWS:
             cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value") for k in ("mib_s", "iops")}
             if cell["mib_s"] is not None:
@@ -54,7 +55,8 @@ def table(figs, out):
             c = figs[b].get(r)
             cells.append(f"{c['mib_s']} ({c['iops']})" if c else "-")
         print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
-    for (a, b, factor) in (("pvsplit", "kernel", 1), ("pvsplit", "emulated", 10)):
+    for (a, b, factor) in (("pvsplit", "kernel", 1), ("pvsplit-file", "kernel", 1),
+                           ("pvsplit", "emulated", 10)):
         if a in figs and b in figs:
             print(f"{a} / {b}: " + ", ".join(_ratio(figs, a, b, r) for r in ROWS)
                   + f"  (target >= {factor}x)", file=out)

@@ -19,7 +19,10 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
 # the guest's block frontend: Linux's xen-blkfront or pvsplit's module
 FRONTENDS = ("stock", "pvsplit")
-BENCH_BACKENDS = ("pvsplit", "kernel", "emulated")
+BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "kernel", "emulated")
+# bench's pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
+# with pvsplit-block-hotplug (no loop device), the rest as --backend pvsplit
+BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file")}
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
@@ -79,7 +82,7 @@ def missing_daemons(build_dest, dirs):
     return {d: why for (d, why) in PVSPLIT_DAEMONS.items() if d not in found}
 
 
-def prepare_run(lab, args, backend, rundir, host, frontend="stock"):
+def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=None, label=None):
     """Pack this run's dom0 initrd (on a real dom0 HOST: the overlay alone);
     returns (boot files, initrd path)."""
     hvm = backend == "emulated"
@@ -96,7 +99,9 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock"):
             raise NotRunnable("--backend pvsplit is not yet runnable: the build has no "
                               + ", ".join(f"{d} ({why})" for d, why in missing.items()))
     env = overlay.run_env(backend, dirs, args.fio_secs, args.guest_mem, args.disk_mb,
-                          args.script_timeout, frontend)
+                          args.script_timeout, frontend, label)
+    if bench_disk:
+        env += f"LAB_BENCH_DISK={bench_disk}\n"
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
     if getattr(args, "bench", False):
@@ -128,11 +133,15 @@ class NotRunnable(LabError):
 
 
 def run_one(lab, args, backend, frontend="stock"):
-    label = backend if frontend == "stock" else f"{backend}-pvsplit-blkfront"
+    variant = backend
+    backend, bench_disk = BENCH_VARIANTS.get(variant, (backend, None))
+    label = variant if frontend == "stock" else f"{variant}-pvsplit-blkfront"
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
     host = is_xen_dom0() and not args.qemu
-    boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend)
+    metric_label = variant if bench_disk else None
+    boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend, bench_disk,
+                               metric_label)
     if host:
         progress("this host is a Xen dom0 (control_d): running the checks here, not in QEMU")
         machine = HostDom0(rundir, initrd)
@@ -146,7 +155,7 @@ def run_one(lab, args, backend, frontend="stock"):
     if not args.keep_initrd and os.path.exists(initrd):
         os.unlink(initrd)
     summary = dict(result.to_json(), backend=backend, frontend=frontend,
-                   label=overlay.disk_label(backend, frontend), rundir=rundir,
+                   label=metric_label or overlay.disk_label(backend, frontend), rundir=rundir,
                    serial_log=machine.serial_log)
     images.write_json(os.path.join(rundir, "summary.json"), summary)
     return summary
@@ -276,7 +285,8 @@ def cmd_bench(lab, args):
     summaries, skipped = [], []
     for rnd in range(args.rounds):
         for backend in args.backend:
-            if any(sk["backend"] == backend for sk in skipped):
+            if any(sk["backend"] in (backend, BENCH_VARIANTS.get(backend, ("",))[0])
+                   for sk in skipped):
                 continue
             if args.rounds > 1:
                 progress(f"round {rnd + 1} of {args.rounds}: {backend}")
@@ -410,7 +420,9 @@ def parser():
     _common(be)
     _run_opts(be, scripts=False)
     be.add_argument("--backend", type=_backends_bench, default=list(BENCH_BACKENDS),
-                    help="any of pvsplit,kernel,emulated (default: all three)")
+                    help="any of pvsplit,pvsplit-file,kernel,emulated (default: all four; "
+                         "pvsplit-file: xvda's file served by pvsplit-blkback itself, "
+                         "attached with pvsplit-block-hotplug instead of a loop device)")
     be.add_argument("--rounds", type=_positive, default=1, metavar="N",
                     help="boot each backend N times, interleaved, and report the median (1)")
     be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")

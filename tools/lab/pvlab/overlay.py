@@ -35,12 +35,13 @@ def disk_label(backend, frontend):
     return backend if frontend == "stock" else f"{backend}+pvsplit-blkfront"
 
 
-def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout, frontend="stock"):
+def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout, frontend="stock",
+            label=None):
     env = {k: str(v) for (k, v) in TIMEOUTS.items()}
     env.update({
         "LAB_BACKEND": backend,
         "LAB_FRONTEND": frontend,
-        "LAB_DISK_LABEL": disk_label(backend, frontend),
+        "LAB_DISK_LABEL": label or disk_label(backend, frontend),
         "LAB_FIO_SECS": str(fio_secs),
         "LAB_GUEST_MEM": str(guest_mem),
         # pvsplit-blkfront gets two vCPUs: one ring per CPU, so multi-queue is used

@@ -82,6 +82,9 @@ write_guest_cfg() {
 		cat "$LAB_DIR/guest.cfg"
 		return
 	fi
+	# bench's pvsplit-file: xvda's file attached with pvsplit's own helper
+	local XVDA_HOW=
+	[ "${LAB_BENCH_DISK:-}" = file ] && XVDA_HOW=hotplug
 	cat >"$LAB_DIR/guest.cfg" <<-CFG
 		name = "$GUEST"
 		type = "pv"
@@ -91,7 +94,7 @@ write_guest_cfg() {
 		memory = $LAB_GUEST_MEM
 		vcpus = ${LAB_GUEST_VCPUS:-1}
 		on_crash = "preserve"
-		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda)',
+		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda "$XVDA_HOW")',
 		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb direct)' ]
 	CFG
 	cat "$LAB_DIR/guest.cfg"
