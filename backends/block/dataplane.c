@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The vbd dataplane: ring consumption, validation, grants, io_uring. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,7 +120,7 @@ struct blk_dp {
 	struct pvb_evtchn *ev;
 	struct blk_dp_hooks hooks;
 	uint32_t max_segs;
-	bool async_big; /* IOSQE_ASYNC for transfers of 128 KiB and more */
+	bool async_big; /* IOSQE_ASYNC for transfers of BIG_IO and more */
 	uint32_t unit;	/* bytes per sector number */
 	struct blk_queue q[BLK_MAX_QUEUES];
 };
@@ -588,6 +589,9 @@ static int16_t copy_segments(struct blk_queue *q, struct blk_io *io, bool to_gue
 /* ---- io_uring ---- */
 
 /* user_data: the io, with bit 0 set for operations that move no data. */
+/* A large transfer: worth an io_uring worker's copy beside the ring loop. */
+#define BIG_IO (128 * 1024)
+
 #define NODATA 1u
 
 static void set_data(struct io_uring_sqe *e, struct blk_io *io, bool nodata)
@@ -674,7 +678,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		io_uring_prep_writev(e, fd, io->iov, io->nsegs, io->off);
 	set_data(e, io, false);
 	io->pending++;
-	if (io->len >= 128 * 1024 && dp->async_big)
+	if (io->len >= BIG_IO && dp->async_big)
 		e->flags |= IOSQE_ASYNC; /* copy large transfers on another CPU */
 	if (sync_after) {
 		/* A barrier's (or flush's) data is on stable storage before it completes. */
@@ -1210,7 +1214,14 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 	 * beside the ring loop; with one CPU (a dom0 with dom0_max_vcpus=1)
 	 * that is only a context switch more per request.
 	 */
-	dp->async_big = sysconf(_SC_NPROCESSORS_ONLN) > 1;
+	{
+		/* The CPUs this daemon may run on (taskset, cgroups), not the machine's. */
+		cpu_set_t cpus;
+
+		dp->async_big = sched_getaffinity(0, sizeof(cpus), &cpus)
+					? sysconf(_SC_NPROCESSORS_ONLN) > 1
+					: CPU_COUNT(&cpus) > 1;
+	}
 	for (uint32_t i = 0; i < p->nr_queues && !r; i++) {
 		dp->q[i].dp = dp;
 		dp->q[i].idx = (int)i;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,6 +326,47 @@ static void run_case(const struct matrix_case *c)
 		free(got);
 	}
 	dev_remove(&d);
+}
+
+/*
+ * A daemon allowed one CPU (taskset, a 1-vCPU dom0) copies large transfers
+ * inline, without IOSQE_ASYNC: data intact with persistent grants and with
+ * grant copy, 256 KiB requests, QD8.
+ */
+static void test_one_cpu(void)
+{
+	cpu_set_t all, one;
+	int r, cpu = 0;
+
+	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(all), &all) == 0);
+	while (!CPU_ISSET(cpu, &all))
+		cpu++;
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	/* The daemon inherits the mask. */
+	CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(one), &one) == 0);
+	r = blkenv_daemon_start(&E, resize_fast);
+	CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(all), &all) == 0);
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	for (int persistent = 0; persistent < 2; persistent++) {
+		struct integ t = { .io_max = 256 * 1024, .qd = 8 };
+		struct pvf_blk_opts o;
+		struct dev d;
+
+		dev_add(&d, 1, DISK, false, 512, false);
+		opts_for(&o, &d);
+		o.persistent = persistent;
+		o.indirect = true;
+		t.seed = d.devid;
+		r = blkenv_run_frontend(&E, 1, &o, integrity, &t);
+		if (r)
+			fprintf(stderr, "persistent=%d: %d\n", persistent, r);
+		CU_ASSERT_EQUAL(r, 0);
+		dev_remove(&d);
+	}
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
 }
 
 /*
@@ -1749,6 +1791,7 @@ int main(void)
 	CU_add_test(s, "flush and barrier reach a block device", test_flush_bdev);
 	CU_add_test(s, "discard punches holes", test_discard);
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
+	CU_add_test(s, "a daemon on one CPU: large transfers inline", test_one_cpu);
 	CU_add_test(s, "O_DIRECT only where direct-io-safe = 1", test_direct_io_safe);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);

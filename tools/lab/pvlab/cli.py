@@ -303,7 +303,7 @@ def cmd_bench(lab, args):
     if args.json:
         json.dump({"disk": figs, "metrics": bench.flat(figs), "rounds": bench.rounds(summaries),
                    "plot": plot, "skipped": skipped,
-                   "runs": [{k: s[k] for k in ("backend", "passed", "error", "rundir")}
+                   "runs": [{k: s.get(k) for k in ("backend", "label", "passed", "error", "rundir")}
                             for s in summaries]}, sys.stdout, indent=2)
         print()
     else:

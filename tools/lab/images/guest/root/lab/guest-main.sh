@@ -228,8 +228,14 @@ interactive_shell() {
 }
 
 bench_main() {
-	local disk=/dev/xvda
-	[ "$LAB_CONSOLE" = hvc0 ] || disk=/dev/sda
+	local disk=/dev/xvda d
+	if [ "$LAB_CONSOLE" != hvc0 ]; then
+		# HVM: the emulated disk that is not the guest root stage 1 unpacked
+		disk=/dev/sda
+		for d in /sys/block/sd*; do
+			[ "${d##*/}" = "$(cat /lab-root-disk 2>/dev/null)" ] || { disk=/dev/${d##*/}; break; }
+		done
+	fi
 	lab_mark ready
 	lab_step guest.disks 90 wait_block "$disk" 1 60 &&
 		lab_step guest.throughput $((LAB_FIO_SECS * 5 + 300)) throughput "$disk"
