@@ -13,6 +13,7 @@ struct bench_opts {
 	bool json;
 	bool quick;	  /* fewer iterations (tests) */
 	const char *file; /* block: backing file to use (default: one in /dev/shm) */
+	bool spread;	  /* block: leave process placement to the scheduler */
 };
 
 /* Each benchmark fills a JSON object and prints its own table unless json. */

@@ -57,10 +57,12 @@ static int find_consoled(char *buf, size_t len)
 		return -ENOENT;
 	slash = strrchr(simhv, '/');
 	*slash = 0;
-	snprintf(buf, len, "%s/../../dom0/consoled/pvsplit-consoled", simhv);
+	if (snprintf(buf, len, "%s/../../dom0/consoled/pvsplit-consoled", simhv) >= (int)len)
+		return -ENAMETOOLONG;
 	if (!access(buf, X_OK))
 		return 0;
-	snprintf(buf, len, "%s/pvsplit-consoled", simhv);
+	if (snprintf(buf, len, "%s/pvsplit-consoled", simhv) >= (int)len)
+		return -ENAMETOOLONG;
 	return access(buf, X_OK) ? -ENOENT : 0;
 }
 
