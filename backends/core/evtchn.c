@@ -24,7 +24,11 @@ static void ready(void *opaque, uint32_t events)
 	struct pvb_evtchn *e = opaque;
 	int p;
 
-	/* Bounded: a peer hammering one port cannot keep us here forever. */
+	/*
+	 * Bounded: a peer hammering one port cannot keep us here forever.  The
+	 * bound must end on a batch of the xen provider (64 ports per read;
+	 * hv.h: the rest of a batch is not signalled again): 1024 = 16 x 64.
+	 */
 	for (int n = 0; n < 1024 && (p = pvhv_evtchn_pending(e->ev)) >= 0; n++) {
 		if ((uint32_t)p < e->nports && e->ports[p].held) {
 			e->ports[p].pending = true; /* stays masked until released */

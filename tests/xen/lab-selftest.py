@@ -117,7 +117,8 @@ class Bench(unittest.TestCase):
         runs = [self.run_of("pvsplit", 100.0, 100), self.run_of("kernel", 50.0, 50),
                 self.run_of("pvsplit", 300.0, 300), self.run_of("kernel", 70.0, 70),
                 self.run_of("pvsplit", 200.0, 200), self.run_of("kernel", 10.0, 10),
-                {"backend": "kernel", "metrics": {}}]  # a failed run adds nothing
+                {"backend": "kernel", "metrics": {}},  # a run without figures adds nothing
+                dict(self.run_of("kernel", 999.0, 999), passed=False)]  # nor does a failed one
         figs = bench.figures(runs)
         self.assertEqual(figs["pvsplit"]["seqread_1m"], {"mib_s": 200.0, "iops": 200})
         self.assertEqual(figs["kernel"]["seqread_1m"], {"mib_s": 50.0, "iops": 50})

@@ -223,6 +223,8 @@ int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port);
  * xen: the ports come in batches, one read of the device each; -EAGAIN ends
  * a batch even if more became pending meanwhile.  Either way, after -EAGAIN
  * wait for pvhv_evtchn_fd() to be readable (it is, while any port is pending).
+ * Call until -EAGAIN before waiting: the rest of a batch already read is not
+ * signalled by the fd again.
  */
 int pvhv_evtchn_pending(struct pvhv_evtchn *ev);
 

@@ -19,10 +19,12 @@ def rounds(summaries):
     """{backend: {row: {"mib_s": [...], "iops": [...]}}}: every passed run's figures."""
     out = {}
     for s in summaries:
+        if not s.get("passed", True):
+            continue  # a run that failed part way: its figures may be partial
         b = s.get("label") or s["backend"]
         for r in ROWS:
             cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value") for k in ("mib_s", "iops")}
-            if cell["mib_s"] is not None:
+            if cell["mib_s"] is not None and cell["iops"] is not None:
                 dst = out.setdefault(b, {}).setdefault(r, {"mib_s": [], "iops": []})
                 for k in ("mib_s", "iops"):
                     dst[k].append(cell[k])

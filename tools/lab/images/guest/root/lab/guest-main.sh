@@ -227,16 +227,30 @@ interactive_shell() {
 	while :; do setsid -c bash -i </dev/"$LAB_CONSOLE" >/dev/"$LAB_CONSOLE" 2>&1; done
 }
 
-bench_main() {
-	local disk=/dev/xvda d
-	if [ "$LAB_CONSOLE" != hvc0 ]; then
-		# HVM: the emulated disk that is not the guest root stage 1 unpacked
-		disk=/dev/sda
+# HVM: the emulated disk that is not the guest root stage 1 unpacked (the
+# SCSI layer names them in probe order, which varies); none within 60 s, or
+# no record of the root: fail rather than measure the root's disk
+hvm_bench_disk() {
+	local root i d
+	root=$(cat /lab-root-disk 2>/dev/null) && [ -n "$root" ] ||
+		{ echo "stage 1 left no /lab-root-disk"; return 1; }
+	for i in $(seq 300); do
 		for d in /sys/block/sd*; do
-			[ "${d##*/}" = "$(cat /lab-root-disk 2>/dev/null)" ] || { disk=/dev/${d##*/}; break; }
+			[ -e "$d" ] && [ "${d##*/}" != "$root" ] && { echo "/dev/${d##*/}" >/run/lab/bench-disk; return 0; }
 		done
-	fi
+		sleep 0.2
+	done
+	echo "no emulated disk besides the guest root ($root) after 60 s"
+	return 1
+}
+
+bench_main() {
+	local disk=/dev/xvda
 	lab_mark ready
+	if [ "$LAB_CONSOLE" != hvc0 ]; then
+		lab_step guest.bench-disk 90 hvm_bench_disk || { lab_mark guest-done; return; }
+		disk=$(cat /run/lab/bench-disk)
+	fi
 	lab_step guest.disks 90 wait_block "$disk" 1 60 &&
 		lab_step guest.throughput $((LAB_FIO_SECS * 5 + 300)) throughput "$disk"
 	lab_mark guest-done
