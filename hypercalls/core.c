@@ -192,9 +192,21 @@ int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port)
 	return ev->hv->ops->evtchn_notify(ev, port);
 }
 
+int pvhv_evtchn_pending_batch(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max)
+{
+	if (!ports || !max)
+		return -EINVAL;
+	if (max > PVHV_EVTCHN_BATCH_MAX)
+		max = PVHV_EVTCHN_BATCH_MAX;
+	return ev->hv->ops->evtchn_pending(ev, ports, max);
+}
+
 int pvhv_evtchn_pending(struct pvhv_evtchn *ev)
 {
-	return ev->hv->ops->evtchn_pending(ev);
+	uint32_t port;
+	int r = ev->hv->ops->evtchn_pending(ev, &port, 1);
+
+	return r < 0 ? r : (int)port;
 }
 
 int pvhv_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)

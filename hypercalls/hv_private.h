@@ -30,7 +30,8 @@ struct pvhv_ops {
 	int (*evtchn_bind_interdomain)(struct pvhv_evtchn *ev, uint32_t domid, uint32_t port);
 	int (*evtchn_alloc_unbound)(struct pvhv_evtchn *ev, uint32_t domid);
 	int (*evtchn_notify)(struct pvhv_evtchn *ev, uint32_t port);
-	int (*evtchn_pending)(struct pvhv_evtchn *ev);
+	/* 1..max ports (max is 1..PVHV_EVTCHN_BATCH_MAX), or -EAGAIN. */
+	int (*evtchn_pending)(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max);
 	int (*evtchn_unmask)(struct pvhv_evtchn *ev, uint32_t port);
 	int (*evtchn_unbind)(struct pvhv_evtchn *ev, uint32_t port);
 

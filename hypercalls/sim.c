@@ -74,8 +74,6 @@ struct sim_ev {
 	struct conn c;
 	int epfd;
 	struct sim_port *ports; /* SIMHV_NR_PORTS */
-	uint32_t queue[64];
-	int qhead, qlen;
 };
 
 static struct sim *S(struct pvhv *hv)
@@ -622,13 +620,6 @@ static void port_forget(struct sim_ev *e, uint32_t port)
 		close(p->peer_fd);
 	p->efd = p->peer_fd = -1;
 	p->bound = false;
-	/* Drop it from the pending queue too. */
-	for (int i = 0; i < e->qlen; i++) {
-		int k = (e->qhead + i) % 64;
-
-		if (e->queue[k] == port)
-			e->queue[k] = 0;
-	}
 }
 
 static void sim_evtchn_close(struct pvhv_evtchn *ev)
@@ -738,37 +729,43 @@ static int sim_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port)
 	return 0;
 }
 
-static int sim_evtchn_pending(struct pvhv_evtchn *ev)
+/*
+ * Each port's eventfd is in epfd with EPOLLONESHOT: epoll_wait() hands a
+ * port out once and disarms it, as Xen masks a port it delivers, until
+ * sim_evtchn_unmask().  Only as many events are taken as the caller has
+ * room for, so nothing is held here: a port not yet taken stays armed and
+ * keeps epfd readable.
+ */
+static int sim_evtchn_pending(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max)
 {
 	struct sim_ev *e = E(ev);
+	uint32_t n = 0;
 
-	for (;;) {
-		uint64_t cnt;
-		uint32_t port;
+	while (n < max) {
+		struct epoll_event evs[64];
+		int want = max - n > 64 ? 64 : (int)(max - n);
+		int got = epoll_wait(e->epfd, evs, want, 0);
 
-		if (!e->qlen) {
-			struct epoll_event evs[64];
-			int n = epoll_wait(e->epfd, evs, 64, 0);
-
-			if (n < 0)
-				return errno == EINTR ? -EAGAIN : -errno;
-			if (n == 0)
-				return -EAGAIN;
-			e->qhead = 0;
-			e->qlen = n;
-			for (int i = 0; i < n; i++)
-				e->queue[i] = evs[i].data.u32;
-		}
-		port = e->queue[e->qhead];
-		e->qhead = (e->qhead + 1) % 64;
-		e->qlen--;
-		if (port == 0 || !e->ports[port].bound)
-			continue; /* unbound while queued */
-		/* Consume the count: this delivery covers every notification so far. */
-		if (read(e->ports[port].efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
+		if (got < 0 && errno != EINTR && !n)
 			return -errno;
-		return (int)port;
+		if (got <= 0)
+			break;
+		for (int i = 0; i < got; i++) {
+			uint32_t port = evs[i].data.u32;
+			uint64_t cnt;
+			ssize_t r;
+
+			if (port == 0 || port >= SIMHV_NR_PORTS || !e->ports[port].bound)
+				continue;
+			/* Consume the count: this delivery covers every notification so far. */
+			r = read(e->ports[port].efd, &cnt, sizeof(cnt));
+			(void)r; /* a non-blocking eventfd: only EAGAIN, when already consumed */
+			ports[n++] = port;
+		}
+		if (got < want)
+			break;
 	}
+	return n ? (int)n : -EAGAIN;
 }
 
 static int sim_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)

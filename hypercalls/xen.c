@@ -314,15 +314,13 @@ static int xen_foreign_unmap(struct pvhv *hv, void *addr, uint32_t count)
 /* ---- event channels ---- */
 
 /*
- * The handle, and the ports of the last read of its device: one read()
- * takes every port pending (a syscall costs tens of microseconds in a PV
- * dom0), and the caller is told -EAGAIN once they are handed out instead of
- * a second read() finding nothing; what arrives later makes the fd readable.
+ * The handle alone: the provider keeps no ports of its own.  Each
+ * pvhv_evtchn_pending_batch() is one read() of the evtchn device, which
+ * hands over as many pending ports as fit and keeps the rest (the fd stays
+ * readable for them), so a caller may stop after any batch and poll again.
  */
 struct xen_evtchn {
 	xenevtchn_handle *h;
-	uint32_t n, next;
-	evtchn_port_t ports[64];
 };
 
 static xenevtchn_handle *EV(struct pvhv_evtchn *ev)
@@ -388,27 +386,22 @@ static int xen_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port)
 	return xenevtchn_notify(EV(ev), port) ? neg_errno() : 0;
 }
 
-static int xen_evtchn_pending(struct pvhv_evtchn *ev)
+_Static_assert(sizeof(evtchn_port_t) == sizeof(uint32_t), "ports are read as uint32_t");
+
+static int xen_evtchn_pending(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max)
 {
-	struct xen_evtchn *x = ev->priv;
 	ssize_t len;
 
-	if (x->next < x->n)
-		return (int)x->ports[x->next++];
-	if (x->n && x->n < sizeof(x->ports) / sizeof(x->ports[0])) {
-		/* That read took all there was: the end of this batch. */
-		x->n = x->next = 0;
-		return -EAGAIN;
-	}
-	x->n = x->next = 0;
-	/* The Linux evtchn device: a read returns whole ports, as many as fit. */
-	len = read(xenevtchn_fd(x->h), x->ports, sizeof(x->ports));
+	/* The Linux evtchn device: a read returns whole ports, as many as fit
+	 * in the buffer (at most a page's worth) and are pending. */
+	if (max > PVHV_EVTCHN_BATCH_MAX)
+		max = PVHV_EVTCHN_BATCH_MAX;
+	len = read(xenevtchn_fd(EV(ev)), ports, (size_t)max * sizeof(*ports));
 	if (len < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -EAGAIN : neg_errno();
-	x->n = (uint32_t)((size_t)len / sizeof(x->ports[0]));
-	if (!x->n)
+	if ((size_t)len < sizeof(*ports))
 		return -EAGAIN;
-	return (int)x->ports[x->next++];
+	return (int)((size_t)len / sizeof(*ports));
 }
 
 static int xen_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)

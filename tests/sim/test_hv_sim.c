@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include <CUnit/Basic.h>
+#include <xenevtchn.h>
 #include <xengnttab.h>
 #include <xenstore.h>
 #include <xen/grant_table.h>
@@ -174,6 +175,77 @@ static void test_evtchn(void)
 }
 
 /* A backend killed with SIGKILL leaves the frontend's port re-bindable. */
+static bool fd_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Batches of pending ports: the handle holds nothing back, so ports not
+ * taken keep the fd readable, whatever the size of the batch.
+ */
+static void test_evtchn_batch(void)
+{
+	struct pvhv *hv;
+	struct pvhv_evtchn *ev;
+	uint32_t local[5], remote[5], got[8];
+	int n;
+
+	CU_ASSERT_FATAL(simrun_open(&ENV, 1, &hv) == 0);
+	CU_ASSERT_FATAL(pvhv_evtchn_open(hv, &ev) == 0);
+	for (int i = 0; i < 5; i++) {
+		int r = pvhv_evtchn_alloc_unbound(ev, PVHV_DOMID_SELF);
+		int l = r > 0 ? pvhv_evtchn_bind_interdomain(ev, PVHV_DOMID_SELF, (uint32_t)r) : -1;
+
+		CU_ASSERT_FATAL(r > 0 && l > 0);
+		remote[i] = (uint32_t)r;
+		local[i] = (uint32_t)l;
+	}
+	/* Freshly bound ports are pending once: take them all. */
+	while ((n = pvhv_evtchn_pending_batch(ev, got, 8)) > 0)
+		for (int i = 0; i < n; i++)
+			CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, got[i]), 0);
+	CU_ASSERT_EQUAL(n, -EAGAIN);
+	CU_ASSERT_FALSE(fd_readable(pvhv_evtchn_fd(ev)));
+
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 0), -EINVAL);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, NULL, 4), -EINVAL);
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(pvhv_evtchn_notify(ev, local[i]), 0);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 2), 2);
+	/* Three left: still signalled. */
+	CU_ASSERT_TRUE(fd_readable(pvhv_evtchn_fd(ev)));
+	n = pvhv_evtchn_pending(ev);
+	CU_ASSERT(n > 0);
+	got[2] = (uint32_t)n;
+	CU_ASSERT_TRUE(fd_readable(pvhv_evtchn_fd(ev)));
+	/* Room for five, two left: a short batch. */
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got + 3, 5), 2);
+	/* Each of the five came exactly once. */
+	qsort(got, 5, sizeof(got[0]), cmp_u32);
+	qsort(remote, 5, sizeof(remote[0]), cmp_u32);
+	CU_ASSERT_EQUAL(memcmp(got, remote, sizeof(remote)), 0);
+	/* Masked until unmasked: a second notification is not delivered yet. */
+	CU_ASSERT_EQUAL(pvhv_evtchn_notify(ev, local[0]), 0);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 8), -EAGAIN);
+	CU_ASSERT_FALSE(fd_readable(pvhv_evtchn_fd(ev)));
+	/* ... and is, once unmasked. */
+	for (int i = 0; i < 5; i++)
+		CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, got[i]), 0);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 8), 1);
+	pvhv_evtchn_close(ev);
+	pvhv_close(hv);
+}
+
 static void test_evtchn_backend_restart(void)
 {
 	int pp[2], go[2];
@@ -742,6 +814,64 @@ int xengnttab_grant_copy(xengnttab_handle *xgt, uint32_t count,
 	return 0;
 }
 
+/* The evtchn device, as a pipe: a read returns as many whole ports as fit. */
+static int xen_ev_pipe[2] = { -1, -1 };
+
+xenevtchn_handle *xenevtchn_open(struct xentoollog_logger *logger, unsigned open_flags)
+{
+	(void)logger;
+	(void)open_flags;
+	if (!xen_stub.on || pipe(xen_ev_pipe))
+		return NULL;
+	return (xenevtchn_handle *)xen_ev_pipe;
+}
+
+int xenevtchn_close(xenevtchn_handle *xce)
+{
+	(void)xce;
+	close(xen_ev_pipe[0]);
+	close(xen_ev_pipe[1]);
+	xen_ev_pipe[0] = xen_ev_pipe[1] = -1;
+	return 0;
+}
+
+int xenevtchn_fd(xenevtchn_handle *xce)
+{
+	(void)xce;
+	return xen_ev_pipe[0];
+}
+
+/*
+ * The "xen" provider's event channels against that device: it keeps no
+ * ports to itself (each call is one read, of at most what the caller can
+ * take), so ports not yet taken keep the fd readable.
+ */
+static void test_xen_provider_evtchn(void)
+{
+	struct pvhv_open_args a = { .provider = "xen", .domid = -1 };
+	uint32_t in[5] = { 7, 9, 11, 13, 15 }, got[8];
+	struct pvhv_evtchn *ev;
+	struct pvhv *h;
+
+	xen_stub.on = true;
+	CU_ASSERT_EQUAL_FATAL(pvhv_open(&h, &a), 0);
+	CU_ASSERT_EQUAL_FATAL(pvhv_evtchn_open(h, &ev), 0);
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending(ev), -EAGAIN); /* non-blocking */
+	CU_ASSERT_EQUAL(write(xen_ev_pipe[1], in, sizeof(in)), (ssize_t)sizeof(in));
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending(ev), 7);
+	CU_ASSERT_TRUE(fd_readable(pvhv_evtchn_fd(ev)));
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 2), 2);
+	CU_ASSERT(got[0] == 9 && got[1] == 11);
+	CU_ASSERT_TRUE(fd_readable(pvhv_evtchn_fd(ev)));
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 8), 2);
+	CU_ASSERT(got[0] == 13 && got[1] == 15);
+	CU_ASSERT_FALSE(fd_readable(pvhv_evtchn_fd(ev)));
+	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 8), -EAGAIN);
+	pvhv_evtchn_close(ev);
+	pvhv_close(h);
+	xen_stub.on = false;
+}
+
 static void test_xen_provider_copy(void)
 {
 	struct pvhv_open_args a = { .provider = "xen", .domid = -1 };
@@ -813,6 +943,7 @@ int main(void)
 		return 1;
 	s = CU_add_suite("hv-sim", NULL, NULL);
 	CU_add_test(s, "event channels across processes", test_evtchn);
+	CU_add_test(s, "event channel batches hold nothing back", test_evtchn_batch);
 	CU_add_test(s, "backend killed and restarted rebinds", test_evtchn_backend_restart);
 	CU_add_test(s, "grants across processes", test_grants);
 	CU_add_test(s, "foreign map, xenstore, domain lifecycle", test_foreign_and_xenstore);
@@ -823,6 +954,8 @@ int main(void)
 	CU_add_test(s, "daemon out of descriptors", test_out_of_descriptors);
 	CU_add_test(s, "xen provider: grant copy statuses, domid bounds (stub Xen)",
 		    test_xen_provider_copy);
+	CU_add_test(s, "xen provider: event channel batches (stub evtchn device)",
+		    test_xen_provider_evtchn);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

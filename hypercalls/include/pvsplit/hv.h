@@ -219,14 +219,26 @@ int pvhv_evtchn_notify(struct pvhv_evtchn *ev, uint32_t port);
 /*
  * Return the next pending port, which stays masked until
  * pvhv_evtchn_unmask(); notifications to a masked port stay pending and are
- * delivered on unmask.  Returns the port, or -EAGAIN when none is pending.
- * xen: the ports come in batches, one read of the device each; -EAGAIN ends
- * a batch even if more became pending meanwhile.  Either way, after -EAGAIN
- * wait for pvhv_evtchn_fd() to be readable (it is, while any port is pending).
- * Call until -EAGAIN before waiting: the rest of a batch already read is not
- * signalled by the fd again.
+ * delivered on unmask.  Returns the port, or -EAGAIN when none is pending:
+ * then wait for pvhv_evtchn_fd() to be readable.  The handle holds no ports
+ * back: while any port is pending the fd polls readable, so a caller may
+ * stop taking ports at any point and poll again (both providers).
  */
 int pvhv_evtchn_pending(struct pvhv_evtchn *ev);
+
+/* The most ports one pvhv_evtchn_pending_batch() returns (a page of them). */
+#define PVHV_EVTCHN_BATCH_MAX 1024u
+
+/*
+ * Take up to max pending ports into ports[] at once, as pvhv_evtchn_pending()
+ * takes one (each stays masked until pvhv_evtchn_unmask()).  xen: one read()
+ * of the evtchn device per call, however many ports it returns; max above
+ * PVHV_EVTCHN_BATCH_MAX is taken as that.  Fewer than max returned means
+ * none was left pending at that moment.  Returns the number of ports (1..max),
+ * -EAGAIN when none is pending, -EINVAL when max is 0 or ports NULL.  As
+ * with pvhv_evtchn_pending(), ports not returned keep the fd readable.
+ */
+int pvhv_evtchn_pending_batch(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max);
 
 /*
  * Unmask a port.  sim: 0 or -ENOTCONN (not bound through this handle).
