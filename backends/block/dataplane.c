@@ -40,6 +40,9 @@ struct blk_qstats {
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
+	/* Transfers of BIG_IO and more: handed to an io_uring worker, or copied
+	 * in the ring loop's own submission (one CPU). */
+	uint64_t big_async, big_inline;
 	/* Service time, ring to response, and the part of it in the store (io_uring):
 	 * buckets of powers of two microseconds. */
 	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];
@@ -678,8 +681,12 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		io_uring_prep_writev(e, fd, io->iov, io->nsegs, io->off);
 	set_data(e, io, false);
 	io->pending++;
-	if (io->len >= BIG_IO && dp->async_big)
+	if (io->len >= BIG_IO && dp->async_big) {
 		e->flags |= IOSQE_ASYNC; /* copy large transfers on another CPU */
+		q->st.big_async++;
+	} else if (io->len >= BIG_IO) {
+		q->st.big_inline++;
+	}
 	if (sync_after) {
 		/* A barrier's (or flush's) data is on stable storage before it completes. */
 		e->flags |= IOSQE_IO_LINK;
@@ -1348,6 +1355,14 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(ev, "suppressed", q->st.notify_suppressed);
 		add(ev, "received", q->st.events);
 		json_object_object_add(j, "notifications", ev);
+		{
+			json_object *big = json_object_new_object();
+
+			add(big, "min_bytes", BIG_IO);
+			add(big, "async", q->st.big_async);
+			add(big, "inline", q->st.big_inline);
+			json_object_object_add(j, "large_transfers", big);
+		}
 		latency_stats(q->st.lat, "service_us", j);
 		latency_stats(q->st.io_lat, "store_us", j);
 		json_object_array_add(arr, j);

@@ -333,9 +333,51 @@ static void run_case(const struct matrix_case *c)
  * inline, without IOSQE_ASYNC: data intact with persistent grants and with
  * grant copy, 256 KiB requests, QD8.
  */
+struct big_case {
+	struct integ t;
+	struct blkenv_child fe;
+};
+
+/* The integrity run, then stay connected until the test has read the stats. */
+static int integrity_then_wait(struct pvf_blk *b, void *arg)
+{
+	struct big_case *c = arg;
+	int r = integrity(b, &c->t);
+
+	if (r)
+		return r;
+	return blkenv_child_ready(&c->fe) || blkenv_child_wait_go(&c->fe) ? 1 : 0;
+}
+
+/* One 256 KiB integrity run on a new device; the large transfers it made, async and inline. */
+static int big_run(bool persistent, uint64_t *async, uint64_t *inl)
+{
+	struct big_case c = { .t = { .io_max = 256 * 1024, .qd = 8 } };
+	struct pvf_blk_opts o;
+	struct dev d;
+	int r;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.persistent = persistent;
+	o.indirect = true;
+	c.t.seed = d.devid;
+	*async = *inl = 0;
+	r = blkenv_fork_frontend(&E, &c.fe, 1, &o, integrity_then_wait, &c);
+	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
+		*async = dev_counter(1, d.devid, "large_transfers.async");
+		*inl = dev_counter(1, d.devid, "large_transfers.inline");
+		blkenv_child_go(&c.fe);
+	}
+	r = r > 0 ? blkenv_child_wait(&c.fe) : r;
+	dev_remove(&d);
+	return r;
+}
+
 static void test_one_cpu(void)
 {
 	cpu_set_t all, one;
+	uint64_t async, inl;
 	int r, cpu = 0;
 
 	CU_ASSERT_FATAL(sched_getaffinity(0, sizeof(all), &all) == 0);
@@ -350,23 +392,22 @@ static void test_one_cpu(void)
 	CU_ASSERT_FATAL(sched_setaffinity(0, sizeof(all), &all) == 0);
 	CU_ASSERT_EQUAL_FATAL(r, 0);
 	for (int persistent = 0; persistent < 2; persistent++) {
-		struct integ t = { .io_max = 256 * 1024, .qd = 8 };
-		struct pvf_blk_opts o;
-		struct dev d;
-
-		dev_add(&d, 1, DISK, false, 512, false);
-		opts_for(&o, &d);
-		o.persistent = persistent;
-		o.indirect = true;
-		t.seed = d.devid;
-		r = blkenv_run_frontend(&E, 1, &o, integrity, &t);
+		r = big_run(persistent, &async, &inl);
 		if (r)
 			fprintf(stderr, "persistent=%d: %d\n", persistent, r);
 		CU_ASSERT_EQUAL(r, 0);
-		dev_remove(&d);
+		/* Large transfers were made, and copied inline. */
+		CU_ASSERT(inl > 0);
+		CU_ASSERT_EQUAL(async, 0);
 	}
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
 	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	/* With more than one CPU they go to io_uring workers. */
+	if (CPU_COUNT(&all) > 1) {
+		CU_ASSERT_EQUAL(big_run(true, &async, &inl), 0);
+		CU_ASSERT(async > 0);
+		CU_ASSERT_EQUAL(inl, 0);
+	}
 }
 
 /*
