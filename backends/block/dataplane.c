@@ -36,6 +36,7 @@ struct blk_qstats {
 	uint64_t err_op, err_segs, err_range, err_grant, err_readonly, err_id_reuse, err_io,
 		err_unsupported;
 	uint64_t grants_copied;
+	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* beyond a full cache, for one request */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
@@ -43,6 +44,9 @@ struct blk_qstats {
 	/* Transfers of BIG_IO and more: handed to an io_uring worker, or copied
 	 * in the ring loop's own submission (one CPU). */
 	uint64_t big_async, big_inline;
+	/* io_uring completions found right after submitting (done inline, in
+	 * io_uring_enter) and on a later wakeup (a worker or the device). */
+	uint64_t reaped_at_submit, reaped_later;
 	/* Service time, ring to response, and the part of it in the store (io_uring):
 	 * buckets of powers of two microseconds. */
 	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];
@@ -307,7 +311,38 @@ static void id_release(struct blk_queue *q, struct blk_io *io)
 		}
 }
 
-/* Fetch the segment list of an indirect request, by grant copy. */
+/*
+ * With persistent grants the frontend keeps its indirect pages granted too
+ * (Linux's blkfront takes them from its persistent pool): read them through
+ * the cache, no hypercall.  The segments are copied out once, here; only
+ * that private copy is looked at.  1 done, 0 not possible (fall back to
+ * grant copy), or the response to send.
+ */
+static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_t npages)
+{
+	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
+
+	for (uint32_t i = 0; i < npages; i++) {
+		uint32_t n = left > PAGE ? PAGE : left;
+		struct pvb_gnt *g;
+		void *page;
+		int r = pvb_gntcache_get(q->gc, io->req.indirect_grefs[i], false, &g, &page);
+
+		if (r == -ENOSPC)
+			return 0;
+		if (r) {
+			q->st.err_grant++;
+			return BLKIF_RSP_ERROR;
+		}
+		memcpy((uint8_t *)io->segbuf + i * PAGE, page, n);
+		pvb_gntcache_put(q->gc, g);
+		left -= n;
+	}
+	q->st.indirect_cached += npages;
+	return 1;
+}
+
+/* Fetch the segment list of an indirect request: the persistent cache, or grant copy. */
 static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 {
 	struct blk_dp *dp = q->dp;
@@ -315,6 +350,18 @@ static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 	uint32_t npages = (io->nsegs + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
 	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
 
+	if (dp->p.persistent) {
+		int r;
+
+		pvb_gntcache_set_time(q->gc, io->t0);
+		r = fetch_indirect_cached(q, io, npages);
+		if (r < 0 || r > 1)
+			return (int16_t)r;
+		if (r == 1) {
+			io->segs = io->segbuf;
+			return BLKIF_RSP_OKAY;
+		}
+	}
 	for (uint32_t i = 0; i < npages; i++) {
 		uint32_t n = left > PAGE ? PAGE : left;
 
@@ -712,7 +759,7 @@ static void finish(struct blk_queue *q, struct blk_io *io)
 	respond(q, io, st);
 }
 
-static void reap(struct blk_queue *q)
+static void reap(struct blk_queue *q, bool at_submit)
 {
 	struct io_uring_cqe *cqe;
 	unsigned head, n = 0;
@@ -741,6 +788,10 @@ static void reap(struct blk_queue *q)
 			finish(q, io);
 	}
 	io_uring_cq_advance(&q->uring, n);
+	if (at_submit)
+		q->st.reaped_at_submit += n;
+	else
+		q->st.reaped_later += n;
 }
 
 /* ---- the request path ---- */
@@ -857,7 +908,7 @@ static void process(struct blk_queue *q)
 			take(q, io);
 		}
 		io_uring_submit(&q->uring);
-		reap(q);
+		reap(q, true);
 		push(q);
 		if (q->barrier || q->mem_wait || !q->nfree)
 			return; /* completions kick us again */
@@ -893,7 +944,7 @@ static void on_completion(void *opaque, uint32_t events)
 	if (!io_uring_cq_ready(&q->uring))
 		return;
 	q->now = now_ns();
-	reap(q);
+	reap(q, false);
 	push(q);
 	if (!q->dead)
 		process(q);
@@ -931,7 +982,7 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		while (q->inflight && io_uring_submit_and_wait(&q->uring, 1) >= 0) {
 			unsigned before = q->inflight;
 
-			reap(q);
+			reap(q, false);
 			if (q->inflight == before)
 				break;
 		}
@@ -1137,7 +1188,12 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		 */
 		q->gc_max = dp->p.persistent_max;
 		if (!q->gc_max) {
-			uint64_t want = (uint64_t)q->nios * dp->max_segs;
+			/* Each request's segments and its indirect pages. */
+			uint32_t ind = dp->max_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
+					       ? (dp->max_segs + BLK_SEGS_PER_INDIRECT_PAGE - 1) /
+							 BLK_SEGS_PER_INDIRECT_PAGE
+					       : 0;
+			uint64_t want = (uint64_t)q->nios * (dp->max_segs + ind);
 
 			q->gc_max = want < BLK_PERSISTENT_AUTO_MAX ? (uint32_t)want
 								   : BLK_PERSISTENT_AUTO_MAX;
@@ -1341,6 +1397,8 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		}
 		add(g, "copied", q->st.grants_copied);
 		if (dp->p.persistent)
+			add(g, "indirect_cached", q->st.indirect_cached);
+		if (dp->p.persistent)
 			add(g, "mapped_once", q->st.grants_mapped_once);
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {
@@ -1362,6 +1420,10 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(big, "async", q->st.big_async);
 			add(big, "inline", q->st.big_inline);
 			json_object_object_add(j, "large_transfers", big);
+			big = json_object_new_object();
+			add(big, "at_submit", q->st.reaped_at_submit);
+			add(big, "later", q->st.reaped_later);
+			json_object_object_add(j, "completions", big);
 		}
 		latency_stats(q->st.lat, "service_us", j);
 		latency_stats(q->st.io_lat, "store_us", j);

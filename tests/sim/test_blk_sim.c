@@ -349,7 +349,11 @@ static int integrity_then_wait(struct pvf_blk *b, void *arg)
 	return blkenv_child_ready(&c->fe) || blkenv_child_wait_go(&c->fe) ? 1 : 0;
 }
 
-/* One 256 KiB integrity run on a new device; the large transfers it made, async and inline. */
+/*
+ * One 256 KiB integrity run on a new device; the large transfers it made,
+ * async and inline.  Its indirect pages come through the persistent cache
+ * when persistent grants are on, by grant copy otherwise.
+ */
 static int big_run(bool persistent, uint64_t *async, uint64_t *inl)
 {
 	struct big_case c = { .t = { .io_max = 256 * 1024, .qd = 8 } };
@@ -367,6 +371,12 @@ static int big_run(bool persistent, uint64_t *async, uint64_t *inl)
 	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
 		*async = dev_counter(1, d.devid, "large_transfers.async");
 		*inl = dev_counter(1, d.devid, "large_transfers.inline");
+		if (persistent) {
+			CU_ASSERT(dev_counter(1, d.devid, "grants.indirect_cached") > 0);
+			CU_ASSERT_EQUAL(dev_counter(1, d.devid, "grants.copied"), 0);
+		} else {
+			CU_ASSERT(dev_counter(1, d.devid, "grants.copied") > 0);
+		}
 		blkenv_child_go(&c.fe);
 	}
 	r = r > 0 ? blkenv_child_wait(&c.fe) : r;
@@ -1707,12 +1717,12 @@ static void test_persistent_cache(void)
 	struct pvf_blk_opts o;
 	struct cachecase c = { .t = { .io_max = 128 * 1024, .qd = 8 } };
 
-	/* Default: room for everything one ring can have in flight (32 x 256). */
+	/* Default: room for everything one ring can have in flight: 32 x (256 + 1 indirect page). */
 	dev_add(&d, 1, DISK, false, 512, false);
 	opts_for(&o, &d);
 	c.devid = d.devid;
 	c.t.seed = d.devid;
-	c.limit = 32 * 256;
+	c.limit = 32 * (256 + 1);
 	c.beyond = false;
 	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, integrity_then_grants, &c), 0);
 	dev_remove(&d);
