@@ -41,6 +41,7 @@ struct blk_qstats {
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
+	uint64_t polled;     /* rounds of requests or completions found by polling */
 	/* Transfers of BIG_IO and more: handed to an io_uring worker, or copied
 	 * in the ring loop's own submission (one CPU). */
 	uint64_t big_async, big_inline;
@@ -94,6 +95,7 @@ struct blk_queue {
 	bool uring_up;
 	int efd;
 	struct pvb_watch *uw;
+	struct pvb_poller *poller; /* busy polling of the ring and the CQ (--poll-us) */
 	struct pvb_gntcache *gc;
 	uint32_t gc_max; /* its size */
 	/* The clock (ns) when this batch of requests or completions began: one
@@ -912,7 +914,9 @@ static void process(struct blk_queue *q)
 		push(q);
 		if (q->barrier || q->mem_wait || !q->nfree)
 			return; /* completions kick us again */
-		if (!pvb_ring_final_check(&q->ring))
+		/* Polling: the frontend need not notify; the poller arms before sleeping. */
+		if (pvb_loop_polling(q->dp->loop) ? pvb_ring_pending(&q->ring) == 0
+						  : !pvb_ring_final_check(&q->ring))
 			return;
 	}
 	/* A frontend that keeps the ring full: let others run, come back. */
@@ -950,11 +954,52 @@ static void on_completion(void *opaque, uint32_t events)
 		process(q);
 }
 
+/* Requests this queue can take now (or a broken producer index, which process() fails). */
+static bool can_take(struct blk_queue *q)
+{
+	return pvb_ring_pending(&q->ring) != 0 && q->nfree && !q->barrier && !q->mem_wait;
+}
+
+/* The loop's busy polling: memory reads only, unless there is work. */
+static bool queue_poll(void *opaque)
+{
+	struct blk_queue *q = opaque;
+	bool work = false;
+
+	if (q->dead)
+		return false;
+	if (io_uring_cq_ready(&q->uring)) {
+		q->now = now_ns();
+		reap(q, false);
+		push(q);
+		work = true;
+	}
+	if (can_take(q)) {
+		process(q);
+		work = true;
+	}
+	if (work)
+		q->st.polled++;
+	return work;
+}
+
+/* Before the loop sleeps: ask the frontend for a notification again. */
+static bool queue_arm(void *opaque)
+{
+	struct blk_queue *q = opaque;
+
+	if (q->dead)
+		return false;
+	return pvb_ring_final_check(&q->ring) && can_take(q);
+}
+
 /* ---- setup and teardown ---- */
 
 static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 {
 	pvb_loop_undefer(dp->loop, q);
+	pvb_poller_del(q->poller);
+	q->poller = NULL;
 	if (q->port > 0)
 		pvb_evtchn_unbind(dp->ev, (uint32_t)q->port);
 	q->port = 0;
@@ -1217,6 +1262,9 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	r = pvb_watch_add(dp->loop, q->efd, EPOLLIN | EPOLLET, on_completion, q, &q->uw);
 	if (r)
 		return r;
+	r = pvb_poller_add(dp->loop, queue_poll, queue_arm, q, &q->poller);
+	if (r)
+		return r;
 	q->port = pvb_evtchn_bind(dp->ev, dp->p.domid, dp->p.evtchn[q->idx], on_event, q);
 	if (q->port < 0) {
 		r = q->port;
@@ -1412,6 +1460,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(ev, "sent", q->st.notify_sent);
 		add(ev, "suppressed", q->st.notify_suppressed);
 		add(ev, "received", q->st.events);
+		add(ev, "polled", q->st.polled);
 		json_object_object_add(j, "notifications", ev);
 		{
 			json_object *big = json_object_new_object();

@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "loop.h"
@@ -33,6 +34,13 @@ struct deferred {
 	void *opaque;
 };
 
+struct pvb_poller {
+	struct pvb_loop *l;
+	pvb_poll_fn poll, arm;
+	void *opaque;
+	bool dead;
+};
+
 struct sig_action {
 	int sig;
 	bool stop;
@@ -51,6 +59,10 @@ struct pvb_loop {
 	struct pvb_watch *sigw;
 	struct sig_action *acts;
 	size_t nacts;
+	struct pvb_poller **pollers;
+	size_t npollers, cap_pollers;
+	bool pollers_dead; /* some are marked dead: compact the array */
+	uint64_t poll_ns;
 };
 
 int pvb_loop_new(struct pvb_loop **out)
@@ -80,6 +92,18 @@ static void reap(struct pvb_loop *l)
 		l->dead = w->next_dead;
 		free(w);
 	}
+	if (l->pollers_dead) {
+		size_t k = 0;
+
+		for (size_t i = 0; i < l->npollers; i++) {
+			if (l->pollers[i]->dead)
+				free(l->pollers[i]);
+			else
+				l->pollers[k++] = l->pollers[i];
+		}
+		l->npollers = k;
+		l->pollers_dead = false;
+	}
 }
 
 void pvb_loop_free(struct pvb_loop *l)
@@ -91,6 +115,9 @@ void pvb_loop_free(struct pvb_loop *l)
 	if (l->sigfd >= 0)
 		close(l->sigfd);
 	reap(l);
+	for (size_t i = 0; i < l->npollers; i++)
+		free(l->pollers[i]);
+	free(l->pollers);
 	close(l->ep);
 	free(l->defer);
 	free(l->acts);
@@ -297,6 +324,88 @@ int pvb_loop_on_signal(struct pvb_loop *l, int sig, pvb_defer_fn fn, void *opaqu
 	return add_signal(l, sig, false, fn, opaque);
 }
 
+int pvb_poller_add(struct pvb_loop *l, pvb_poll_fn poll, pvb_poll_fn arm, void *opaque,
+		   struct pvb_poller **out)
+{
+	struct pvb_poller *p;
+
+	if (l->npollers == l->cap_pollers) {
+		size_t cap = l->cap_pollers ? l->cap_pollers * 2 : 8;
+		struct pvb_poller **n = realloc(l->pollers, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		l->pollers = n;
+		l->cap_pollers = cap;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = (struct pvb_poller){ .l = l, .poll = poll, .arm = arm, .opaque = opaque };
+	l->pollers[l->npollers++] = p;
+	*out = p;
+	return 0;
+}
+
+void pvb_poller_del(struct pvb_poller *p)
+{
+	if (!p)
+		return;
+	p->dead = true;
+	p->l->pollers_dead = true;
+}
+
+void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us)
+{
+	l->poll_ns = (uint64_t)us * 1000;
+}
+
+bool pvb_loop_polling(const struct pvb_loop *l)
+{
+	return l->poll_ns != 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * One polling window: true as soon as a poller finds work (or, at the end,
+ * an arm() does), false when it passed idle and everything is armed.
+ * Pollers added meanwhile are polled from the next window on.
+ */
+static bool poll_window(struct pvb_loop *l)
+{
+	uint64_t end = mono_ns() + l->poll_ns;
+	size_t n = l->npollers;
+	bool work = false;
+
+	for (;;) {
+		for (size_t i = 0; i < n; i++) {
+			struct pvb_poller *p = l->pollers[i];
+
+			if (!p->dead && p->poll(p->opaque))
+				return true;
+		}
+		if (mono_ns() >= end)
+			break;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pvb_poller *p = l->pollers[i];
+
+		if (!p->dead && p->arm(p->opaque))
+			work = true;
+	}
+	return work;
+}
+
 void pvb_loop_stop(struct pvb_loop *l)
 {
 	l->stop = true;
@@ -308,7 +417,12 @@ int pvb_loop_run(struct pvb_loop *l)
 
 	l->stop = false;
 	while (!l->stop) {
-		int n = epoll_wait(l->ep, evs, 64, l->ndefer ? 0 : -1);
+		int timeout = l->ndefer ? 0 : -1;
+		int n;
+
+		if (timeout < 0 && l->poll_ns && l->npollers && poll_window(l))
+			timeout = 0; /* work found: see the fds, then poll again */
+		n = epoll_wait(l->ep, evs, 64, timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)

@@ -51,6 +51,30 @@ int pvb_loop_defer(struct pvb_loop *l, pvb_defer_fn fn, void *opaque);
 /* Forget a deferred call (an object being freed). */
 void pvb_loop_undefer(struct pvb_loop *l, void *opaque);
 
+/*
+ * Busy polling, off unless pvb_loop_set_poll_us() sets a window: before it
+ * would block, the loop calls every poller's poll() again and again for up
+ * to that long.  poll() handles what it can see without a system call (a
+ * shared ring's indices, an io_uring completion queue) and returns true if
+ * it found work; the loop then looks at its fds without waiting and polls
+ * again.  When a window passes without work, each poller's arm() turns its
+ * notifications back on and returns true if work came meanwhile (polling
+ * goes on), and the loop blocks.  A poller's owner asks pvb_loop_polling()
+ * whether to leave notifications off between windows.  One CPU spins for up
+ * to the window after each burst of work: the price of not sleeping and
+ * being woken for each request.
+ */
+struct pvb_poller;
+typedef bool (*pvb_poll_fn)(void *opaque);
+
+int pvb_poller_add(struct pvb_loop *l, pvb_poll_fn poll, pvb_poll_fn arm, void *opaque,
+		   struct pvb_poller **out);
+/* Remove a poller; may be called from inside any callback, its own poll() too. */
+void pvb_poller_del(struct pvb_poller *p);
+/* The polling window in microseconds (0: never poll, the default). */
+void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us);
+bool pvb_loop_polling(const struct pvb_loop *l);
+
 /* Add signals that end pvb_loop_run() (e.g. SIGTERM, SIGINT); they are blocked. */
 int pvb_loop_stop_on_signal(struct pvb_loop *l, int sig);
 /* Call fn when sig arrives (e.g. SIGHUP); the signal is blocked. */

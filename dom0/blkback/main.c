@@ -31,6 +31,8 @@ static void usage(FILE *f)
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
+		"  --poll-us N           poll rings and completions for up to N microseconds\n"
+		"                        before sleeping (default 0: off; costs a busy CPU)\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
 		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
@@ -65,7 +67,8 @@ int main(int argc, char **argv)
 		O_RESIZE,
 		O_SCHEMA,
 		O_STATE,
-		O_DIO
+		O_DIO,
+		O_POLL
 	};
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, O_CTL },
@@ -76,6 +79,7 @@ int main(int argc, char **argv)
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "direct-io", required_argument, NULL, O_DIO },
+		{ "poll-us", required_argument, NULL, O_POLL },
 		{ "schema-dir", required_argument, NULL, O_SCHEMA },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -88,6 +92,7 @@ int main(int argc, char **argv)
 	const char *ctl = NULL, *schema_dir = NULL, *state = NULL;
 	char state_dir[256];
 	int c, r;
+	uint32_t poll_us = 0;
 
 	vbd_config_default(&vc);
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -132,6 +137,10 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case O_POLL:
+			if (parse_u32("poll-us", optarg, 1000000, &poll_us))
+				return 2;
+			break;
 		case O_SCHEMA:
 			schema_dir = optarg;
 			break;
@@ -157,6 +166,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = pvd_init(&d, NAME, schema_dir);
+	if (!r)
+		pvb_loop_set_poll_us(d.loop, poll_us);
 	if (!r)
 		r = pvd_state_dir(&d, state, "blkback", state_dir, sizeof(state_dir));
 	if (!r) {

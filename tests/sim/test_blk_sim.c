@@ -420,6 +420,66 @@ static void test_one_cpu(void)
 	}
 }
 
+/* Integrity, a pause well past the daemon's polling window, integrity again, then wait. */
+static int integrity_pause_wait(struct pvf_blk *b, void *arg)
+{
+	struct big_case *c = arg;
+	int r = integrity(b, &c->t);
+
+	if (r)
+		return r;
+	/* The daemon stopped polling and asked for notifications again: this must wake it. */
+	poll(NULL, 0, 300);
+	c->t.seed++;
+	r = integrity(b, &c->t);
+	if (r)
+		return 20 + r;
+	return blkenv_child_ready(&c->fe) || blkenv_child_wait_go(&c->fe) ? 1 : 0;
+}
+
+/*
+ * --poll-us: requests found by polling the ring need no event from the
+ * frontend; after an idle window the daemon sleeps and events wake it again.
+ */
+static void test_polling(void)
+{
+	/* No resize timer: nothing but events may wake the daemon. */
+	static const char *const polling[] = { "--resize-interval", "0", "--poll-us", "20000",
+					       NULL };
+	struct big_case c = { .t = { .io_max = 64 * 1024, .qd = 1 } };
+	struct pvf_blk_opts o;
+	struct dev d;
+	int r;
+
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, polling), 0);
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	c.t.seed = d.devid;
+	r = blkenv_fork_frontend(&E, &c.fe, 1, &o, integrity_pause_wait, &c);
+	CU_ASSERT(r > 0);
+	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
+		uint64_t polled = dev_counter(1, d.devid, "notifications.polled");
+		uint64_t events = dev_counter(1, d.devid, "notifications.received");
+		uint64_t reqs = dev_counter(1, d.devid, "requests.read") +
+				dev_counter(1, d.devid, "requests.write");
+
+		if (!polled || events * 2 >= reqs)
+			fprintf(stderr, "polling: %llu polled, %llu events, %llu requests\n",
+				(unsigned long long)polled, (unsigned long long)events,
+				(unsigned long long)reqs);
+		CU_ASSERT(polled > 0);
+		/* Most requests came without an event. */
+		CU_ASSERT(events * 2 < reqs);
+		blkenv_child_go(&c.fe);
+	}
+	if (r > 0)
+		CU_ASSERT_EQUAL(blkenv_child_wait(&c.fe), 0);
+	dev_remove(&d);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
 /*
  * Every value of every dimension, each in several combinations: persistent
  * on/off x indirect on/off x ring order 0..3 x queues 1..4 x sector size
@@ -1844,6 +1904,7 @@ int main(void)
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
 	CU_add_test(s, "a daemon on one CPU: large transfers inline", test_one_cpu);
 	CU_add_test(s, "O_DIRECT only where direct-io-safe = 1", test_direct_io_safe);
+	CU_add_test(s, "--poll-us: requests without events, sleeps when idle", test_polling);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);
 	CU_add_test(s, "grant copy: bounded bounce pages, barrier, teardown in flight",

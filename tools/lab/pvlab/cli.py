@@ -3,6 +3,7 @@
 import argparse
 import fcntl
 import json
+import shlex
 import shutil
 import tempfile
 import os
@@ -19,10 +20,14 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
 # the guest's block frontend: Linux's xen-blkfront or pvsplit's module
 FRONTENDS = ("stock", "pvsplit")
-BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "kernel", "emulated")
-# bench's pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
-# with pvsplit-block-hotplug (no loop device), the rest as --backend pvsplit
-BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file")}
+BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "kernel", "emulated")
+BENCH_DEFAULT = ("pvsplit", "pvsplit-file", "kernel", "emulated")
+# bench's variants of --backend pvsplit: (backend, xvda's disk, pvsplit-blkback
+# options).  pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
+# with pvsplit-block-hotplug (no loop device).  pvsplit-poll: pvsplit-blkback
+# --poll-us 2000, a window longer than a guest's turnaround at QD1 under TCG.
+BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file", ""),
+                  "pvsplit-poll": ("pvsplit", None, "--poll-us 2000")}
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
@@ -82,7 +87,8 @@ def missing_daemons(build_dest, dirs):
     return {d: why for (d, why) in PVSPLIT_DAEMONS.items() if d not in found}
 
 
-def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=None, label=None):
+def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=None, label=None,
+                blkback_args=""):
     """Pack this run's dom0 initrd (on a real dom0 HOST: the overlay alone);
     returns (boot files, initrd path)."""
     hvm = backend == "emulated"
@@ -102,6 +108,8 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
                           args.script_timeout, frontend, label)
     if bench_disk:
         env += f"LAB_BENCH_DISK={bench_disk}\n"
+    if blkback_args:
+        env += f"LAB_BLKBACK_ARGS={shlex.quote(blkback_args)}\n"
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
     if getattr(args, "bench", False):
@@ -134,14 +142,14 @@ class NotRunnable(LabError):
 
 def run_one(lab, args, backend, frontend="stock"):
     variant = backend
-    backend, bench_disk = BENCH_VARIANTS.get(variant, (backend, None))
+    backend, bench_disk, blkback_args = BENCH_VARIANTS.get(variant, (backend, None, ""))
     label = variant if frontend == "stock" else f"{variant}-pvsplit-blkfront"
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
     host = is_xen_dom0() and not args.qemu
-    metric_label = variant if bench_disk else None
+    metric_label = variant if variant in BENCH_VARIANTS else None
     boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend, bench_disk,
-                               metric_label)
+                               metric_label, blkback_args)
     if host:
         progress("this host is a Xen dom0 (control_d): running the checks here, not in QEMU")
         machine = HostDom0(rundir, initrd)
@@ -419,10 +427,11 @@ def parser():
                                       "emulated IDE (run it alone on the machine)")
     _common(be)
     _run_opts(be, scripts=False)
-    be.add_argument("--backend", type=_backends_bench, default=list(BENCH_BACKENDS),
-                    help="any of pvsplit,pvsplit-file,kernel,emulated (default: all four; "
-                         "pvsplit-file: xvda's file served by pvsplit-blkback itself, "
-                         "attached with pvsplit-block-hotplug instead of a loop device)")
+    be.add_argument("--backend", type=_backends_bench, default=list(BENCH_DEFAULT),
+                    help="any of pvsplit,pvsplit-file,pvsplit-poll,kernel,emulated (default: "
+                         "all but pvsplit-poll; pvsplit-file: xvda's file served by "
+                         "pvsplit-blkback itself, attached with pvsplit-block-hotplug instead "
+                         "of a loop device; pvsplit-poll: pvsplit-blkback --poll-us 2000)")
     be.add_argument("--rounds", type=_positive, default=1, metavar="N",
                     help="boot each backend N times, interleaved, and report the median (1)")
     be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")

@@ -53,7 +53,7 @@ backend_start() {
 	have pvsplit-blkback || { echo "pvsplit-blkback is not in the build"; return 1; }
 	mkdir -p "$PVSPLIT_CONSOLE_LOG_DIR" /run/pvsplit
 	start_console_daemon || return 1
-	start_daemon pvsplit-blkback
+	start_daemon pvsplit-blkback ${LAB_BLKBACK_ARGS:-}
 	sleep 1
 	daemon_alive pvsplit-blkback || return 1
 	[ "$CONSOLE_DAEMON" = xenconsoled ] || daemon_alive pvsplit-consoled
@@ -82,7 +82,7 @@ backend_restart() {
 			sleep 0.1
 		done
 		gone "$pid" || { echo "pvsplit-blkback ($pid) did not die"; return 1; }
-		start_daemon pvsplit-blkback
+		start_daemon pvsplit-blkback ${LAB_BLKBACK_ARGS:-}
 		sleep 0.5
 		daemon_alive pvsplit-blkback || return 1
 		echo "round $round: pvsplit-blkback started again ($(cat /run/pvsplit-blkback.pid))"
