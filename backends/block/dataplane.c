@@ -318,7 +318,7 @@ static void id_release(struct blk_queue *q, struct blk_io *io)
  * (Linux's blkfront takes them from its persistent pool): read them through
  * the cache, no hypercall.  The segments are copied out once, here; only
  * that private copy is looked at.  1 done, 0 not possible (fall back to
- * grant copy), or the response to send.
+ * grant copy, which also tells a bad grant from a full cache).
  */
 static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_t npages)
 {
@@ -328,14 +328,9 @@ static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_
 		uint32_t n = left > PAGE ? PAGE : left;
 		struct pvb_gnt *g;
 		void *page;
-		int r = pvb_gntcache_get(q->gc, io->req.indirect_grefs[i], false, &g, &page);
-
-		if (r == -ENOSPC)
+		/* Full cache, a refused grant, no memory: grant copy decides. */
+		if (pvb_gntcache_get(q->gc, io->req.indirect_grefs[i], false, &g, &page))
 			return 0;
-		if (r) {
-			q->st.err_grant++;
-			return BLKIF_RSP_ERROR;
-		}
 		memcpy((uint8_t *)io->segbuf + i * PAGE, page, n);
 		pvb_gntcache_put(q->gc, g);
 		left -= n;
@@ -353,13 +348,8 @@ static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
 
 	if (dp->p.persistent) {
-		int r;
-
 		pvb_gntcache_set_time(q->gc, io->t0);
-		r = fetch_indirect_cached(q, io, npages);
-		if (r < 0 || r > 1)
-			return (int16_t)r;
-		if (r == 1) {
+		if (fetch_indirect_cached(q, io, npages)) {
 			io->segs = io->segbuf;
 			return BLKIF_RSP_OKAY;
 		}
@@ -909,6 +899,8 @@ static void process(struct blk_queue *q)
 			pvb_journal_set_req_cons(q->j, q->ring.req_cons);
 			take(q, io);
 		}
+		/* Completions already posted (a worker's), then those the submission made. */
+		reap(q, false);
 		io_uring_submit(&q->uring);
 		reap(q, true);
 		push(q);

@@ -390,12 +390,15 @@ static bool poll_window(struct pvb_loop *l)
 	bool work = false;
 
 	for (;;) {
+		/* Every poller each pass: a busy one must not starve the others. */
 		for (size_t i = 0; i < n; i++) {
 			struct pvb_poller *p = l->pollers[i];
 
 			if (!p->dead && p->poll(p->opaque))
-				return true;
+				work = true;
 		}
+		if (work)
+			return true;
 		if (mono_ns() >= end)
 			break;
 		/* Give the CPU to whatever else is runnable (an io_uring worker, a

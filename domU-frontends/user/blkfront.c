@@ -775,10 +775,16 @@ int pvf_blk_reap(struct pvf_blk *b, int timeout_ms)
 	pvf_blk_kick(b);
 	for (;;) {
 		struct pollfd p = { .fd = pvhv_evtchn_fd(b->ev), .events = POLLIN };
-		int port, wait;
+		uint32_t ports[64];
+		int n, wait;
 
-		while ((port = pvhv_evtchn_pending(b->ev)) >= 0)
-			pvhv_evtchn_unmask(b->ev, (uint32_t)port);
+		/* Until a short batch: nothing else was pending. */
+		while ((n = pvhv_evtchn_pending_batch(b->ev, ports, 64)) > 0) {
+			for (int i = 0; i < n; i++)
+				pvhv_evtchn_unmask(b->ev, ports[i]);
+			if (n < 64)
+				break;
+		}
 		for (uint32_t qi = 0; qi < b->nq; qi++) {
 			if (consume(&b->q[qi], &reaped)) {
 				b->broken = true;
