@@ -17,7 +17,7 @@ LAB = os.path.join(os.path.abspath(SRC), "tools", "lab")
 sys.dont_write_bytecode = True
 sys.path.insert(0, LAB)
 
-from pvlab import bench, cpio, elf, images, kmod, overlay  # noqa: E402
+from pvlab import bench, cli, cpio, elf, images, kmod, overlay  # noqa: E402
 from pvlab.ui import LabError  # noqa: E402
 
 
@@ -126,7 +126,7 @@ class Bench(unittest.TestCase):
         self.assertEqual(bench.flat(figs)["disk.kernel.seqread_1m.mib_s"], 50.0)
         out = io.StringIO()
         bench.table(figs, out)
-        self.assertIn("seqread_1m 4.0x", out.getvalue())
+        self.assertIn("seqread_1m 4.00x", out.getvalue())
 
     def test_variant_is_named_by_its_label(self):
         run = dict(self.run_of("pvsplit-file", 80.0, 80), backend="pvsplit", label="pvsplit-file")
@@ -135,10 +135,17 @@ class Bench(unittest.TestCase):
         self.assertNotIn("pvsplit", figs)
         out = io.StringIO()
         bench.table(figs, out)
-        self.assertIn("pvsplit-file / kernel: seqread_1m 2.0x", out.getvalue())
+        self.assertIn("pvsplit-file / kernel: seqread_1m 2.00x", out.getvalue())
         env = overlay.run_env("pvsplit", {}, 5, 512, 256, 300, "stock", "pvsplit-file")
         self.assertIn("LAB_DISK_LABEL=pvsplit-file\n", env)
         self.assertIn("LAB_BACKEND=pvsplit\n", env)
+
+    def test_variants_and_blkback_options(self):
+        self.assertEqual(cli.variant_of("kernel"), ("kernel", None, ""))
+        self.assertEqual(cli.variant_of("pvsplit-file"), ("pvsplit", "file", ""))
+        self.assertEqual(cli.variant_of("pvsplit-poll", "-v"),
+                         ("pvsplit", None, "--poll-us 2000 -v"))
+        self.assertEqual(cli.variant_of("pvsplit", "--poll-us 50"), ("pvsplit", None, "--poll-us 50"))
 
 
 if __name__ == "__main__":

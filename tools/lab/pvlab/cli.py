@@ -140,9 +140,16 @@ class NotRunnable(LabError):
     """The run cannot happen yet (reported as SKIP, exit 77)."""
 
 
+def variant_of(name, blkback_args=""):
+    """(backend, xvda's disk or None, pvsplit-blkback options) of a backend or
+    bench variant NAME, with the user's BLKBACK_ARGS after the variant's own."""
+    backend, disk, own = BENCH_VARIANTS.get(name, (name, None, ""))
+    return backend, disk, " ".join(a for a in (own, blkback_args) if a)
+
+
 def run_one(lab, args, backend, frontend="stock"):
     variant = backend
-    backend, bench_disk, blkback_args = BENCH_VARIANTS.get(variant, (backend, None, ""))
+    backend, bench_disk, blkback_args = variant_of(variant, getattr(args, "blkback_args", ""))
     label = variant if frontend == "stock" else f"{variant}-pvsplit-blkfront"
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
@@ -354,6 +361,9 @@ def _run_opts(p, scripts=True):
     p.add_argument("--boot-timeout", type=int, default=300,
                    help="seconds until dom0's first record (300)")
     p.add_argument("--qemu", action="store_true", help="use QEMU even on a Xen dom0 host")
+    p.add_argument("--blkback-args", default="", metavar="ARGS",
+                   help="more pvsplit-blkback options for the pvsplit backends, "
+                        "e.g. '--poll-us 2000'")
     p.add_argument("--keep-initrd", action="store_true", help="keep the run's dom0 initrd")
 
 
