@@ -57,10 +57,10 @@ void pvb_loop_undefer(struct pvb_loop *l, void *opaque);
  * to that long.  poll() handles what it can see without a system call (a
  * shared ring's indices, an io_uring completion queue) and returns true if
  * it found work; the loop then polls again, looking at its fds (without
- * waiting) every few windows.  Between windows that find nothing it yields
- * the CPU to anything else runnable.  When a window passes without work, each poller's arm() turns its
- * notifications back on and returns true if work came meanwhile (polling
- * goes on), and the loop blocks.  A poller's owner asks pvb_loop_polling()
+ * waiting) every few windows.  While a window finds nothing it yields the
+ * CPU to anything else runnable every 50 us.  When a window passes without
+ * work, each poller's arm() turns its notifications back on and returns
+ * true if work came meanwhile (polling goes on), and the loop blocks.  A poller's owner asks pvb_loop_polling()
  * whether to leave notifications off between windows.  One CPU spins for up
  * to the window after each burst of work: the price of not sleeping and
  * being woken for each request.
