@@ -328,6 +328,7 @@ static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_
 		uint32_t n = left > PAGE ? PAGE : left;
 		struct pvb_gnt *g;
 		void *page;
+
 		/* Full cache, a refused grant, no memory: grant copy decides. */
 		if (pvb_gntcache_get(q->gc, io->req.indirect_grefs[i], false, &g, &page))
 			return 0;
@@ -1436,10 +1437,10 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(g, "limit", q->gc_max);
 		}
 		add(g, "copied", q->st.grants_copied);
-		if (dp->p.persistent)
+		if (dp->p.persistent) {
 			add(g, "indirect_cached", q->st.indirect_cached);
-		if (dp->p.persistent)
 			add(g, "mapped_once", q->st.grants_mapped_once);
+		}
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {
 			json_object *bp = json_object_new_object();
@@ -1455,16 +1456,15 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(ev, "polled", q->st.polled);
 		json_object_object_add(j, "notifications", ev);
 		{
-			json_object *big = json_object_new_object();
+			json_object *big = json_object_new_object(), *cq = json_object_new_object();
 
 			add(big, "min_bytes", BIG_IO);
 			add(big, "async", q->st.big_async);
 			add(big, "inline", q->st.big_inline);
 			json_object_object_add(j, "large_transfers", big);
-			big = json_object_new_object();
-			add(big, "at_submit", q->st.reaped_at_submit);
-			add(big, "later", q->st.reaped_later);
-			json_object_object_add(j, "completions", big);
+			add(cq, "at_submit", q->st.reaped_at_submit);
+			add(cq, "later", q->st.reaped_later);
+			json_object_object_add(j, "completions", cq);
 		}
 		latency_stats(q->st.lat, "service_us", j);
 		latency_stats(q->st.io_lat, "store_us", j);
