@@ -164,10 +164,26 @@ int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t bdo
 
 	if (r)
 		return r;
-	r = put(xs, XBT_NULL, &d, true, "online", "0");
-	r = r ?: put(xs, XBT_NULL, &d, true, "state", "5");
-	if (r)
-		return r;
+	/*
+	 * One transaction, as libxl: a backend that saw online=0 alone could
+	 * close (state 6) before state=5 landed over it, and never answer again.
+	 */
+	for (int tries = 0;; tries++) {
+		xs_transaction_t t = xs_transaction_start(xs);
+
+		if (t == XBT_NULL)
+			return -errno;
+		r = put(xs, t, &d, true, "online", "0");
+		r = r ?: put(xs, t, &d, true, "state", "5");
+		if (r) {
+			xs_transaction_end(xs, t, true);
+			return r;
+		}
+		if (xs_transaction_end(xs, t, false))
+			break;
+		if (errno != EAGAIN || tries == 15)
+			return errno == EAGAIN ? -EAGAIN : -errno;
+	}
 	w = ts_vbd_wait(xs, s, bdom, dom, devid, "state", "6", timeout_ms);
 	xs_rm(xs, XBT_NULL, d.fe);
 	xs_rm(xs, XBT_NULL, d.be);

@@ -30,7 +30,8 @@ struct ts_vbd {
 /* libxl's device_disk_add(): backend and frontend directories, state 1. */
 int ts_vbd_add(struct xs_handle *xs, const struct pvs_schema *s, const struct ts_vbd *v);
 /*
- * libxl's removal: online=0 and state=Closing in the backend, wait up to
+ * libxl's removal: online=0 and state=Closing in the backend (in one
+ * transaction), wait up to
  * timeout_ms for the backend to reach Closed, then remove both directories.
  * Returns 0, or -ETIMEDOUT (the directories are removed anyway, as libxl does).
  */
