@@ -165,16 +165,24 @@ int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t bdo
 	if (r)
 		return r;
 	/*
-	 * One transaction, as libxl: a backend that saw online=0 alone could
-	 * close (state 6) before state=5 landed over it, and never answer again.
+	 * One transaction, and no Closing over Closed, as libxl: a backend that
+	 * saw online=0 alone could close (state 6) before state=5 landed over
+	 * it, and never answer again.
 	 */
 	for (int tries = 0;; tries++) {
 		xs_transaction_t t = xs_transaction_start(xs);
+		char path[PATH_LEN * 2], *st;
 
 		if (t == XBT_NULL)
 			return -errno;
 		r = put(xs, t, &d, true, "online", "0");
-		r = r ?: put(xs, t, &d, true, "state", "5");
+		if (!r && pvs_devtype_key_path(d.dt, PVS_SIDE_BACKEND, d.be, "state", path,
+					       sizeof(path)) < 0)
+			r = -EINVAL;
+		st = r ? NULL : xs_read(xs, t, path, &(unsigned){ 0 });
+		if (!r && (!st || strcmp(st, "6")))
+			r = put(xs, t, &d, true, "state", "5");
+		free(st);
 		if (r) {
 			xs_transaction_end(xs, t, true);
 			return r;
