@@ -190,7 +190,7 @@ int ts_vbd_remove(struct xs_handle *xs, const struct pvs_schema *s, uint32_t bdo
 		if (xs_transaction_end(xs, t, false))
 			break;
 		if (errno != EAGAIN || tries == 15)
-			return errno == EAGAIN ? -EAGAIN : -errno;
+			return -errno;
 	}
 	w = ts_vbd_wait(xs, s, bdom, dom, devid, "state", "6", timeout_ms);
 	xs_rm(xs, XBT_NULL, d.fe);

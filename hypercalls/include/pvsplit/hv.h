@@ -234,7 +234,9 @@ int pvhv_evtchn_pending(struct pvhv_evtchn *ev);
  * takes one (each stays masked until pvhv_evtchn_unmask()).  xen: one read()
  * of the evtchn device per call, however many ports it returns; max above
  * PVHV_EVTCHN_BATCH_MAX is taken as that.  Fewer than max returned means
- * none was left pending at that moment.  Returns the number of ports (1..max),
+ * none was left pending at that moment, as far as the provider could tell
+ * (sim: a port unbound meanwhile is dropped from the batch); stopping there
+ * loses nothing, the fd stays readable for what is left.  Returns the number of ports (1..max),
  * -EAGAIN when none is pending, -EINVAL when max is 0 or ports NULL.  As
  * with pvhv_evtchn_pending(), ports not returned keep the fd readable.
  */
