@@ -63,6 +63,19 @@ class Shell(unittest.TestCase):
                 if f != "recipe":
                     subprocess.run(["bash", "-n", os.path.join(root, f)], check=True)
 
+    def test_installed_with_the_build(self):
+        """Every file of the images and of pvlab is in tools/lab/local.mk (an
+        installed pvsplit-lab, and a real host's overlay, would lack it)."""
+        with open(os.path.join(LAB, "local.mk")) as f:
+            listed = set(f.read().split())
+        for sub in ("images", "pvlab"):
+            for (root, _d, files) in os.walk(os.path.join(LAB, sub)):
+                for f in files:
+                    if f.endswith(".pyc"):
+                        continue
+                    rel = os.path.relpath(os.path.join(root, f), os.path.abspath(SRC))
+                    self.assertTrue(rel in listed, f"{rel} is not installed by tools/lab/local.mk")
+
     def test_records_are_json(self):
         script = (f". {LAB}/images/common/root/lab/lab-lib.sh\n"
                   "lab_emit out src 'a\"b\\c' line \"$(printf 'x\\001y\\tz')\" n 1.5 v 01\n"
@@ -75,6 +88,42 @@ class Shell(unittest.TestCase):
         self.assertEqual(recs[0]["line"], "xy z")
         self.assertEqual((recs[0]["n"], recs[0]["v"]), (1.5, "01"))
         self.assertEqual(recs[1]["value"], 12)
+
+
+class HostDom0(unittest.TestCase):
+    """A real dom0 host's plumbing: the overlay unpacked into a scratch root,
+    dom0-main.sh run there with LAB_MODE=host and records in a file."""
+
+    def test_overlay_runs_with_host_settings(self):
+        from pvlab.machine import HostDom0
+        from pvlab.monitor import Monitor
+        main = ("set -u\n. \"$LAB_ROOT/lab-lib.sh\"\n"
+                "[ \"$LAB_MODE\" = host ] && [ \"$LAB_ROOT\" = \"$LAB_DESTDIR/lab\" ] || exit 3\n"
+                "lab_mark dom0-up\n"
+                "lab_step payload 10 test -x \"$LAB_DESTDIR/usr/local/bin/tool\"\n"
+                "echo said-on-stdout\n"
+                "lab_emit done status pass failed 0\n")
+        with tempfile.TemporaryDirectory() as d:
+            ovl = os.path.join(d, "overlay.cpio")
+            with open(ovl, "wb") as f:
+                w = cpio.CpioWriter(f)
+                for name in ("lab", "usr", "usr/local", "usr/local/bin"):
+                    w.add_dir(name)
+                with open(os.path.join(LAB, "images", "common", "root", "lab", "lab-lib.sh"),
+                          "rb") as lib:
+                    w.add_file("lab/lab-lib.sh", lib.read())
+                w.add_file("lab/dom0-main.sh", main.encode(), 0o755)
+                w.add_file("usr/local/bin/tool", b"#!/bin/sh\n", 0o755)
+                w.close()
+            m = HostDom0(d, ovl)
+            with open(os.path.join(d, "run.log"), "w") as log:
+                result = Monitor(m, 30, log).run()
+            self.assertTrue(result.passed(), result.to_json())
+            self.assertEqual([s["name"] for s in result.steps], ["payload"])
+            self.assertIn("dom0-up", result.marks)
+            with open(m.serial_log) as f:
+                self.assertIn("said-on-stdout", f.read())
+            self.assertFalse(os.path.exists(m.root), "the scratch root is left behind")
 
 
 class Frontend(unittest.TestCase):

@@ -31,10 +31,12 @@ labdom0rootdir = $(pkgdatadir)/lab/images/dom0/root
 dist_labdom0root_DATA = tools/lab/images/dom0/root/init
 labdom0labdir = $(pkgdatadir)/lab/images/dom0/root/lab
 dist_labdom0lab_DATA = \
+	tools/lab/images/dom0/root/lab/as-host.sh \
 	tools/lab/images/dom0/root/lab/backend-emulated.sh \
 	tools/lab/images/dom0/root/lab/backend-kernel.sh \
 	tools/lab/images/dom0/root/lab/backend-pvsplit.sh \
-	tools/lab/images/dom0/root/lab/dom0-main.sh
+	tools/lab/images/dom0/root/lab/dom0-main.sh \
+	tools/lab/images/dom0/root/lab/dom0-services.sh
 labguestdir = $(pkgdatadir)/lab/images/guest
 dist_labguest_DATA = tools/lab/images/guest/recipe
 labguestrootdir = $(pkgdatadir)/lab/images/guest/root

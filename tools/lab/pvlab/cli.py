@@ -112,6 +112,12 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
         env += f"LAB_BLKBACK_ARGS={shlex.quote(blkback_args)}\n"
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
+    if getattr(args, "host_mode", False):
+        prefix = dirs.get("prefix", "")
+        if prefix != "/usr/local" and not prefix.startswith(("/opt/", "/srv/")):
+            raise LabError(f"--host-mode moves the build's prefix aside in dom0: it must be "
+                           f"/usr/local, /opt/... or /srv/... (the build's: {prefix!r})")
+        env += "LAB_HOST_MODE=1\n"
     if getattr(args, "bench", False):
         env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
     guest_initrd = os.path.join(rundir, "guest-initrd.cpio")
@@ -151,9 +157,11 @@ def run_one(lab, args, backend, frontend="stock"):
     variant = backend
     backend, bench_disk, blkback_args = variant_of(variant, getattr(args, "blkback_args", ""))
     label = variant if frontend == "stock" else f"{variant}-pvsplit-blkfront"
+    if getattr(args, "host_mode", False):
+        label += "-host-mode"
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
-    host = is_xen_dom0() and not args.qemu
+    host = is_xen_dom0() and not args.qemu and not getattr(args, "host_mode", False)
     metric_label = variant if variant in BENCH_VARIANTS else None
     boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend, bench_disk,
                                metric_label, blkback_args)
@@ -171,6 +179,8 @@ def run_one(lab, args, backend, frontend="stock"):
         os.unlink(initrd)
     summary = dict(result.to_json(), backend=backend, frontend=frontend,
                    label=metric_label or overlay.disk_label(backend, frontend), rundir=rundir,
+                   machine="this host" if host else "qemu",
+                   host_mode=bool(getattr(args, "host_mode", False)),
                    serial_log=machine.serial_log)
     images.write_json(os.path.join(rundir, "summary.json"), summary)
     return summary
@@ -183,7 +193,9 @@ def _fmt_secs(v):
 def print_summary(s, out=sys.stdout):
     counts = {st: sum(1 for x in s["steps"] if x["status"] == st) for st in ("pass", "fail", "skip")}
     verdict = "PASSED" if s["passed"] else "FAILED"
-    print(f"\npvsplit-lab run --backend {s['backend']} --frontend {s.get('frontend', 'stock')}: "
+    how = " --host-mode" if s.get("host_mode") else ""
+    how += " (on this Xen host)" if s.get("machine") == "this host" else ""
+    print(f"\npvsplit-lab run --backend {s['backend']} --frontend {s.get('frontend', 'stock')}{how}: "
           f"{verdict} ({counts['pass']} passed, "
           f"{counts['fail']} failed, {counts['skip']} skipped)", file=out)
     if s.get("error"):
@@ -422,6 +434,10 @@ def parser():
     r.add_argument("--backend", type=_backends, default=["pvsplit"],
                    help="pvsplit (default), kernel, or pvsplit,kernel for both in one run")
     _frontend_opt(r, True)
+    r.add_argument("--host-mode", action="store_true",
+                   help="in QEMU, the path a real Xen dom0 host takes: dom0 first looks like a "
+                        "Debian Xen host (xen-blkback loaded, xenconsoled running), which "
+                        "--backend pvsplit must refuse, naming both, until they are stopped")
     r.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     r.set_defaults(func=cmd_run)
     d = sub.add_parser("demo", help="boot, show a guest using the disks and console, summarise")

@@ -80,11 +80,14 @@ class QemuMachine:
 class HostDom0:
     """This host is a Xen dom0: run dom0-main.sh here, LAB_MODE=host.
 
-    Structure only: it cannot be tried on machines without Xen.  The run's
-    overlay (packed without the dom0 base image) is unpacked into a scratch
-    root: LAB_ROOT=root/lab, the pvsplit build under LAB_DESTDIR=root.  The
-    host's xenstored and xen-init-dom0 are expected to have run already; the
-    backend files start what their backend needs.
+    The run's overlay (packed without the dom0 base image) is unpacked into a
+    scratch root: LAB_ROOT=root/lab, the pvsplit build under LAB_DESTDIR=root.
+    The host's xenstored and xen-init-dom0 are expected to have run already;
+    dom0-main.sh checks what would conflict (host-preflight), the backend
+    files start what their backend needs, and host-cleanup stops it again.
+    No Xen host is at hand here: `run --host-mode` takes this path inside
+    QEMU (images/dom0/root/lab/as-host.sh), and lab-selftest runs this class
+    with a stand-in dom0-main.sh.
     """
 
     def __init__(self, rundir, dom0_initrd_overlay):

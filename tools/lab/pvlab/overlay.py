@@ -52,6 +52,7 @@ def run_env(backend, build_dirs, fio_secs, guest_mem, disk_mb, script_timeout, f
         "PVSPLIT_SBINDIR": build_dirs.get("sbindir", ""),
         "PVSPLIT_LIBDIR": build_dirs.get("libdir", ""),
         "PVSPLIT_LIBEXECDIR": build_dirs.get("libexecdir", ""),
+        "PVSPLIT_PKGDATADIR": build_dirs.get("pkgdatadir", ""),
         "LAB_T_GUEST_SCRIPT": str(script_timeout),
     })
     return "".join(f"{k}={shlex.quote(v)}\n" for (k, v) in sorted(env.items()))

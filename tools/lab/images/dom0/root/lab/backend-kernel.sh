@@ -36,8 +36,8 @@ backend_check_clean() {
 	[ -z "$left" ] || { echo "xenstore backend/vbd/$1 still has: $left"; return 1; }
 	left=$(ls /sys/bus/xen-backend/devices 2>/dev/null | grep "^vbd-$1-")
 	[ -z "$left" ] || { echo "kernel backend devices left: $left"; return 1; }
-	left=$(losetup -a)
-	[ -z "$left" ] || { echo "loop devices left: $left"; return 1; }
+	left=$(lab_disk_loops)
+	[ -z "$left" ] || { echo "loop devices left on the lab's disk files: $left"; return 1; }
 	echo "no backend state left for domain $1"
 }
 

@@ -59,12 +59,37 @@ backend_start() {
 	[ "$CONSOLE_DAEMON" = xenconsoled ] || daemon_alive pvsplit-consoled
 }
 
-# a process gone or a zombie (nobody may reap a daemon whose parent went)
-gone() {
-	local st
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
+# on a real host: what would serve the guest's devices next to pvsplit's
+# daemons (Debian's xencommons loads xen-blkback and starts xenconsoled)
+backend_host_conflicts() {
+	local d pid
+	[ -d /sys/module/xen_blkback ] &&
+		echo "  xen-blkback is loaded and serves every backend/vbd too: rmmod xen-blkback"
+	pid=$(pidof xenconsoled) &&
+		echo "  xenconsoled (pid $pid) serves guest consoles too: stop it (systemctl stop xenconsoled)"
+	for d in pvsplit-blkback pvsplit-consoled; do
+		pid=$(pidof "$d") &&
+			echo "  $d (pid $pid) already runs: stop it, the lab starts its own from the build"
+	done
+	return 0
+}
+
+# on a real host, after the run: the daemons the lab started, and only those
+backend_stop() {
+	local d pid rc=0
+	for d in pvsplit-blkback "$(cat /run/lab/console-daemon 2>/dev/null)"; do
+		[ -s "/run/$d.pid" ] || continue
+		pid=$(cat "/run/$d.pid")
+		kill -TERM "$pid" 2>/dev/null
+		if gone_soon "$pid"; then
+			echo "$d ($pid) stopped"
+			rm -f "/run/$d.pid"
+		else
+			echo "$d ($pid) did not stop on SIGTERM in 5 s"
+			rc=1
+		fi
+	done
+	return $rc
 }
 
 # backend_restart DOMID: SIGKILL pvsplit-blkback and start it again, three
@@ -125,8 +150,8 @@ backend_check_clean() {
 	local left
 	left=$(xenstore-list "/local/domain/0/backend/vbd/$1" 2>/dev/null)
 	[ -z "$left" ] || { echo "xenstore backend/vbd/$1 still has: $left"; return 1; }
-	left=$(losetup -a)
-	[ -z "$left" ] || { echo "loop devices left: $left"; return 1; }
+	left=$(lab_disk_loops)
+	[ -z "$left" ] || { echo "loop devices left on the lab's disk files: $left"; return 1; }
 	daemon_alive pvsplit-blkback
 }
 

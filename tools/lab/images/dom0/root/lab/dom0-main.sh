@@ -9,7 +9,8 @@
 #   LAB_MODE          qemu (this image) | host (a real dom0: services are
 #                     already running, nothing is started or loaded)
 #   LAB_ROOT          where these files are (/lab in the image)
-#   PVSPLIT_*DIR      where the pvsplit build is installed
+#   PVSPLIT_*DIR      where the pvsplit build is installed (configure's
+#                     directories; under LAB_DESTDIR on a real host)
 #   LAB_GUEST_MEM     guest memory in MiB
 #   LAB_GUEST_VCPUS   its vCPUs (2 with pvsplit-blkfront: multi-queue)
 #   LAB_DISK_MB       size of each test disk
@@ -24,36 +25,38 @@ LAB_DESTDIR=${LAB_DESTDIR:-}
 export PATH=$LAB_DESTDIR$PVSPLIT_BINDIR:$LAB_DESTDIR$PVSPLIT_SBINDIR:$PATH
 export LD_LIBRARY_PATH=$LAB_DESTDIR$PVSPLIT_LIBDIR
 PVSPLIT_LIBEXECDIR=$LAB_DESTDIR$PVSPLIT_LIBEXECDIR
+# the daemons' xenstore schema: where the build is unpacked, not where it was
+# configured to be installed (the same place in the image)
+export PVSPLIT_SCHEMA_DIR=$LAB_DESTDIR$PVSPLIT_PKGDATADIR/xenstore-schema
 
 LAB_DIR=/run/lab
 DISK_DIR=/var/lib/pvsplit-lab
 GUEST=lab-guest
 GUEST_EVENTS=$LAB_DIR/guest.events
 GUEST_FAILURES=$LAB_DIR/guest.failures
+# a real host may keep what an earlier run left in /run/lab
+rm -rf "$LAB_DIR"
 mkdir -p "$LAB_DIR" "$DISK_DIR" /var/log/xen/console /var/lib/xen /var/run/xen
 # in dom0: $LAB_ROOT/user/dom0-script, if the run has one, runs after the
 # guest's checks with PVSPLIT_BACKEND, PVSPLIT_GUEST and PVSPLIT_DOMID set
 
-# ---- dom0 services ----
+# ---- dom0 services (in the image; a real host runs its own) ----
 
-start_xenstored() {
-	xenstored --pid-file /run/xenstored.pid || return 1
-	local i
-	for i in $(seq 50); do
-		xenstore-list / >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	echo "xenstored did not answer"
-	return 1
-}
-
-start_dom0_services() {
-	lab_step xenfs 30 mount -t xenfs xenfs /proc/xen || return 1
-	lab_step xenstored 60 start_xenstored || return 1
-	lab_step xen-init-dom0 60 xen-init-dom0 || return 1
-}
+. "$LAB_ROOT/dom0-services.sh"
 
 # ---- disks: one file, one block device (brd), one file for hot-plug ----
+
+# loop devices backed by FILE (the stock block script's, for instance)
+loops_of() {
+	losetup -a | grep -F "($1)" | cut -d: -f1
+}
+
+# loop devices on the guest's file disks (not the block device's: on a real
+# host that is a loop device the lab made, and other loop devices are the host's)
+lab_disk_loops() {
+	loops_of "$DISK_DIR/disk-file.img"
+	loops_of "$DISK_DIR/disk-hot.img"
+}
 
 # the block device: a brd ramdisk in the image, a loop device on a real host
 make_block_device() {
@@ -107,7 +110,11 @@ relay_guest_console() {
 	log=$(backend_console_log "$GUEST")
 	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
 	touch "$GUEST_EVENTS"
-	tail -n +1 -F "$log" 2>/dev/null | while IFS= read -r line; do
+	# tail's pid in a file: on a real host the cleanup ends the relay
+	{
+		echo "$BASHPID" >"$LAB_DIR/relay-tail.pid"
+		exec tail -n +1 -F "$log" 2>/dev/null
+	} | while IFS= read -r line; do
 		line=${line%$'\r'}
 		case $line in
 		*"@@LAB {"*)
@@ -278,6 +285,71 @@ interactive_console() {
 	xl console "$GUEST" </dev/console >/dev/console 2>&1
 }
 
+# ---- a real host: what must not be running, and leaving nothing behind ----
+
+# a process gone or a zombie (nobody may reap a daemon whose parent went)
+gone() {
+	local st
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+	st=${st##*) }
+	[ "${st%% *}" = Z ]
+}
+
+# wait up to 5 s for PID to be gone
+gone_soon() {
+	local i
+	for i in $(seq 50); do
+		gone "$1" && return 0
+		sleep 0.1
+	done
+	gone "$1"
+}
+
+# what the backend needs stopped first (backend_host_conflicts prints one line
+# per conflict, with what to do about it)
+host_preflight() {
+	local conflicts=
+	declare -F backend_host_conflicts >/dev/null && conflicts=$(backend_host_conflicts)
+	xl domid "$GUEST" >/dev/null 2>&1 &&
+		conflicts+=$'\n'"  a domain named $GUEST exists: xl destroy $GUEST"
+	conflicts=${conflicts#$'\n'}
+	[ -z "$conflicts" ] && return 0
+	echo "the lab cannot run on this host as it is:"
+	echo "$conflicts"
+	echo "(or run the lab in QEMU: pvsplit-lab run --qemu)"
+	return 1
+}
+
+
+# after the run on a real host: the guest's console session, the relay, the
+# daemons the lab started, its block device and its disk files
+host_cleanup() {
+	local left=
+	if [ -n "${CONSOLE_PID:-}" ]; then
+		close_console_session
+		gone_soon "$CONSOLE_PID" || left+=" console-session"
+	fi
+	if [ -n "${RELAY_PID:-}" ]; then
+		kill "$(cat "$LAB_DIR/relay-tail.pid")" 2>/dev/null
+		gone_soon "$RELAY_PID" || left+=" console-relay"
+	fi
+	if declare -F backend_stop >/dev/null; then
+		backend_stop || left+=" daemons"
+	fi
+	if [ -s "$LAB_DIR/block-dev" ]; then
+		losetup -d "$(cat "$LAB_DIR/block-dev")" || left+=" block-device"
+	fi
+	local f
+	for f in "$DISK_DIR"/disk-*.img; do
+		[ -e "$f" ] || continue
+		[ -z "$(loops_of "$f")" ] || left+=" loop-device-of-${f##*/}"
+		rm -f "$f"
+	done
+	rmdir "$DISK_DIR" 2>/dev/null
+	[ -z "$left" ] || { echo "left behind:$left"; return 1; }
+	echo "stopped what the lab started; its disks and block device are gone"
+}
+
 # ---- the run ----
 
 # the steps while the guest runs; a guest that does not come up or finish its
@@ -319,6 +391,7 @@ guest_phase() {
 		lab_step guest-unpause 30 xl unpause "$GUEST" || return 1
 	fi
 	relay_guest_console &
+	RELAY_PID=$!
 	if [ "${LAB_BENCH:-0}" = 1 ]; then bench_steps; else guest_steps; fi
 	if [ "${LAB_INTERACTIVE:-0}" = 1 ]; then
 		lab_emit note text "interactive: you are in the guest's console (xl console); Ctrl-] leaves it and ends the demo"
@@ -336,10 +409,16 @@ main() {
 	lab_mark dom0-up
 	if [ "$LAB_MODE" = qemu ]; then
 		start_dom0_services || LAB_FAILED=$((LAB_FAILED + 1))
+	else
+		lab_step host-preflight 30 host_preflight
 	fi
 	if [ "$LAB_FAILED" -eq 0 ] && lab_step backend-start 120 backend_start &&
 		lab_step disks 60 make_disks; then
 		guest_phase
+	fi
+	if [ "$LAB_MODE" = host ]; then
+		lab_step host-cleanup 120 host_cleanup
+		[ -n "${RELAY_PID:-}" ] && wait "$RELAY_PID" 2>/dev/null
 	fi
 	[ -s "$GUEST_FAILURES" ] && LAB_FAILED=$((LAB_FAILED + $(wc -l <"$GUEST_FAILURES")))
 	if [ "$LAB_FAILED" -ne 0 ]; then
