@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 SRC = os.environ.get("PVSPLIT_SRCDIR") or os.path.join(os.path.dirname(__file__), "..", "..")
@@ -124,6 +125,45 @@ class HostDom0(unittest.TestCase):
             with open(m.serial_log) as f:
                 self.assertIn("said-on-stdout", f.read())
             self.assertFalse(os.path.exists(m.root), "the scratch root is left behind")
+
+
+    def test_kill_lets_the_script_clean_up_then_ends_its_session(self):
+        """A run stopped on a real host (a timeout, Ctrl-C): SIGTERM first, so
+        that dom0-main.sh cleans up; then every process of its session, also
+        those in process groups of their own (as lab_step's are)."""
+        from pvlab.machine import HostDom0
+        main = ("set -m\nsleep 300 &\necho $! >\"$LAB_DESTDIR/../bg.pid\"\nset +m\n"
+                "trap 'echo cleaned >\"$LAB_DESTDIR/../cleaned\"; exit 1' TERM\n"
+                "while :; do sleep 0.1; done\n")
+        with tempfile.TemporaryDirectory() as d:
+            ovl = os.path.join(d, "overlay.cpio")
+            with open(ovl, "wb") as f:
+                w = cpio.CpioWriter(f)
+                w.add_dir("lab")
+                w.add_file("lab/dom0-main.sh", main.encode(), 0o755)
+                w.close()
+            m = HostDom0(d, ovl)
+            m.root = tempfile.mkdtemp(dir=d)  # LAB_DESTDIR/.. is then d
+            m.start()
+            bg = os.path.join(d, "bg.pid")
+            for _ in range(100):
+                if os.path.exists(bg) and os.path.getsize(bg):
+                    break
+                time.sleep(0.05)
+            with open(bg) as f:
+                pid = int(f.read())
+            self.assertNotEqual(os.getpgid(pid), m.proc.pid)  # killpg would miss it
+            m.kill(cleanup_wait=10)
+            self.assertTrue(os.path.exists(os.path.join(d, "cleaned")), "no SIGTERM first")
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("a process of the run's session survived")
+            self.assertFalse(os.path.exists(m.root))
 
 
 class Frontend(unittest.TestCase):

@@ -113,10 +113,6 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
     if getattr(args, "interactive", False):
         env += "LAB_INTERACTIVE=1\n"
     if getattr(args, "host_mode", False):
-        prefix = dirs.get("prefix", "")
-        if prefix != "/usr/local" and not prefix.startswith(("/opt/", "/srv/")):
-            raise LabError(f"--host-mode moves the build's prefix aside in dom0: it must be "
-                           f"/usr/local, /opt/... or /srv/... (the build's: {prefix!r})")
         env += "LAB_HOST_MODE=1\n"
     if getattr(args, "bench", False):
         env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
@@ -159,6 +155,10 @@ def run_one(lab, args, backend, frontend="stock"):
     label = variant if frontend == "stock" else f"{variant}-pvsplit-blkfront"
     if getattr(args, "host_mode", False):
         label += "-host-mode"
+        prefix = images.configured_dirs(lab.require_build()).get("prefix", "")
+        if prefix != "/usr/local" and not prefix.startswith(("/opt/", "/srv/")):
+            raise LabError(f"--host-mode moves the build's prefix aside in dom0: it must be "
+                           f"/usr/local, /opt/... or /srv/... (the build's: {prefix!r})")
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
     host = is_xen_dom0() and not args.qemu and not getattr(args, "host_mode", False)

@@ -198,10 +198,10 @@ def install_build(builddir, dest):
                        text=True, check=False)
     if r.returncode != 0:
         raise LabError(f"make install in {builddir} failed:\n{r.stdout[-3000:]}")
-    return _make_dirs(builddir)
+    return configured_dirs(builddir)
 
 
-def _make_dirs(builddir):
+def configured_dirs(builddir):
     """prefix, bindir, sbindir, libdir, libexecdir, pkgdatadir as configured."""
     vars_ = {}
     with open(os.path.join(builddir, "Makefile")) as f:

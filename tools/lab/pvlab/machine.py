@@ -18,6 +18,33 @@ XEN_ARGS = "console=com1 com1=115200 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 n
 DOM0_ARGS = "console=hvc0 quiet loglevel=3"
 
 
+def session_members(sid):
+    """Pids of the processes in session SID (from /proc/PID/stat)."""
+    pids = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the name: state, ppid, pgrp, session
+        if len(fields) > 3 and fields[3] == str(sid):
+            pids.append(int(name))
+    return pids
+
+
+def _exec_tmpdir():
+    """Where the run's programs can be unpacked and run: $TMPDIR, /tmp or
+    /var/tmp, whichever is first not mounted noexec."""
+    for d in (os.environ.get("TMPDIR"), "/tmp", "/var/tmp"):
+        if d and os.path.isdir(d) and not os.statvfs(d).f_flag & os.ST_NOEXEC:
+            return d
+    raise LabError("no temporary directory allows running programs ($TMPDIR, /tmp and "
+                   "/var/tmp are mounted noexec): set TMPDIR")
+
+
 def is_xen_dom0():
     try:
         with open("/proc/xen/capabilities") as f:
@@ -95,8 +122,9 @@ class HostDom0:
         self.serial_log = os.path.join(rundir, "dom0.log")
         self.channel = os.path.join(rundir, "channel.jsonl")
         self.overlay = dom0_initrd_overlay
-        self.root = tempfile.mkdtemp(prefix="pvsplit-lab-")
+        self.root = tempfile.mkdtemp(prefix="pvsplit-lab-", dir=_exec_tmpdir())
         self.proc = None
+        self.out = None
 
     def start(self):
         open(self.channel, "w").close()
@@ -104,23 +132,44 @@ class HostDom0:
             cpio.extract(f, self.root)
         env = dict(os.environ, LAB_MODE="host", LAB_ROOT=os.path.join(self.root, "lab"),
                    LAB_DESTDIR=self.root, LAB_EMIT_TO=self.channel)
+        self.out = open(self.serial_log, "w")
         self.proc = subprocess.Popen(["bash", os.path.join(self.root, "lab", "dom0-main.sh")],
                                      env=env, stdin=subprocess.DEVNULL, start_new_session=True,
-                                     stdout=open(self.serial_log, "w"), stderr=subprocess.STDOUT)
+                                     stdout=self.out, stderr=subprocess.STDOUT)
 
     def poll(self):
         return self.proc.poll()
 
-    def stop(self, wait=60):
-        QemuMachine.stop(self, wait)
+    def _end(self):
+        """What is left of the script's session (its steps run in process
+        groups of their own): SIGKILL; then the scratch root goes."""
+        if self.proc:
+            for pid in session_members(self.proc.pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self.out:
+            self.out.close()
+            self.out = None
         shutil.rmtree(self.root, ignore_errors=True)
 
-    def kill(self):
-        """The script and everything it started (its own session)."""
+    def stop(self, wait=60):
+        QemuMachine.stop(self, wait)
+        self._end()
+
+    def kill(self, cleanup_wait=150):
+        """SIGTERM: dom0-main.sh cleans up what the run started (the guest,
+        daemons, loop devices, disk files) and exits; after CLEANUP_WAIT
+        seconds, or at once if it is gone, the rest of its session."""
         if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        shutil.rmtree(self.root, ignore_errors=True)
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=cleanup_wait)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._end()
 
     kill_if_running = kill
 

@@ -14,21 +14,41 @@
 #   pvsplit-consoled --log-dir DIR      guest-<name>.log per guest, like
 #                                       xenconsoled --log=guest
 #   pvsplit stats --json                devices and grants each daemon holds
-PVSPLIT_LOG_DIR=/var/log/pvsplit
+# the lab's own log files (truncated at each start)
+PVSPLIT_LOG_DIR=/var/log/pvsplit-lab
 PVSPLIT_CONSOLE_LOG_DIR=$PVSPLIT_LOG_DIR/console
+# the daemons' control sockets and ring journals: /run/pvsplit in the image;
+# on a real host the run's own, so that a stopped pvsplit service's journals
+# and sockets stay the service's, and `pvsplit stats` asks the lab's daemons
+if [ "$LAB_MODE" = host ]; then
+	PVSPLIT_RUN=$LAB_DIR/pvsplit
+	BLKBACK_OWN_ARGS=(--ctl "$PVSPLIT_RUN/pvsplit-blkback.sock" --state-dir "$PVSPLIT_RUN/blkback")
+	CONSOLED_OWN_ARGS=(--control-socket "$PVSPLIT_RUN/pvsplit-consoled.sock")
+	STATS_ARGS=(--socket "$PVSPLIT_RUN/pvsplit-blkback.sock" --socket "$PVSPLIT_RUN/pvsplit-consoled.sock")
+else
+	PVSPLIT_RUN=/run/pvsplit
+	BLKBACK_OWN_ARGS=() CONSOLED_OWN_ARGS=() STATS_ARGS=()
+fi
 
 have() { command -v "$1" >/dev/null; }
 
-# start_daemon NAME ARGS...: in the background, stderr to its log file
+# start_daemon NAME ARGS...: in the background, stderr to its log file, its
+# pid in the run's directory; without the lock's descriptor (8: a daemon
+# left behind must not hold it) or the console session's (7)
 start_daemon() {
 	local name=$1
 	shift
-	"$name" "$@" >>"$PVSPLIT_LOG_DIR/$name.log" 2>&1 &
-	echo "$!" >"/run/$name.pid"
+	"$name" "$@" >>"$PVSPLIT_LOG_DIR/$name.log" 2>&1 7>&- 8>&- &
+	echo "$!" >"$LAB_DIR/$name.pid"
+}
+
+start_blkback() {
+	# shellcheck disable=SC2086 # LAB_BLKBACK_ARGS: options split at blanks
+	start_daemon pvsplit-blkback "${BLKBACK_OWN_ARGS[@]}" ${LAB_BLKBACK_ARGS:-}
 }
 
 daemon_alive() {
-	kill -0 "$(cat "/run/$1.pid" 2>/dev/null)" 2>/dev/null || {
+	kill -0 "$(cat "$LAB_DIR/$1.pid" 2>/dev/null)" 2>/dev/null || {
 		echo "$1 exited; its log:"
 		tail -n 20 "$PVSPLIT_LOG_DIR/$1.log"
 		return 1
@@ -37,23 +57,24 @@ daemon_alive() {
 
 start_console_daemon() {
 	if have pvsplit-consoled; then
-		start_daemon pvsplit-consoled --log-dir "$PVSPLIT_CONSOLE_LOG_DIR"
+		start_daemon pvsplit-consoled "${CONSOLED_OWN_ARGS[@]}" --log-dir "$PVSPLIT_CONSOLE_LOG_DIR"
 		CONSOLE_DAEMON=pvsplit-consoled
 	else
 		lab_emit note text "pvsplit-consoled is not in the build (issue 4): the guest console is served by stock xenconsoled"
-		xenconsoled --pid-file=/run/xenconsoled.pid --log=guest \
-			--log-dir=/var/log/xen/console || return 1
+		xenconsoled --pid-file="$LAB_DIR/xenconsoled.pid" --log=guest \
+			--log-dir=/var/log/xen/console 8>&- || return 1
 		CONSOLE_DAEMON=xenconsoled
 	fi
-	echo "$CONSOLE_DAEMON" >/run/lab/console-daemon
+	echo "$CONSOLE_DAEMON" >"$LAB_DIR/console-daemon"
 	echo "console daemon: $CONSOLE_DAEMON"
 }
 
 backend_start() {
 	have pvsplit-blkback || { echo "pvsplit-blkback is not in the build"; return 1; }
-	mkdir -p "$PVSPLIT_CONSOLE_LOG_DIR" /run/pvsplit
+	rm -rf "$PVSPLIT_LOG_DIR"
+	mkdir -p "$PVSPLIT_CONSOLE_LOG_DIR" "$PVSPLIT_RUN"
 	start_console_daemon || return 1
-	start_daemon pvsplit-blkback ${LAB_BLKBACK_ARGS:-}
+	start_blkback
 	sleep 1
 	daemon_alive pvsplit-blkback || return 1
 	[ "$CONSOLE_DAEMON" = xenconsoled ] || daemon_alive pvsplit-consoled
@@ -63,6 +84,7 @@ backend_start() {
 # daemons (Debian's xencommons loads xen-blkback and starts xenconsoled)
 backend_host_conflicts() {
 	local d pid
+	have pidof || { echo "  pidof is missing: cannot tell what runs"; return 0; }
 	[ -d /sys/module/xen_blkback ] &&
 		echo "  xen-blkback is loaded and serves every backend/vbd too: rmmod xen-blkback"
 	pid=$(pidof xenconsoled) &&
@@ -71,19 +93,23 @@ backend_host_conflicts() {
 		pid=$(pidof "$d") &&
 			echo "  $d (pid $pid) already runs: stop it, the lab starts its own from the build"
 	done
+	# the lab's daemons serve every domain's vbds and consoles
+	xl list | awk 'NR > 1 && $1 != "Domain-0" { print "  domain " $1 " (" $2 ") runs: the lab'"'"'s daemons would serve its devices too" }'
 	return 0
 }
 
 # on a real host, after the run: the daemons the lab started, and only those
 backend_stop() {
 	local d pid rc=0
-	for d in pvsplit-blkback "$(cat /run/lab/console-daemon 2>/dev/null)"; do
-		[ -s "/run/$d.pid" ] || continue
-		pid=$(cat "/run/$d.pid")
+	for d in pvsplit-blkback "$(cat "$LAB_DIR/console-daemon" 2>/dev/null)"; do
+		[ -s "$LAB_DIR/$d.pid" ] || continue
+		pid=$(cat "$LAB_DIR/$d.pid")
+		rm -f "$LAB_DIR/$d.pid"
+		# the pid is still the daemon (comm: the name's first 15 bytes)
+		[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${d:0:15}" ] || continue
 		kill -TERM "$pid" 2>/dev/null
 		if gone_soon "$pid"; then
 			echo "$d ($pid) stopped"
-			rm -f "/run/$d.pid"
 		else
 			echo "$d ($pid) did not stop on SIGTERM in 5 s"
 			rc=1
@@ -99,7 +125,7 @@ backend_restart() {
 	local round pid i
 	for round in 1 2 3; do
 		sleep 3
-		pid=$(cat /run/pvsplit-blkback.pid)
+		pid=$(cat "$LAB_DIR/pvsplit-blkback.pid")
 		echo "round $round: kill -9 pvsplit-blkback ($pid)"
 		kill -KILL "$pid" || return 1
 		for i in $(seq 50); do
@@ -107,10 +133,10 @@ backend_restart() {
 			sleep 0.1
 		done
 		gone "$pid" || { echo "pvsplit-blkback ($pid) did not die"; return 1; }
-		start_daemon pvsplit-blkback ${LAB_BLKBACK_ARGS:-}
+		start_blkback
 		sleep 0.5
 		daemon_alive pvsplit-blkback || return 1
-		echo "round $round: pvsplit-blkback started again ($(cat /run/pvsplit-blkback.pid))"
+		echo "round $round: pvsplit-blkback started again ($(cat "$LAB_DIR/pvsplit-blkback.pid"))"
 	done
 }
 
@@ -138,7 +164,7 @@ backend_check_io_mode() {
 }
 
 backend_console_log() {
-	if [ "$(cat /run/lab/console-daemon 2>/dev/null)" = pvsplit-consoled ]; then
+	if [ "$(cat "$LAB_DIR/console-daemon" 2>/dev/null)" = pvsplit-consoled ]; then
 		echo "$PVSPLIT_CONSOLE_LOG_DIR/guest-$1.log"
 	else
 		echo "/var/log/xen/console/guest-$1.log"
@@ -159,7 +185,7 @@ backend_check_clean() {
 backend_check_stats() {
 	local stats
 	pvsplit stats --help >/dev/null 2>&1 || { echo "pvsplit stats is not in the build"; return 77; }
-	stats=$(pvsplit stats --json) || { echo "pvsplit stats --json failed"; return 1; }
+	stats=$(pvsplit stats --json "${STATS_ARGS[@]}") || { echo "pvsplit stats --json failed"; return 1; }
 	echo "$stats"
 	if echo "$stats" | grep -qE "\"domid\": *$1[,} ]"; then
 		echo "pvsplit stats still list domain $1"
@@ -173,7 +199,7 @@ backend_check_stats() {
 
 # pvsplit-lab bench, before the guest goes: what pvsplit-blkback counted
 backend_bench_stats() {
-	pvsplit stats --json
+	pvsplit stats --json "${STATS_ARGS[@]}"
 }
 
 # after a failed run: the daemons' last log lines

@@ -17,6 +17,12 @@
 #   LAB_T_*           timeouts in seconds (see pvsplit-lab(1))
 set -u
 LAB_ROOT=${LAB_ROOT:-/lab}
+# the run's own state: pid files, the guest's records (on a real host: only
+# this run's, under the lock taken in main)
+LAB_DIR=/run/pvsplit-lab
+LAB_STEP_DIR=$LAB_DIR/steps
+DISK_DIR=/var/lib/pvsplit-lab
+GUEST=lab-guest
 . "$LAB_ROOT/lab-lib.sh"
 . "$LAB_ROOT/run.env"
 . "$LAB_ROOT/backend-$LAB_BACKEND.sh"
@@ -29,14 +35,9 @@ PVSPLIT_LIBEXECDIR=$LAB_DESTDIR$PVSPLIT_LIBEXECDIR
 # configured to be installed (the same place in the image)
 export PVSPLIT_SCHEMA_DIR=$LAB_DESTDIR$PVSPLIT_PKGDATADIR/xenstore-schema
 
-LAB_DIR=/run/lab
-DISK_DIR=/var/lib/pvsplit-lab
-GUEST=lab-guest
 GUEST_EVENTS=$LAB_DIR/guest.events
 GUEST_FAILURES=$LAB_DIR/guest.failures
-# a real host may keep what an earlier run left in /run/lab
-rm -rf "$LAB_DIR"
-mkdir -p "$LAB_DIR" "$DISK_DIR" /var/log/xen/console /var/lib/xen /var/run/xen
+LAB_LOCK=/run/pvsplit-lab.lock
 # in dom0: $LAB_ROOT/user/dom0-script, if the run has one, runs after the
 # guest's checks with PVSPLIT_BACKEND, PVSPLIT_GUEST and PVSPLIT_DOMID set
 
@@ -46,9 +47,11 @@ mkdir -p "$LAB_DIR" "$DISK_DIR" /var/log/xen/console /var/lib/xen /var/run/xen
 
 # ---- disks: one file, one block device (brd), one file for hot-plug ----
 
-# loop devices backed by FILE (the stock block script's, for instance)
+# loop devices backed by FILE (the stock block script's, for instance);
+# losetup -j matches the file itself, not the path as written
 loops_of() {
-	losetup -a | grep -F "($1)" | cut -d: -f1
+	[ -e "$1" ] || return 0
+	losetup -j "$1" | cut -d: -f1
 }
 
 # loop devices on the guest's file disks (not the block device's: on a real
@@ -73,6 +76,7 @@ make_block_device() {
 }
 
 make_disks() {
+	mkdir -p "$DISK_DIR" || return 1
 	truncate -s "${LAB_DISK_MB}M" "$DISK_DIR/disk-file.img" "$DISK_DIR/disk-hot.img" || return 1
 	make_block_device || return 1
 	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
@@ -290,6 +294,7 @@ interactive_console() {
 # a process gone or a zombie (nobody may reap a daemon whose parent went)
 gone() {
 	local st
+	[ -n "$1" ] || return 0
 	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
 	st=${st##*) }
 	[ "${st%% *}" = Z ]
@@ -308,10 +313,15 @@ gone_soon() {
 # what the backend needs stopped first (backend_host_conflicts prints one line
 # per conflict, with what to do about it)
 host_preflight() {
-	local conflicts=
+	local conflicts= f l
 	declare -F backend_host_conflicts >/dev/null && conflicts=$(backend_host_conflicts)
 	xl domid "$GUEST" >/dev/null 2>&1 &&
 		conflicts+=$'\n'"  a domain named $GUEST exists: xl destroy $GUEST"
+	for f in "$DISK_DIR"/disk-*.img; do
+		for l in $(loops_of "$f"); do
+			conflicts+=$'\n'"  $l still holds $f (an earlier run's?): losetup -d $l"
+		done
+	done
 	conflicts=${conflicts#$'\n'}
 	[ -z "$conflicts" ] && return 0
 	echo "the lab cannot run on this host as it is:"
@@ -320,34 +330,58 @@ host_preflight() {
 	return 1
 }
 
-
-# after the run on a real host: the guest's console session, the relay, the
-# daemons the lab started, its block device and its disk files
+# after the run on a real host: the guest if it is still there, its console
+# session and relay, the daemons the lab started (backend_stop), its block
+# device and its disk files; what had to be undone here, or stays, fails it
 host_cleanup() {
-	local left=
+	local left= f l
+	if xl domid "$GUEST" >/dev/null 2>&1; then
+		xl destroy "$GUEST" || left+=" domain-$GUEST"
+		echo "$GUEST was still there: destroyed"
+		left+=" (domain-$GUEST)"
+	fi
 	if [ -n "${CONSOLE_PID:-}" ]; then
 		close_console_session
 		gone_soon "$CONSOLE_PID" || left+=" console-session"
 	fi
 	if [ -n "${RELAY_PID:-}" ]; then
-		kill "$(cat "$LAB_DIR/relay-tail.pid")" 2>/dev/null
+		kill "$(cat "$LAB_DIR/relay-tail.pid" 2>/dev/null)" 2>/dev/null
 		gone_soon "$RELAY_PID" || left+=" console-relay"
 	fi
 	if declare -F backend_stop >/dev/null; then
 		backend_stop || left+=" daemons"
 	fi
 	if [ -s "$LAB_DIR/block-dev" ]; then
-		losetup -d "$(cat "$LAB_DIR/block-dev")" || left+=" block-device"
+		l=$(cat "$LAB_DIR/block-dev")
+		[ "$(loops_of "$DISK_DIR/disk-block.img")" = "$l" ] && losetup -d "$l"
 	fi
-	local f
 	for f in "$DISK_DIR"/disk-*.img; do
 		[ -e "$f" ] || continue
-		[ -z "$(loops_of "$f")" ] || left+=" loop-device-of-${f##*/}"
-		rm -f "$f"
+		for l in $(loops_of "$f"); do
+			[ "$f" = "$DISK_DIR/disk-block.img" ] || left+=" $l(${f##*/})"
+			losetup -d "$l"
+		done
+		[ -n "$(loops_of "$f")" ] || rm -f "$f"
 	done
 	rmdir "$DISK_DIR" 2>/dev/null
-	[ -z "$left" ] || { echo "left behind:$left"; return 1; }
+	[ -z "$left" ] || { echo "left behind by the run:$left"; return 1; }
 	echo "stopped what the lab started; its disks and block device are gone"
+}
+
+# pvsplit-lab stops a run on a real host with SIGTERM (a timeout, Ctrl-C):
+# clean up before going
+host_abort() {
+	trap - TERM INT
+	lab_emit note text "dom0-main.sh stopped by a signal: cleaning up"
+	[ -n "${HOST_STARTED:-}" ] && lab_step host-cleanup 120 host_cleanup
+	lab_emit done status fail failed $((LAB_FAILED + 1))
+	exit 1
+}
+
+host_lock() {
+	flock -n 8 && return 0
+	echo "another pvsplit-lab run holds $LAB_LOCK (or daemons it left do: pvsplit-blkback, pvsplit-consoled)"
+	return 1
 }
 
 # ---- the run ----
@@ -403,27 +437,54 @@ guest_phase() {
 	fi
 }
 
+# on a real host: one run at a time (the lock), nothing in the way
+# (host-preflight); only then is /run/pvsplit-lab cleared and, whatever
+# happens after, cleaned up again
+host_start() {
+	local early rc=0
+	# until the lock is ours, step logs go to a directory of our own
+	early=$(mktemp -d /tmp/pvsplit-lab-steps.XXXXXX) || return 1
+	LAB_STEP_DIR=$early
+	exec 8>>"$LAB_LOCK"
+	lab_step host-lock 10 host_lock && lab_step host-preflight 60 host_preflight || rc=1
+	rm -rf "$early"
+	LAB_STEP_DIR=$LAB_DIR/steps
+	[ "$rc" -eq 0 ] || return 1
+	rm -rf "$LAB_DIR"
+	mkdir -p "$LAB_DIR"
+	HOST_STARTED=1
+	trap host_abort TERM INT
+}
+
 main() {
 	local t0 status=pass
 	t0=$(lab_now)
+	mkdir -p /var/log/xen/console /var/lib/xen /var/run/xen
+	[ "$LAB_MODE" = host ] || mkdir -p "$LAB_DIR"
 	lab_mark dom0-up
 	if [ "$LAB_MODE" = qemu ]; then
 		start_dom0_services || LAB_FAILED=$((LAB_FAILED + 1))
 	else
-		lab_step host-preflight 30 host_preflight
+		host_start
 	fi
 	if [ "$LAB_FAILED" -eq 0 ] && lab_step backend-start 120 backend_start &&
 		lab_step disks 60 make_disks; then
 		guest_phase
 	fi
-	if [ "$LAB_MODE" = host ]; then
+	if [ -n "${HOST_STARTED:-}" ]; then
+		trap - TERM INT
 		lab_step host-cleanup 120 host_cleanup
-		[ -n "${RELAY_PID:-}" ] && wait "$RELAY_PID" 2>/dev/null
+		[ -n "${RELAY_PID:-}" ] && gone "$RELAY_PID" && wait "$RELAY_PID" 2>/dev/null
 	fi
-	[ -s "$GUEST_FAILURES" ] && LAB_FAILED=$((LAB_FAILED + $(wc -l <"$GUEST_FAILURES")))
+	# (a run refused on a real host has no state of its own to look at)
+	local ours=1
+	[ "$LAB_MODE" = host ] && [ -z "${HOST_STARTED:-}" ] && ours=
+	[ -n "$ours" ] && [ -s "$GUEST_FAILURES" ] &&
+		LAB_FAILED=$((LAB_FAILED + $(wc -l <"$GUEST_FAILURES")))
 	if [ "$LAB_FAILED" -ne 0 ]; then
 		status=fail
-		backend_diagnostics 2>&1 | while IFS= read -r line; do lab_out diagnostics "$line"; done
+		[ -n "$ours" ] && backend_diagnostics 2>&1 |
+			while IFS= read -r line; do lab_out diagnostics "$line"; done
 	fi
 	lab_metric dom0.lab_secs "$(lab_secs_since "$t0")" s
 	lab_emit done status "$status" failed "$LAB_FAILED"
