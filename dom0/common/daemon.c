@@ -48,6 +48,13 @@ static void on_log(void *opaque, int level, const struct pvb_device *dev, int qu
 			pvb_dev_devid(dev), queue, msg);
 }
 
+/* /run/pvsplit, for the default paths under it (the sim's directory exists). */
+static void make_base(const struct pvd *d)
+{
+	if (!d->sim)
+		mkdir(d->base, 0755);
+}
+
 int pvd_init(struct pvd *d, const char *name, const char *schema_dir)
 {
 	char *err = NULL;
@@ -78,9 +85,8 @@ int pvd_init(struct pvd *d, const char *name, const char *schema_dir)
 		return r;
 	}
 	d->sim = !strcmp(pvhv_provider(d->hv), "sim") && sim;
+	/* Made only for a default path under it (make_base). */
 	snprintf(d->base, sizeof(d->base), "%s", d->sim ? sim : "/run/pvsplit");
-	if (!d->sim)
-		mkdir(d->base, 0755);
 	r = pvb_loop_new(&d->loop);
 	if (!r)
 		r = pvb_loop_stop_on_signal(d->loop, SIGTERM);
@@ -95,10 +101,12 @@ int pvd_init(struct pvd *d, const char *name, const char *schema_dir)
 
 int pvd_state_dir(struct pvd *d, const char *path, const char *sub, char *out, size_t len)
 {
-	if (path && *path)
+	if (path && *path) {
 		snprintf(out, len, "%s", path);
-	else
+	} else {
+		make_base(d);
 		snprintf(out, len, "%s/%s", d->base, sub);
+	}
 	if (mkdir(out, 0700) && errno != EEXIST) {
 		pvd_log(d, PVB_LOG_ERR, "directory %s: %s", out, strerror(errno));
 		return -errno;
@@ -148,10 +156,12 @@ int pvd_run(struct pvd *d, const char *ctl_path)
 	char path[300];
 	int r;
 
-	if (ctl_path && *ctl_path)
+	if (ctl_path && *ctl_path) {
 		snprintf(path, sizeof(path), "%s", ctl_path);
-	else
+	} else {
+		make_base(d);
 		snprintf(path, sizeof(path), "%s/%s.sock", d->base, d->name);
+	}
 	r = pvb_ctl_new(d->loop, path, &d->ctl);
 	if (!r)
 		r = pvb_ctl_add(d->ctl, "stats", cmd_stats, d);

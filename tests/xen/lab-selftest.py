@@ -143,6 +143,7 @@ class HostDom0(unittest.TestCase):
                 w.add_file("lab/dom0-main.sh", main.encode(), 0o755)
                 w.close()
             m = HostDom0(d, ovl)
+            os.rmdir(m.root)
             m.root = tempfile.mkdtemp(dir=d)  # LAB_DESTDIR/.. is then d
             m.start()
             bg = os.path.join(d, "bg.pid")

@@ -81,6 +81,7 @@ lab_with_timeout() {
 	"$@" &
 	pid=$!
 	set +m
+	LAB_STEP_PID=$pid # its process group: for a TERM trap of the caller's
 	end=$((SECONDS + tmo))
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ "$SECONDS" -ge "$end" ]; then

@@ -66,7 +66,7 @@ host_lab() {
 	(
 		unset LAB_EMIT_FD
 		LAB_MODE=host LAB_ROOT=$HOST_ROOT/lab LAB_DESTDIR=$HOST_ROOT LAB_EMIT_TO=$1 \
-			bash "$HOST_ROOT/lab/dom0-main.sh"
+			exec bash "$HOST_ROOT/lab/dom0-main.sh"
 	)
 }
 
@@ -82,15 +82,25 @@ refused() {
 		grep -qF "$want" "$rec" || { echo "the refusal does not say: $want"; return 1; }
 	done
 	! grep -q '"name":"backend-start"' "$rec" || { echo "it started its backend anyway"; return 1; }
+	! grep -q '"name":"host-cleanup"' "$rec" || { echo "it cleaned up after a run it did not make"; return 1; }
 	[ -e "$RUN_DIR/other-run" ] || { echo "it removed another run's $RUN_DIR"; return 1; }
-	[ "$(pidof pvsplit-blkback)" = "$(cat "$DECOY_DIR/daemon.pid" 2>/dev/null)" ] ||
+	[ "$(cat /var/lib/pvsplit-lab/disk-file.img 2>/dev/null)" = "another run's" ] ||
+		{ echo "it changed or removed another run's disk file"; return 1; }
+	[ "$(pidof pvsplit-blkback)" = "$(cat "$DECOY_DIR/daemon.pid")" ] ||
 		{ echo "pvsplit-blkback processes now: '$(pidof pvsplit-blkback)'"; return 1; }
 	! pidof pvsplit-consoled || { echo "a pvsplit-consoled was left running"; return 1; }
 }
 
-# another run holds the lock and has its state in RUN_DIR
+# another run holds the lock and has its state in RUN_DIR: a daemon with
+# its pid file (a decoy: a copy of bash named pvsplit-blkback, which a
+# cleanup by pid file would kill) and a disk file
 refuses_while_locked() {
-	mkdir -p "$RUN_DIR" && touch "$RUN_DIR/other-run"
+	mkdir -p "$RUN_DIR" /var/lib/pvsplit-lab && touch "$RUN_DIR/other-run" || return 1
+	echo "another run's" >/var/lib/pvsplit-lab/disk-file.img
+	cp /bin/bash "$DECOY_DIR/pvsplit-blkback" || return 1
+	"$DECOY_DIR/pvsplit-blkback" -c 'while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
+	echo $! >"$DECOY_DIR/daemon.pid"
+	cp "$DECOY_DIR/daemon.pid" "$RUN_DIR/pvsplit-blkback.pid"
 	(
 		exec 7>>/run/pvsplit-lab.lock
 		flock -n 7 || exit 1
@@ -99,29 +109,72 @@ refuses_while_locked() {
 	refused /tmp/refused-locked.jsonl host-lock "another pvsplit-lab run holds"
 }
 
-# xencommons' services, and a pvsplit-blkback of the host's (a copy of bash
-# by that name)
+# xencommons' services, the decoy pvsplit-blkback, and a loop device left
+# on a lab disk file
 refuses_stock_backends() {
-	cp /bin/bash "$DECOY_DIR/pvsplit-blkback" || return 1
-	"$DECOY_DIR/pvsplit-blkback" -c 'while :; do sleep 1; done' </dev/null >/dev/null 2>&1 &
-	echo $! >"$DECOY_DIR/daemon.pid"
+	local l
+	truncate -s 1M /var/lib/pvsplit-lab/disk-hot.img &&
+		l=$(losetup -f --show /var/lib/pvsplit-lab/disk-hot.img) || return 1
 	host_lab /tmp/refused.jsonl >/tmp/refused.out 2>&1
 	refused /tmp/refused.jsonl host-preflight "xen-blkback is loaded" "xenconsoled (pid" \
-		"pvsplit-blkback (pid $(cat "$DECOY_DIR/daemon.pid")) already runs"
+		"pvsplit-blkback (pid $(cat "$DECOY_DIR/daemon.pid")) already runs" \
+		"$l still holds /var/lib/pvsplit-lab/disk-hot.img"
 }
 
-# what the operator does before serving guests with pvsplit
+# what the operator does before serving guests with pvsplit (with the
+# kernel's backends: only the decoy goes)
 operator_stops_them() {
-	local pid i
-	rmmod xen-blkback || return 1
-	kill "$(cat /run/xenconsoled.pid)" "$(cat "$DECOY_DIR/daemon.pid")" || return 1
+	local i
+	if [ "$LAB_BACKEND" = pvsplit ]; then
+		rmmod xen-blkback || return 1
+		kill "$(cat /run/xenconsoled.pid)" || return 1
+		losetup -d "$(losetup -j /var/lib/pvsplit-lab/disk-hot.img | cut -d: -f1)" || return 1
+	fi
+	kill "$(cat "$DECOY_DIR/daemon.pid")" || return 1
 	rm -f "$DECOY_DIR/daemon.pid" "$RUN_DIR/other-run"
 	for i in $(seq 50); do
-		pidof xenconsoled pvsplit-blkback >/dev/null || break
+		pidof pvsplit-blkback >/dev/null || break
 		sleep 0.1
 	done
-	! pidof xenconsoled pvsplit-blkback || { echo "still running: $(pidof xenconsoled pvsplit-blkback)"; return 1; }
-	echo "xen-blkback unloaded, xenconsoled and the host's pvsplit-blkback stopped"
+	! pidof pvsplit-blkback || { echo "still running: $(pidof pvsplit-blkback)"; return 1; }
+	if [ "$LAB_BACKEND" = pvsplit ]; then
+		for i in $(seq 50); do
+			pidof xenconsoled >/dev/null || break
+			sleep 0.1
+		done
+		! pidof xenconsoled || { echo "xenconsoled still runs"; return 1; }
+		echo "xen-blkback unloaded, xenconsoled stopped, the leftover loop device detached"
+	fi
+	echo "the host's pvsplit-blkback stopped"
+}
+
+# a run stopped by SIGTERM (pvsplit-lab's timeout, Ctrl-C) once the guest is
+# up: it ends the step in progress, cleans up, says so; then nothing is left
+aborted_run_cleans_up() {
+	local rec=/tmp/aborted.jsonl pid i
+	: >"$rec"
+	(
+		unset LAB_EMIT_FD
+		LAB_MODE=host LAB_ROOT=$HOST_ROOT/lab LAB_DESTDIR=$HOST_ROOT LAB_EMIT_TO=$rec \
+			exec bash "$HOST_ROOT/lab/dom0-main.sh"
+	) >/tmp/aborted.out 2>&1 &
+	pid=$! # dom0-main.sh's bash itself
+	for i in $(seq 600); do
+		grep -qE '"name":"guest-boot","status":"(pass|fail)"' "$rec" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	grep -qE '"name":"guest-boot","status":"pass"' "$rec" ||
+		{ echo "the guest did not come up"; kill -KILL "$pid"; return 1; }
+	sleep 2
+	kill -TERM "$pid"
+	wait "$pid"
+	grep -F '"src":"host-cleanup"' "$rec" | sed 's/.*"line":"//; s/"}$//'
+	grep -q 'stopped by a signal' "$rec" || { echo "no note of the signal"; return 1; }
+	grep -qE '"name":"host-cleanup","status":"pass"' "$rec" ||
+		{ echo "no passing host-cleanup after SIGTERM"; tail -n 30 /tmp/aborted.out; return 1; }
+	grep -qE '"ev":"done".*"status":"fail"' "$rec" || { echo "its done record is not a fail"; return 1; }
+	nothing_left
 }
 
 # the run, its records relayed as they come but for "done" (HOST_DONE)
@@ -179,14 +232,14 @@ main() {
 		lab_step host.decoys 60 make_decoys &&
 		lab_step host.relocate 60 relocate &&
 		lab_step host.refuses-while-locked 120 refuses_while_locked &&
-		if [ "$LAB_BACKEND" = pvsplit ]; then
-			lab_step host.refuses-stock-backends 120 refuses_stock_backends &&
-				lab_step host.operator-stops-them 60 operator_stops_them
-		fi
+		{ [ "$LAB_BACKEND" != pvsplit ] ||
+			lab_step host.refuses-stock-backends 120 refuses_stock_backends; } &&
+		lab_step host.operator-stops-them 60 operator_stops_them
 	if [ "$LAB_FAILED" -ne 0 ]; then
 		lab_emit done status fail failed "$LAB_FAILED"
 		return 1
 	fi
+	lab_step host.sigterm-cleans-up 400 aborted_run_cleans_up
 	relay_host_lab
 	lab_step host.nothing-left 60 nothing_left
 	case ${HOST_DONE:-} in *'"status":"pass"'*) ;; *) status=fail ;; esac

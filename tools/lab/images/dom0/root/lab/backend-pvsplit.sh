@@ -23,12 +23,22 @@ PVSPLIT_CONSOLE_LOG_DIR=$PVSPLIT_LOG_DIR/console
 if [ "$LAB_MODE" = host ]; then
 	PVSPLIT_RUN=$LAB_DIR/pvsplit
 	BLKBACK_OWN_ARGS=(--ctl "$PVSPLIT_RUN/pvsplit-blkback.sock" --state-dir "$PVSPLIT_RUN/blkback")
-	CONSOLED_OWN_ARGS=(--control-socket "$PVSPLIT_RUN/pvsplit-consoled.sock")
-	STATS_ARGS=(--socket "$PVSPLIT_RUN/pvsplit-blkback.sock" --socket "$PVSPLIT_RUN/pvsplit-consoled.sock")
+	# and not the host's /etc/pvsplit/consoled.conf
+	CONSOLED_OWN_ARGS=(--control-socket "$PVSPLIT_RUN/pvsplit-consoled.sock" --config /dev/null)
 else
 	PVSPLIT_RUN=/run/pvsplit
-	BLKBACK_OWN_ARGS=() CONSOLED_OWN_ARGS=() STATS_ARGS=()
+	BLKBACK_OWN_ARGS=() CONSOLED_OWN_ARGS=()
 fi
+
+# `pvsplit stats` of the lab's daemons (STATS_ARGS)
+set_stats_args() {
+	STATS_ARGS=()
+	[ "$LAB_MODE" = host ] || return 0
+	STATS_ARGS=(--socket "$PVSPLIT_RUN/pvsplit-blkback.sock")
+	[ "$(cat "$LAB_DIR/console-daemon" 2>/dev/null)" = pvsplit-consoled ] &&
+		STATS_ARGS+=(--socket "$PVSPLIT_RUN/pvsplit-consoled.sock")
+	return 0
+}
 
 have() { command -v "$1" >/dev/null; }
 
@@ -185,6 +195,7 @@ backend_check_clean() {
 backend_check_stats() {
 	local stats
 	pvsplit stats --help >/dev/null 2>&1 || { echo "pvsplit stats is not in the build"; return 77; }
+	set_stats_args
 	stats=$(pvsplit stats --json "${STATS_ARGS[@]}") || { echo "pvsplit stats --json failed"; return 1; }
 	echo "$stats"
 	if echo "$stats" | grep -qE "\"domid\": *$1[,} ]"; then
@@ -199,6 +210,7 @@ backend_check_stats() {
 
 # pvsplit-lab bench, before the guest goes: what pvsplit-blkback counted
 backend_bench_stats() {
+	set_stats_args
 	pvsplit stats --json "${STATS_ARGS[@]}"
 }
 

@@ -333,12 +333,17 @@ host_preflight() {
 # after the run on a real host: the guest if it is still there, its console
 # session and relay, the daemons the lab started (backend_stop), its block
 # device and its disk files; what had to be undone here, or stays, fails it
+# (but for the guest of a run stopped by a signal: host_cleanup aborted)
 host_cleanup() {
 	local left= f l
 	if xl domid "$GUEST" >/dev/null 2>&1; then
-		xl destroy "$GUEST" || left+=" domain-$GUEST"
-		echo "$GUEST was still there: destroyed"
-		left+=" (domain-$GUEST)"
+		if xl destroy "$GUEST"; then
+			echo "$GUEST was still there: destroyed"
+			[ "${1:-}" = aborted ] || left+=" domain-$GUEST"
+		else
+			echo "$GUEST is still there: xl destroy failed"
+			left+=" domain-$GUEST"
+		fi
 	fi
 	if [ -n "${CONSOLE_PID:-}" ]; then
 		close_console_session
@@ -362,6 +367,8 @@ host_cleanup() {
 			losetup -d "$l"
 		done
 		[ -n "$(loops_of "$f")" ] || rm -f "$f"
+		# a busy loop device is only marked to go: the file stays with it
+		[ ! -e "$f" ] || left+=" ${f##*/}"
 	done
 	rmdir "$DISK_DIR" 2>/dev/null
 	[ -z "$left" ] || { echo "left behind by the run:$left"; return 1; }
@@ -369,18 +376,29 @@ host_cleanup() {
 }
 
 # pvsplit-lab stops a run on a real host with SIGTERM (a timeout, Ctrl-C):
-# clean up before going
+# the step in progress (its own process group) is ended first, so that
+# nothing it does races the cleanup; output back to dom0's log (fd 6)
 host_abort() {
-	trap - TERM INT
-	lab_emit note text "dom0-main.sh stopped by a signal: cleaning up"
-	[ -n "${HOST_STARTED:-}" ] && lab_step host-cleanup 120 host_cleanup
+	local i
+	trap '' TERM INT
+	exec 1>&6 2>&1
+	lab_emit note text "dom0-main.sh stopped by a signal: ending the step in progress, cleaning up"
+	if [ -n "${LAB_STEP_PID:-}" ] && kill -TERM -- -"$LAB_STEP_PID" 2>/dev/null; then
+		for i in $(seq 50); do
+			kill -0 -- -"$LAB_STEP_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL -- -"$LAB_STEP_PID" 2>/dev/null
+	fi
+	lab_step host-cleanup 120 host_cleanup aborted
 	lab_emit done status fail failed $((LAB_FAILED + 1))
 	exit 1
 }
 
 host_lock() {
 	flock -n 8 && return 0
-	echo "another pvsplit-lab run holds $LAB_LOCK (or daemons it left do: pvsplit-blkback, pvsplit-consoled)"
+	echo "another pvsplit-lab run holds $LAB_LOCK, or what a killed run left does"
+	echo "(xl's monitor of $GUEST, an xl console session: xl destroy $GUEST)"
 	return 1
 }
 
@@ -443,7 +461,7 @@ guest_phase() {
 host_start() {
 	local early rc=0
 	# until the lock is ours, step logs go to a directory of our own
-	early=$(mktemp -d /tmp/pvsplit-lab-steps.XXXXXX) || return 1
+	early=$(mktemp -d /tmp/pvsplit-lab-steps.XXXXXX) || { echo "mktemp -d in /tmp failed"; return 1; }
 	LAB_STEP_DIR=$early
 	exec 8>>"$LAB_LOCK"
 	lab_step host-lock 10 host_lock && lab_step host-preflight 60 host_preflight || rc=1
@@ -451,8 +469,9 @@ host_start() {
 	LAB_STEP_DIR=$LAB_DIR/steps
 	[ "$rc" -eq 0 ] || return 1
 	rm -rf "$LAB_DIR"
-	mkdir -p "$LAB_DIR"
+	mkdir -p "$LAB_DIR" || return 1
 	HOST_STARTED=1
+	exec 6>&1
 	trap host_abort TERM INT
 }
 
@@ -465,14 +484,15 @@ main() {
 	if [ "$LAB_MODE" = qemu ]; then
 		start_dom0_services || LAB_FAILED=$((LAB_FAILED + 1))
 	else
-		host_start
+		host_start || LAB_FAILED=$((LAB_FAILED + 1))
 	fi
 	if [ "$LAB_FAILED" -eq 0 ] && lab_step backend-start 120 backend_start &&
 		lab_step disks 60 make_disks; then
 		guest_phase
 	fi
 	if [ -n "${HOST_STARTED:-}" ]; then
-		trap - TERM INT
+		# a signal now: the cleanup under way finishes all the same
+		trap '' TERM INT
 		lab_step host-cleanup 120 host_cleanup
 		[ -n "${RELAY_PID:-}" ] && gone "$RELAY_PID" && wait "$RELAY_PID" 2>/dev/null
 	fi
