@@ -95,6 +95,24 @@ class HostDom0(unittest.TestCase):
     """A real dom0 host's plumbing: the overlay unpacked into a scratch root,
     dom0-main.sh run there with LAB_MODE=host and records in a file."""
 
+    @staticmethod
+    def overlay(d, main, files=None):
+        """An overlay in D: lab/dom0-main.sh = MAIN, FILES {path: (data, mode)}."""
+        ovl = os.path.join(d, "overlay.cpio")
+        files = dict(files or {}, **{"lab/dom0-main.sh": (main.encode(), 0o755)})
+        with open(ovl, "wb") as f:
+            w = cpio.CpioWriter(f)
+            parents = set()
+            for path in files:
+                parts = path.split("/")[:-1]
+                parents.update("/".join(parts[:i + 1]) for i in range(len(parts)))
+            for name in sorted(parents):
+                w.add_dir(name)
+            for (path, (data, mode)) in files.items():
+                w.add_file(path, data, mode)
+            w.close()
+        return ovl
+
     def test_overlay_runs_with_host_settings(self):
         from pvlab.machine import HostDom0
         from pvlab.monitor import Monitor
@@ -104,18 +122,11 @@ class HostDom0(unittest.TestCase):
                 "lab_step payload 10 test -x \"$LAB_DESTDIR/usr/local/bin/tool\"\n"
                 "echo said-on-stdout\n"
                 "lab_emit done status pass failed 0\n")
+        with open(os.path.join(LAB, "images", "common", "root", "lab", "lab-lib.sh"), "rb") as f:
+            lib = f.read()
         with tempfile.TemporaryDirectory() as d:
-            ovl = os.path.join(d, "overlay.cpio")
-            with open(ovl, "wb") as f:
-                w = cpio.CpioWriter(f)
-                for name in ("lab", "usr", "usr/local", "usr/local/bin"):
-                    w.add_dir(name)
-                with open(os.path.join(LAB, "images", "common", "root", "lab", "lab-lib.sh"),
-                          "rb") as lib:
-                    w.add_file("lab/lab-lib.sh", lib.read())
-                w.add_file("lab/dom0-main.sh", main.encode(), 0o755)
-                w.add_file("usr/local/bin/tool", b"#!/bin/sh\n", 0o755)
-                w.close()
+            ovl = self.overlay(d, main, {"lab/lab-lib.sh": (lib, 0o644),
+                                         "usr/local/bin/tool": (b"#!/bin/sh\n", 0o755)})
             m = HostDom0(d, ovl)
             with open(os.path.join(d, "run.log"), "w") as log:
                 result = Monitor(m, 30, log).run()
@@ -126,7 +137,6 @@ class HostDom0(unittest.TestCase):
                 self.assertIn("said-on-stdout", f.read())
             self.assertFalse(os.path.exists(m.root), "the scratch root is left behind")
 
-
     def test_kill_lets_the_script_clean_up_then_ends_its_session(self):
         """A run stopped on a real host (a timeout, Ctrl-C): SIGTERM first, so
         that dom0-main.sh cleans up; then every process of its session, also
@@ -136,13 +146,7 @@ class HostDom0(unittest.TestCase):
                 "trap 'echo cleaned >\"$LAB_DESTDIR/../cleaned\"; exit 1' TERM\n"
                 "while :; do sleep 0.1; done\n")
         with tempfile.TemporaryDirectory() as d:
-            ovl = os.path.join(d, "overlay.cpio")
-            with open(ovl, "wb") as f:
-                w = cpio.CpioWriter(f)
-                w.add_dir("lab")
-                w.add_file("lab/dom0-main.sh", main.encode(), 0o755)
-                w.close()
-            m = HostDom0(d, ovl)
+            m = HostDom0(d, self.overlay(d, main))
             os.rmdir(m.root)
             m.root = tempfile.mkdtemp(dir=d)  # LAB_DESTDIR/.. is then d
             m.start()
