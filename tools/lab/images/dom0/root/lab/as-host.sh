@@ -109,16 +109,25 @@ refuses_while_locked() {
 	refused /tmp/refused-locked.jsonl host-lock "another pvsplit-lab run holds"
 }
 
-# xencommons' services, the decoy pvsplit-blkback, and a loop device left
-# on a lab disk file
+# xencommons' services, the decoy pvsplit-blkback, a loop device left on a
+# lab disk file, and a guest of the host's (created paused: it only has to
+# exist; the lab's daemons would serve its devices)
 refuses_stock_backends() {
 	local l
 	truncate -s 1M /var/lib/pvsplit-lab/disk-hot.img &&
 		l=$(losetup -f --show /var/lib/pvsplit-lab/disk-hot.img) || return 1
+	cat >"$DECOY_DIR/guest.cfg" <<-CFG
+		name = "host-guest"
+		type = "pv"
+		kernel = "$HOST_ROOT/lab/guest/vmlinuz"
+		ramdisk = "$HOST_ROOT/lab/guest/initrd.cpio"
+		memory = 256
+	CFG
+	QEMU_XEN=/bin/false xl create -p "$DECOY_DIR/guest.cfg" || return 1
 	host_lab /tmp/refused.jsonl >/tmp/refused.out 2>&1
 	refused /tmp/refused.jsonl host-preflight "xen-blkback is loaded" "xenconsoled (pid" \
 		"pvsplit-blkback (pid $(cat "$DECOY_DIR/daemon.pid")) already runs" \
-		"$l still holds /var/lib/pvsplit-lab/disk-hot.img"
+		"$l still holds /var/lib/pvsplit-lab/disk-hot.img" "domain host-guest ("
 }
 
 # what the operator does before serving guests with pvsplit (with the
@@ -126,6 +135,7 @@ refuses_stock_backends() {
 operator_stops_them() {
 	local i
 	if [ "$LAB_BACKEND" = pvsplit ]; then
+		xl destroy host-guest || return 1
 		rmmod xen-blkback || return 1
 		kill "$(cat /run/xenconsoled.pid)" || return 1
 		losetup -d "$(losetup -j /var/lib/pvsplit-lab/disk-hot.img | cut -d: -f1)" || return 1
@@ -143,7 +153,7 @@ operator_stops_them() {
 			sleep 0.1
 		done
 		! pidof xenconsoled || { echo "xenconsoled still runs"; return 1; }
-		echo "xen-blkback unloaded, xenconsoled stopped, the leftover loop device detached"
+		echo "the host's guest destroyed, xen-blkback unloaded, xenconsoled stopped, the leftover loop device detached"
 	fi
 	echo "the host's pvsplit-blkback stopped"
 }
