@@ -61,13 +61,12 @@ relocate() {
 }
 
 # dom0-main.sh as pvsplit-lab starts it on a real dom0 (HostDom0), its
-# records to the file $1
+# records to the file $1; run it in the background (`host_lab FILE &`): it
+# becomes dom0-main.sh's bash, so $! is that
 host_lab() {
-	(
-		unset LAB_EMIT_FD
-		LAB_MODE=host LAB_ROOT=$HOST_ROOT/lab LAB_DESTDIR=$HOST_ROOT LAB_EMIT_TO=$1 \
-			exec bash "$HOST_ROOT/lab/dom0-main.sh"
-	)
+	unset LAB_EMIT_FD
+	LAB_MODE=host LAB_ROOT=$HOST_ROOT/lab LAB_DESTDIR=$HOST_ROOT LAB_EMIT_TO=$1 \
+		exec bash "$HOST_ROOT/lab/dom0-main.sh"
 }
 
 # a run refused: step $2 failed, the lines $3... are in its output, it left
@@ -104,7 +103,8 @@ refuses_while_locked() {
 	(
 		exec 7>>/run/pvsplit-lab.lock
 		flock -n 7 || exit 1
-		host_lab /tmp/refused-locked.jsonl >/tmp/refused-locked.out 2>&1
+		host_lab /tmp/refused-locked.jsonl >/tmp/refused-locked.out 2>&1 &
+		wait $!
 	)
 	refused /tmp/refused-locked.jsonl host-lock "another pvsplit-lab run holds"
 }
@@ -124,7 +124,8 @@ refuses_stock_backends() {
 		memory = 256
 	CFG
 	QEMU_XEN=/bin/false xl create -p "$DECOY_DIR/guest.cfg" || return 1
-	host_lab /tmp/refused.jsonl >/tmp/refused.out 2>&1
+	host_lab /tmp/refused.jsonl >/tmp/refused.out 2>&1 &
+	wait $!
 	refused /tmp/refused.jsonl host-preflight "xen-blkback is loaded" "xenconsoled (pid" \
 		"pvsplit-blkback (pid $(cat "$DECOY_DIR/daemon.pid")) already runs" \
 		"$l still holds /var/lib/pvsplit-lab/disk-hot.img" "domain host-guest ("
@@ -163,11 +164,7 @@ operator_stops_them() {
 aborted_run_cleans_up() {
 	local rec=/tmp/aborted.jsonl pid i
 	: >"$rec"
-	(
-		unset LAB_EMIT_FD
-		LAB_MODE=host LAB_ROOT=$HOST_ROOT/lab LAB_DESTDIR=$HOST_ROOT LAB_EMIT_TO=$rec \
-			exec bash "$HOST_ROOT/lab/dom0-main.sh"
-	) >/tmp/aborted.out 2>&1 &
+	host_lab "$rec" >/tmp/aborted.out 2>&1 &
 	pid=$! # dom0-main.sh's bash itself
 	for i in $(seq 600); do
 		grep -qE '"name":"guest-boot","status":"(pass|fail)"' "$rec" && break
