@@ -136,11 +136,39 @@ relay_guest_console() {
 wait_guest_mark() {
 	lab_wait_for_line "$GUEST_EVENTS" "\"ev\":\"mark\",[^}]*\"name\":\"$1\"" "$2" || {
 		echo "no mark '$1' from the guest within $2 s (guest console: see the serial log, 'guest|' lines)"
+		guest_snapshot
 		return 1
 	}
 }
 
+# step NAME: wait SECS for the guest's mark MARK; the step's own timeout
+# comes later, so that a guest that does not go on is looked at
+guest_mark_step() {
+	lab_step "$1" $(($3 + 30)) wait_guest_mark "$2" "$3"
+}
+
 guest_domid() { xl domid "$GUEST"; }
+
+# the guest's devices as xenstore has them (state, hotplug-status, error)
+# and its console's last lines: what a guest that does not go on waits for
+guest_snapshot() {
+	local domid log
+	domid=$(guest_domid 2>/dev/null) || { echo "-- no domain $GUEST"; return 0; }
+	echo "-- the guest's vCPUs (time: running or stuck in a loop if it grows)"
+	xl vcpu-list "$GUEST"
+	sleep 2
+	xl vcpu-list "$GUEST" | tail -n +2
+	echo "-- xenstore: the devices of domain $domid"
+	xenstore-ls -f "/local/domain/$domid/device" 2>/dev/null | grep -E '/state = '
+	xenstore-ls -f "/local/domain/0/backend" 2>/dev/null |
+		grep -E "/$domid/[0-9]+/(state|hotplug-status|physical-device) = "
+	xenstore-ls -f "/local/domain/$domid/error" 2>/dev/null | head -n 10
+	xenstore-ls -f "/local/domain/0/error/backend" 2>/dev/null | grep -E "/$domid/" | head -n 10
+	log=$(backend_console_log "$GUEST")
+	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
+	echo "-- the guest's console, last 40 lines ($log)"
+	tail -n 40 "$log" 2>/dev/null | tr -d '\r'
+}
 
 # on a real host the guest is created paused: the console session that feeds
 # the relay must be there before the guest prints anything
@@ -407,20 +435,19 @@ host_lock() {
 # the steps while the guest runs; a guest that does not come up or finish its
 # checks gets no more waits: straight to destroy
 guest_steps() {
-	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
+	guest_mark_step guest-boot ready "$LAB_T_GUEST_BOOT" || return 1
 	lab_step console "$LAB_T_CONSOLE" check_console
 	if declare -F backend_check_io_mode >/dev/null; then
 		lab_step io-mode 30 backend_check_io_mode
 	fi
-	lab_step guest-checks "$LAB_T_GUEST_CHECKS" wait_guest_mark checks-done \
-		"$LAB_T_GUEST_CHECKS" || return 1
+	guest_mark_step guest-checks checks-done "$LAB_T_GUEST_CHECKS" || return 1
 	# detach even after a failed attach: the guest waits for the disk to go
 	lab_step block-attach "$LAB_T_HOTPLUG" check_block_attach
 	lab_step block-detach "$LAB_T_HOTPLUG" check_block_detach
 	if declare -F backend_restart >/dev/null; then
 		lab_step backend-restart 900 check_backend_restart
 	fi
-	lab_step guest-finish "$LAB_T_GUEST_SCRIPT" wait_guest_mark guest-done "$LAB_T_GUEST_SCRIPT"
+	guest_mark_step guest-finish guest-done "$LAB_T_GUEST_SCRIPT"
 	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
 		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script
 	fi
@@ -428,8 +455,8 @@ guest_steps() {
 
 # pvsplit-lab bench: the guest only measures (LAB_BENCH=1)
 bench_steps() {
-	lab_step guest-boot "$LAB_T_GUEST_BOOT" wait_guest_mark ready "$LAB_T_GUEST_BOOT" || return 1
-	lab_step guest-finish "$LAB_T_GUEST_CHECKS" wait_guest_mark guest-done "$LAB_T_GUEST_CHECKS"
+	guest_mark_step guest-boot ready "$LAB_T_GUEST_BOOT" || return 1
+	guest_mark_step guest-finish guest-done "$LAB_T_GUEST_CHECKS"
 	# the backend's own view of the workloads (pvsplit: per-queue latency histograms)
 	if declare -F backend_bench_stats >/dev/null; then
 		lab_step backend-stats 60 backend_bench_stats
