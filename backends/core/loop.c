@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,8 +63,10 @@ struct pvb_loop {
 	size_t nacts;
 	struct pvb_poller **pollers;
 	size_t npollers, cap_pollers;
-	bool pollers_dead; /* some are marked dead: compact the array */
-	uint64_t poll_ns;
+	bool pollers_dead;    /* some are marked dead: compact the array */
+	uint64_t poll_ns;     /* the window now */
+	uint64_t poll_max_ns; /* adaptive: the window's bound (0: a fixed window) */
+	uint64_t poll_grows, poll_shrinks;
 	unsigned poll_hits; /* windows with work since the fds were last looked at */
 };
 
@@ -365,11 +368,42 @@ void pvb_poller_del(struct pvb_poller *p)
 void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us)
 {
 	l->poll_ns = (uint64_t)us * 1000;
+	l->poll_max_ns = 0;
+}
+
+void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us)
+{
+	l->poll_ns = 0;
+	l->poll_max_ns = (uint64_t)max_us * 1000;
+}
+
+uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns)
+{
+	if (idle_ns <= window)
+		return window; /* the window ended the sleep: right as it is */
+	if (idle_ns > max) {
+		window /= 2; /* no window would have: shrink */
+		return window < PVB_POLL_GROW_START_NS ? 0 : window;
+	}
+	/* a longer window would have: grow */
+	window = window ? window * 2 : PVB_POLL_GROW_START_NS;
+	return window < max ? window : max;
 }
 
 bool pvb_loop_polling(const struct pvb_loop *l)
 {
 	return l->poll_ns != 0;
+}
+
+void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out)
+{
+	*out = (struct pvb_poll_info){
+		.adaptive = l->poll_max_ns != 0,
+		.window_ns = l->poll_ns,
+		.max_ns = l->poll_max_ns ? l->poll_max_ns : l->poll_ns,
+		.grows = l->poll_grows,
+		.shrinks = l->poll_shrinks,
+	};
 }
 
 static uint64_t mono_ns(void)
@@ -378,6 +412,22 @@ static uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t pvb_syscall_cost_ns(void)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int round = 0; round < 5; round++) {
+		uint64_t t0 = mono_ns();
+
+		for (int i = 0; i < 64; i++)
+			syscall(SYS_getppid);
+		t0 = (mono_ns() - t0) / 64;
+		if (t0 < best)
+			best = t0;
+	}
+	return best;
 }
 
 /*
@@ -441,8 +491,11 @@ int pvb_loop_run(struct pvb_loop *l)
 	l->stop = false;
 	while (!l->stop) {
 		int timeout = l->ndefer ? 0 : -1;
+		uint64_t idle_from = 0;
 		int n;
 
+		if (timeout < 0 && l->poll_max_ns && l->npollers)
+			idle_from = mono_ns();
 		if (timeout < 0 && l->poll_ns && l->npollers && poll_window(l)) {
 			/*
 			 * Work found: poll again at once, and look at the fds
@@ -456,12 +509,27 @@ int pvb_loop_run(struct pvb_loop *l)
 			timeout = 0;
 		}
 		l->poll_hits = 0;
+		if (timeout == 0)
+			idle_from = 0; /* not a sleep: nothing to learn */
 		n = epoll_wait(l->ep, evs, 64, timeout);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
+		}
+		if (idle_from) {
+			/*
+			 * Woken from a sleep: every poller is armed (the window
+			 * ended so, or there was none), so the window may change
+			 * here, before any callback asks pvb_loop_polling().
+			 */
+			uint64_t w = pvb_poll_next_window(l->poll_ns, l->poll_max_ns,
+							  mono_ns() - idle_from);
+
+			l->poll_grows += w > l->poll_ns;
+			l->poll_shrinks += w < l->poll_ns;
+			l->poll_ns = w;
 		}
 		for (int i = 0; i < n; i++) {
 			struct pvb_watch *w = evs[i].data.ptr;

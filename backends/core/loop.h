@@ -52,18 +52,20 @@ int pvb_loop_defer(struct pvb_loop *l, pvb_defer_fn fn, void *opaque);
 void pvb_loop_undefer(struct pvb_loop *l, void *opaque);
 
 /*
- * Busy polling, off unless pvb_loop_set_poll_us() sets a window: before it
- * would block, the loop calls every poller's poll() again and again for up
- * to that long.  poll() handles what it can see without a system call (a
- * shared ring's indices, an io_uring completion queue) and returns true if
- * it found work; the loop then polls again, looking at its fds (without
- * waiting) every few windows.  While a window finds nothing it yields the
- * CPU to anything else runnable every 50 us.  When a window passes without
- * work, each poller's arm() turns its notifications back on and returns
- * true if work came meanwhile (polling goes on), and the loop blocks.  A poller's owner asks pvb_loop_polling()
- * whether to leave notifications off between windows.  One CPU spins for up
- * to the window after each burst of work: the price of not sleeping and
- * being woken for each request.
+ * Busy polling, off unless pvb_loop_set_poll_us() or
+ * pvb_loop_set_poll_adaptive() turns it on: before it would block, the loop
+ * calls every poller's poll() again and again for up to a window.  poll()
+ * handles what it can see without a system call (a shared ring's indices, an
+ * io_uring completion queue) and returns true if it found work; the loop then
+ * polls again, looking at its fds (without waiting) every few windows.  While
+ * a window finds nothing it yields the CPU to anything else runnable every
+ * 50 us.  When a window passes without work, each poller's arm() turns its
+ * notifications back on and returns true if work came meanwhile (polling goes
+ * on), and the loop blocks.  A poller's owner asks pvb_loop_polling() whether
+ * to leave notifications off between windows (the answer changes only when
+ * the loop wakes from blocking, before it runs any callback).  One CPU spins
+ * for up to the window after each burst of work: the price of not sleeping
+ * and being woken for each request.
  */
 struct pvb_poller;
 typedef bool (*pvb_poll_fn)(void *opaque);
@@ -72,9 +74,35 @@ int pvb_poller_add(struct pvb_loop *l, pvb_poll_fn poll, pvb_poll_fn arm, void *
 		   struct pvb_poller **out);
 /* Remove a poller; may be called from inside any callback, its own poll() too. */
 void pvb_poller_del(struct pvb_poller *p);
-/* The polling window in microseconds (0: never poll, the default). */
+/* A fixed polling window in microseconds (0: never poll, the default). */
 void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us);
+/*
+ * An adaptive window, between 0 and max_us (as KVM's halt polling): it
+ * starts at 0, grows (to PVB_POLL_GROW_START_NS, then doubling) after each
+ * sleep that a window of max_us would have ended, and halves after each
+ * sleep longer than max_us; below PVB_POLL_GROW_START_NS it is 0.  An idle
+ * loop comes to sleep at once; one whose work comes back within max_us
+ * after each burst polls for it.
+ */
+void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us);
+#define PVB_POLL_GROW_START_NS 10000ull
+/* The adaptive rule: the next window after a sleep of idle_ns (window and
+ * max in ns). */
+uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns);
+/*
+ * The cost of one system call here in ns (the least of a few timed batches
+ * of getppid()): what an adaptive window's bound can be scaled from.
+ */
+uint64_t pvb_syscall_cost_ns(void);
 bool pvb_loop_polling(const struct pvb_loop *l);
+
+struct pvb_poll_info {
+	bool adaptive;
+	uint64_t window_ns; /* now */
+	uint64_t max_ns;    /* the fixed window, or the adaptive bound */
+	uint64_t grows, shrinks;
+};
+void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out);
 
 /* Add signals that end pvb_loop_run() (e.g. SIGTERM, SIGINT); they are blocked. */
 int pvb_loop_stop_on_signal(struct pvb_loop *l, int sig);

@@ -4,6 +4,7 @@
  * options, then dom0/common and the vbd engine do the work.
  */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,11 @@ static void usage(FILE *f)
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
-		"  --poll-us N           poll rings and completions for up to N microseconds\n"
-		"                        before sleeping (default 0: off; costs a busy CPU)\n"
+		"  --poll-us N|auto[:MAX]\n"
+		"                        poll rings and completions before sleeping: for N\n"
+		"                        microseconds after each burst (0: never), or auto (the\n"
+		"                        default): a window that adapts, from 0 while idle to at\n"
+		"                        most MAX us (default: 50 system calls' worth, 20-2000)\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
 		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
@@ -54,6 +58,24 @@ static int parse_u32(const char *opt, const char *s, uint32_t max, uint32_t *out
 	*out = (uint32_t)v;
 	return 0;
 }
+
+/* --poll-us auto[:MAX]: a bound of 0 asks for the calibrated one */
+static int parse_poll(const char *s, bool *adaptive, uint32_t *us)
+{
+	*adaptive = !strncmp(s, "auto", 4) && (s[4] == 0 || s[4] == ':');
+	if (!*adaptive)
+		return parse_u32("poll-us", s, 1000000, us);
+	*us = 0;
+	if (s[4] == ':' && (parse_u32("poll-us auto:", s + 5, 1000000, us) || !*us))
+		return -1;
+	return 0;
+}
+
+/* What auto polls for at most: 50 system calls' worth (a wakeup of the
+ * daemon costs about ten), within 20 us to 2 ms. */
+#define POLL_AUTO_SYSCALLS 50
+#define POLL_AUTO_MIN_US   20
+#define POLL_AUTO_MAX_US   2000
 
 int main(int argc, char **argv)
 {
@@ -93,6 +115,7 @@ int main(int argc, char **argv)
 	char state_dir[256];
 	int c, r;
 	uint32_t poll_us = 0;
+	bool poll_auto = true;
 
 	vbd_config_default(&vc);
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -138,7 +161,7 @@ int main(int argc, char **argv)
 			}
 			break;
 		case O_POLL:
-			if (parse_u32("poll-us", optarg, 1000000, &poll_us))
+			if (parse_poll(optarg, &poll_auto, &poll_us))
 				return 2;
 			break;
 		case O_SCHEMA:
@@ -166,7 +189,20 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	r = pvd_init(&d, NAME, schema_dir);
-	if (!r)
+	if (!r && poll_auto && !poll_us) {
+		uint64_t cost = pvb_syscall_cost_ns();
+		uint64_t us = cost * POLL_AUTO_SYSCALLS / 1000;
+
+		poll_us = us < POLL_AUTO_MIN_US	  ? POLL_AUTO_MIN_US
+			  : us > POLL_AUTO_MAX_US ? POLL_AUTO_MAX_US
+						  : (uint32_t)us;
+		pvd_log(&d, PVB_LOG_INFO,
+			"polling: adaptive, at most %u us (a system call costs %llu ns here)",
+			poll_us, (unsigned long long)cost);
+	}
+	if (!r && poll_auto)
+		pvb_loop_set_poll_adaptive(d.loop, poll_us);
+	else if (!r)
 		pvb_loop_set_poll_us(d.loop, poll_us);
 	if (!r)
 		r = pvd_state_dir(&d, state, "blkback", state_dir, sizeof(state_dir));

@@ -138,6 +138,25 @@ int pvd_add_backend(struct pvd *d, const struct pvb_backend_ops *ops, void *opaq
 	return r;
 }
 
+/* The loop's busy polling: mode (off, fixed, adaptive), window, bound. */
+static json_object *poll_stats(const struct pvb_loop *l)
+{
+	json_object *o = json_object_new_object();
+	struct pvb_poll_info pi;
+
+	pvb_loop_poll_info(l, &pi);
+	json_object_object_add(o, "mode",
+			       json_object_new_string(pi.adaptive ? "adaptive"
+						      : pi.max_ns ? "fixed"
+								  : "off"));
+	json_object_object_add(o, "window_us",
+			       json_object_new_int64((int64_t)(pi.window_ns / 1000)));
+	json_object_object_add(o, "max_us", json_object_new_int64((int64_t)(pi.max_ns / 1000)));
+	json_object_object_add(o, "grows", json_object_new_int64((int64_t)pi.grows));
+	json_object_object_add(o, "shrinks", json_object_new_int64((int64_t)pi.shrinks));
+	return o;
+}
+
 static json_object *cmd_stats(void *opaque, const char *args)
 {
 	struct pvd *d = opaque;
@@ -148,6 +167,7 @@ static json_object *cmd_stats(void *opaque, const char *args)
 	for (int i = 0; i < d->nbe; i++)
 		json_object_array_add(arr, pvb_backend_stats(d->be[i]));
 	json_object_object_add(o, "backends", arr);
+	json_object_object_add(o, "polling", poll_stats(d->loop));
 	return o;
 }
 

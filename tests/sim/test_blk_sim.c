@@ -446,12 +446,12 @@ static int integrity_pause_wait(struct pvf_blk *b, void *arg)
 /*
  * --poll-us: requests found by polling the ring need no event from the
  * frontend; after an idle window the daemon sleeps and events wake it again.
+ * poll_us: a fixed window, or auto:MAX (adaptive).
  */
-static void test_polling(void)
+static void polling_case(const char *poll_us)
 {
 	/* No resize timer: nothing but events may wake the daemon. */
-	static const char *const polling[] = { "--resize-interval", "0", "--poll-us", "20000",
-					       NULL };
+	const char *const polling[] = { "--resize-interval", "0", "--poll-us", poll_us, NULL };
 	struct big_case c = { .t = { .io_max = 64 * 1024, .qd = 1 } };
 	struct pvf_blk_opts o;
 	struct dev d;
@@ -477,6 +477,23 @@ static void test_polling(void)
 		CU_ASSERT(polled > 0);
 		/* Most requests came without an event. */
 		CU_ASSERT(events * 2 < reqs);
+		/* the daemon says how it polls (the stats' "polling") */
+		json_object *root = blkenv_stats(&E), *pol;
+		bool adaptive = !strncmp(poll_us, "auto", 4);
+
+		if (root && json_object_object_get_ex(root, "polling", &pol)) {
+			const char *mode =
+				json_object_get_string(json_object_object_get(pol, "mode"));
+
+			CU_ASSERT_STRING_EQUAL(mode ? mode : "(none)",
+					       adaptive ? "adaptive" : "fixed");
+			CU_ASSERT_EQUAL(stat_u64(pol, "max_us"), 20000);
+			if (adaptive)
+				CU_ASSERT(stat_u64(pol, "grows") > 0);
+		} else {
+			CU_FAIL("no \"polling\" in the daemon's stats");
+		}
+		json_object_put(root);
 		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 		/* After the pause the daemon slept: an event woke it. */
 		if (!blkenv_child_wait_ready(&c.fe)) {
@@ -489,6 +506,17 @@ static void test_polling(void)
 	dev_remove(&d);
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
 	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
+static void test_polling(void)
+{
+	polling_case("20000");
+}
+
+/* The adaptive window grows for a frontend at queue depth 1. */
+static void test_polling_adaptive(void)
+{
+	polling_case("auto:20000");
 }
 
 /*
@@ -1916,6 +1944,8 @@ int main(void)
 	CU_add_test(s, "a daemon on one CPU: large transfers inline", test_one_cpu);
 	CU_add_test(s, "O_DIRECT only where direct-io-safe = 1", test_direct_io_safe);
 	CU_add_test(s, "--poll-us: requests without events, sleeps when idle", test_polling);
+	CU_add_test(s, "--poll-us auto: the window grows at queue depth 1, sleeps when idle",
+		    test_polling_adaptive);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);
 	CU_add_test(s, "grant copy: bounded bounce pages, barrier, teardown in flight",

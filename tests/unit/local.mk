@@ -12,3 +12,12 @@ tests_unit_test_schema_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DPVS_TEST_SCHEMA_DIR='"$(abs_top_srcdir)/xenstore-schema/data"'
 tests_unit_test_schema_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_schema_LDADD = libpvsplit-schema.la $(CUNIT_LIBS)
+
+# pvb_loop's busy polling (the adaptive window) against a producer thread.
+check_PROGRAMS += tests/unit/test_loop
+TESTS += tests/unit/test_loop
+tests_unit_test_loop_SOURCES = tests/unit/test_loop.c tests/unit/cunit_main.c \
+	tests/unit/cunit_main.h
+tests_unit_test_loop_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_unit_test_loop_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_loop_LDADD = libpvsplit-back.la $(CUNIT_LIBS) -lpthread

@@ -116,6 +116,21 @@ static void print_table(json_object *daemon)
 	printf("%s (pid %d)\n",
 	       json_object_object_get_ex(daemon, "daemon", &v) ? json_object_get_string(v) : "?",
 	       (int)get(daemon, "pid", NULL));
+	if (json_object_object_get_ex(daemon, "polling", &v)) {
+		const char *mode = json_object_get_string(json_object_object_get(v, "mode"));
+
+		if (!mode)
+			mode = "off";
+		if (!strcmp(mode, "adaptive"))
+			printf("  polling: adaptive, window %lld of at most %lld us (grown %lld, "
+			       "shrunk %lld times)\n",
+			       (long long)get(v, "window_us", NULL),
+			       (long long)get(v, "max_us", NULL), (long long)get(v, "grows", NULL),
+			       (long long)get(v, "shrinks", NULL));
+		else if (strcmp(mode, "off"))
+			printf("  polling: %lld us after each burst\n",
+			       (long long)get(v, "max_us", NULL));
+	}
 	if (!json_object_object_get_ex(daemon, "backends", &bes))
 		return;
 	for (size_t i = 0; i < json_object_array_length(bes); i++) {

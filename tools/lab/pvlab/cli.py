@@ -20,14 +20,16 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
 # the guest's block frontend: Linux's xen-blkfront or pvsplit's module
 FRONTENDS = ("stock", "pvsplit")
-BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "kernel", "emulated")
+BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "pvsplit-nopoll", "kernel", "emulated")
 BENCH_DEFAULT = ("pvsplit", "pvsplit-file", "kernel", "emulated")
 # bench's variants of --backend pvsplit: (backend, xvda's disk, pvsplit-blkback
 # options).  pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
 # with pvsplit-block-hotplug (no loop device).  pvsplit-poll: pvsplit-blkback
-# --poll-us 2000, a window longer than a guest's turnaround at QD1 under TCG.
+# --poll-us 2000, a fixed window longer than a guest's turnaround at QD1 under
+# TCG; pvsplit-nopoll: --poll-us 0, no polling (pvsplit's default is auto).
 BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file", ""),
-                  "pvsplit-poll": ("pvsplit", None, "--poll-us 2000")}
+                  "pvsplit-poll": ("pvsplit", None, "--poll-us 2000"),
+                  "pvsplit-nopoll": ("pvsplit", None, "--poll-us 0")}
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
@@ -436,8 +438,9 @@ def parser():
     _frontend_opt(r, True)
     r.add_argument("--host-mode", action="store_true",
                    help="in QEMU, the path a real Xen dom0 host takes: dom0 first looks like a "
-                        "Debian Xen host (xen-blkback loaded, xenconsoled running), which "
-                        "--backend pvsplit must refuse, naming both, until they are stopped")
+                        "Debian Xen host (xen-blkback loaded, xenconsoled running, a guest "
+                        "of its own...), which --backend pvsplit must refuse, naming each, "
+                        "until they are gone")
     r.add_argument("--json", action="store_true", help="the summary as JSON on stdout")
     r.set_defaults(func=cmd_run)
     d = sub.add_parser("demo", help="boot, show a guest using the disks and console, summarise")

@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Unit tests of pvb_loop's busy polling: the adaptive window's rule, and a
+ * loop serving a producer thread the way a backend serves a frontend (work
+ * found by polling while notifications are off, an event through a pipe only
+ * when the poller is armed).  The producer checks that no request waits:
+ * a loop that slept with notifications off would leave one unserved.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <CUnit/CUnit.h>
+
+#include "core/loop.h"
+#include "cunit_main.h"
+
+#define US 1000ull
+#define MS 1000000ull
+
+static void test_rule(void)
+{
+	const uint64_t max = 2 * MS, start = PVB_POLL_GROW_START_NS;
+
+	/* idle and stays so: no window */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(0, max, 5 * MS), 0);
+	/* a sleep a window could have ended: grow from the start, doubling */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(0, max, 300 * US), start);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(start, max, 300 * US), 2 * start);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(160 * US, max, 300 * US), 320 * US);
+	/* up to the bound, never beyond */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(1280 * US, max, 1900 * US), max);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max), max);
+	/* the window ended the sleep: as it is */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(320 * US, max, 100 * US), 320 * US);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(320 * US, max, 320 * US), 320 * US);
+	/* longer than any window: halve, and below the start, none */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max + 1), max / 2);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(2 * start, max, 10 * MS), start);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(start, max, 10 * MS), 0);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(start + 1, max, 10 * MS), 0);
+}
+
+static void test_syscall_cost(void)
+{
+	uint64_t c = pvb_syscall_cost_ns();
+
+	/* a real measurement: more than nothing, less than a millisecond */
+	CU_ASSERT(c > 0);
+	CU_ASSERT(c < MS);
+}
+
+/* ---- a loop and a producer ---- */
+
+struct rig {
+	struct pvb_loop *l;
+	int pipe[2];
+	atomic_uint pending; /* requests posted, not yet taken */
+	atomic_bool armed;   /* the poller wants an event for new work */
+	atomic_bool done;
+	unsigned taken, by_poll, by_event;
+	unsigned stuck;	 /* requests the producer saw wait too long */
+	uint64_t window; /* the window when the last request's event came */
+};
+
+/* take what is pending; notifications back on unless the loop polls */
+static void take(struct rig *g)
+{
+	g->taken += atomic_exchange(&g->pending, 0);
+	if (!pvb_loop_polling(g->l))
+		atomic_store(&g->armed, true);
+}
+
+static bool rig_poll(void *opaque)
+{
+	struct rig *g = opaque;
+
+	if (!atomic_load(&g->pending))
+		return false;
+	g->by_poll++;
+	take(g);
+	return true;
+}
+
+static bool rig_arm(void *opaque)
+{
+	struct rig *g = opaque;
+
+	atomic_store(&g->armed, true);
+	return atomic_load(&g->pending) != 0;
+}
+
+static void rig_event(void *opaque, uint32_t events)
+{
+	struct rig *g = opaque;
+	char buf[64];
+
+	(void)events;
+	while (read(g->pipe[0], buf, sizeof(buf)) > 0)
+		;
+	if (atomic_load(&g->done)) {
+		pvb_loop_stop(g->l);
+		return;
+	}
+	if (atomic_load(&g->pending)) {
+		struct pvb_poll_info pi;
+
+		g->by_event++;
+		pvb_loop_poll_info(g->l, &pi);
+		g->window = pi.window_ns;
+	}
+	atomic_store(&g->armed, false);
+	take(g);
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull),
+			       .tv_nsec = (long)(ns % 1000000000ull) };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+static void kick(struct rig *g)
+{
+	char c = 1;
+
+	if (write(g->pipe[1], &c, 1) < 0 && errno != EAGAIN)
+		perror("write");
+}
+
+/* one request: posted, an event only if armed; taken within 2 s or stuck */
+static void post(struct rig *g)
+{
+	atomic_fetch_add(&g->pending, 1);
+	if (atomic_exchange(&g->armed, false))
+		kick(g);
+	for (int i = 0; i < 2000 && atomic_load(&g->pending); i++)
+		sleep_ns(MS);
+	if (atomic_load(&g->pending)) {
+		g->stuck++;
+		kick(g); /* wake it all the same: the test goes on */
+	}
+}
+
+static void *producer(void *opaque)
+{
+	struct rig *g = opaque;
+
+	/* a burst of requests 1 ms apart: the window grows to find them */
+	for (int i = 0; i < 60; i++) {
+		post(g);
+		sleep_ns(MS);
+	}
+	/* then idle spells longer than the bound: it shrinks to none */
+	for (int i = 0; i < 16; i++) {
+		sleep_ns(30 * MS);
+		post(g);
+	}
+	atomic_store(&g->done, true);
+	kick(g);
+	return NULL;
+}
+
+static void test_adaptive_loop(void)
+{
+	struct rig g = { .armed = true };
+	struct pvb_poll_info pi;
+	struct pvb_poller *p;
+	pthread_t t;
+
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_new(&g.l), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(g.pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_watch_add(g.l, g.pipe[0], EPOLLIN, rig_event, &g, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_poller_add(g.l, rig_poll, rig_arm, &g, &p), 0);
+	/* a bound far above the 1 ms gaps */
+	pvb_loop_set_poll_adaptive(g.l, 20000);
+	CU_ASSERT_FALSE(pvb_loop_polling(g.l));
+	CU_ASSERT_EQUAL_FATAL(pthread_create(&t, NULL, producer, &g), 0);
+	CU_ASSERT_EQUAL(pvb_loop_run(g.l), 0);
+	pthread_join(t, NULL);
+	pvb_loop_poll_info(g.l, &pi);
+	if (g.stuck || !g.by_poll || g.window)
+		fprintf(stderr,
+			"adaptive: %u taken, %u by polling, %u by events, %u stuck; window %llu "
+			"ns, %llu grows, %llu shrinks\n",
+			g.taken, g.by_poll, g.by_event, g.stuck, (unsigned long long)g.window,
+			(unsigned long long)pi.grows, (unsigned long long)pi.shrinks);
+	/* no request waited for an event that was never asked for */
+	CU_ASSERT_EQUAL(g.stuck, 0);
+	CU_ASSERT_EQUAL(g.taken, 76);
+	CU_ASSERT(pi.adaptive);
+	CU_ASSERT_EQUAL(pi.max_ns, 20 * MS);
+	/* the burst was found by polling, the window grew for it... */
+	CU_ASSERT(g.by_poll > 0);
+	CU_ASSERT(pi.grows > 0);
+	/* ...and the idle spells took it back to none (the last one came by event) */
+	CU_ASSERT(pi.shrinks > 0);
+	CU_ASSERT_EQUAL(g.window, 0);
+	pvb_poller_del(p);
+	pvb_loop_free(g.l);
+	close(g.pipe[0]);
+	close(g.pipe[1]);
+}
+
+/* A fixed window: polls from the start, never adapts. */
+static void test_fixed(void)
+{
+	struct pvb_loop *l;
+	struct pvb_poll_info pi;
+
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_new(&l), 0);
+	pvb_loop_set_poll_us(l, 300);
+	CU_ASSERT_TRUE(pvb_loop_polling(l));
+	pvb_loop_poll_info(l, &pi);
+	CU_ASSERT_FALSE(pi.adaptive);
+	CU_ASSERT_EQUAL(pi.window_ns, 300 * US);
+	CU_ASSERT_EQUAL(pi.max_ns, 300 * US);
+	pvb_loop_set_poll_us(l, 0);
+	CU_ASSERT_FALSE(pvb_loop_polling(l));
+	pvb_loop_free(l);
+}
+
+int main(void)
+{
+	static const struct cunit_test tests[] = {
+		{ "adaptive window: grow, keep, shrink", test_rule },
+		{ "system call cost", test_syscall_cost },
+		{ "adaptive loop: polls a burst, sleeps armed, shrinks when idle",
+		  test_adaptive_loop },
+		{ "fixed window", test_fixed },
+	};
+
+	return CUNIT_MAIN("pvb_loop polling", NULL, NULL, tests);
+}
