@@ -66,13 +66,21 @@ static int parse_poll(const char *s, bool *adaptive, uint32_t *us)
 	if (!*adaptive)
 		return parse_u32("poll-us", s, 1000000, us);
 	*us = 0;
-	if (s[4] == ':' && (parse_u32("poll-us auto:", s + 5, 1000000, us) || !*us))
+	if (s[4] != ':')
+		return 0;
+	if (!s[5] || strspn(s + 5, "0123456789") != strlen(s + 5) ||
+	    parse_u32("poll-us", s + 5, 1000000, us) || !*us) {
+		fprintf(stderr,
+			NAME
+			": --poll-us %s: expected N, auto or auto:MAX (MAX from 1 to 1000000)\n",
+			s);
 		return -1;
+	}
 	return 0;
 }
 
 /* What auto polls for at most: 50 system calls' worth (a wakeup of the
- * daemon costs about ten), within 20 us to 2 ms. */
+ * daemon costs several, and a scheduler wakeup), within 20 us to 2 ms. */
 #define POLL_AUTO_SYSCALLS 50
 #define POLL_AUTO_MIN_US   20
 #define POLL_AUTO_MAX_US   2000
