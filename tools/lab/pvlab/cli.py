@@ -457,10 +457,12 @@ def parser():
     _common(be)
     _run_opts(be, scripts=False)
     be.add_argument("--backend", type=_backends_bench, default=list(BENCH_DEFAULT),
-                    help="any of pvsplit,pvsplit-file,pvsplit-poll,kernel,emulated (default: "
-                         "all but pvsplit-poll; pvsplit-file: xvda's file served by "
+                    help="any of " + ",".join(BENCH_BACKENDS) + " (default: "
+                         + ",".join(BENCH_DEFAULT) + "; pvsplit-file: xvda's file served by "
                          "pvsplit-blkback itself, attached with pvsplit-block-hotplug instead "
-                         "of a loop device; pvsplit-poll: pvsplit-blkback --poll-us 2000)")
+                         "of a loop device; pvsplit-poll: pvsplit-blkback --poll-us 2000, "
+                         "a fixed polling window; pvsplit-nopoll: --poll-us 0; pvsplit has "
+                         "pvsplit-blkback's default, an adaptive window)")
     be.add_argument("--rounds", type=_positive, default=1, metavar="N",
                     help="boot each backend N times, interleaved, and report the median (1)")
     be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
