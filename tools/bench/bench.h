@@ -11,9 +11,10 @@
 
 struct bench_opts {
 	bool json;
-	bool quick;	  /* fewer iterations (tests) */
-	const char *file; /* block: backing file to use (default: one in /dev/shm) */
-	bool spread;	  /* block: leave process placement to the scheduler */
+	bool quick;	     /* fewer iterations (tests) */
+	const char *file;    /* block: backing file to use (default: one in /dev/shm) */
+	bool spread;	     /* block: leave process placement to the scheduler */
+	const char *poll_us; /* block: pvsplit-blkback --poll-us (NULL: its default) */
 };
 
 /* Each benchmark fills a JSON object and prints its own table unless json. */

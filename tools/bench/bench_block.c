@@ -285,7 +285,8 @@ static int find_blkback(char *buf, size_t len)
 	}
 }
 
-static pid_t start_daemon(struct simrun *sim, const char *bin, char *ctl, size_t ctl_len)
+static pid_t start_daemon(struct simrun *sim, const char *bin, const char *poll_us, char *ctl,
+			  size_t ctl_len)
 {
 	pid_t pid;
 
@@ -296,8 +297,12 @@ static pid_t start_daemon(struct simrun *sim, const char *bin, char *ctl, size_t
 
 		dup2(fd, 2);
 		setenv("PVSPLIT_DOMID", "0", 1);
-		execl(bin, "pvsplit-blkback", "--ctl", ctl, "--persistent-max", "4096", "--quiet",
-		      (char *)NULL);
+		if (poll_us)
+			execl(bin, "pvsplit-blkback", "--ctl", ctl, "--persistent-max", "4096",
+			      "--quiet", "--poll-us", poll_us, (char *)NULL);
+		else
+			execl(bin, "pvsplit-blkback", "--ctl", ctl, "--persistent-max", "4096",
+			      "--quiet", (char *)NULL);
 		_exit(127);
 	}
 	return pid;
@@ -389,11 +394,15 @@ int bench_block(const struct bench_opts *o, json_object *out)
 			sched_setaffinity(0, sizeof(one), &one);
 		}
 		json_object_object_add(out, "cpu", json_object_new_int(cpu));
+		json_object_object_add(out, "poll_us",
+				       json_object_new_string(o->poll_us ? o->poll_us : "default"));
 		if (!o->json)
-			printf("pvsplit-bench block: %s, %llu MiB, %.1f s per workload, %s\n", file,
-			       (unsigned long long)(size / MIB), secs,
+			printf("pvsplit-bench block: %s, %llu MiB, %.1f s per workload, %s; "
+			       "pvsplit-blkback --poll-us %s\n",
+			       file, (unsigned long long)(size / MIB), secs,
 			       cpu < 0 ? "placement left to the scheduler"
-				       : "every process on one CPU");
+				       : "every process on one CPU",
+			       o->poll_us ? o->poll_us : "(default)");
 	}
 	native = native_iops(file, size, 32, secs);
 	mcpy = memcpy_gbps(secs);
@@ -413,7 +422,7 @@ int bench_block(const struct bench_opts *o, json_object *out)
 		fprintf(stderr, "pvsplit-bench block: setup: %s\n", err ? err : strerror(-r));
 		goto out_sim;
 	}
-	daemon = start_daemon(&sim, bin, ctl, sizeof(ctl));
+	daemon = start_daemon(&sim, bin, o->poll_us, ctl, sizeof(ctl));
 	{
 		struct ts_vbd v = { .domid = 1, .devid = 51712, .params = file };
 

@@ -53,7 +53,8 @@ static const struct {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: pvsplit-bench BENCHMARK [--json] [--quick] [--file PATH] [--spread]\n\n"
+	fprintf(f, "Usage: pvsplit-bench BENCHMARK [--json] [--quick] [--file PATH] [--spread]\n"
+		   "                     [--poll-us N|auto[:MAX]]\n\n"
 		   "Benchmarks:\n");
 	for (size_t i = 0; i < sizeof(benches) / sizeof(benches[0]); i++)
 		fprintf(f, "  %-8s %s\n", benches[i].name, benches[i].help);
@@ -62,9 +63,13 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },	  { "quick", no_argument, NULL, 'q' },
-		{ "file", required_argument, NULL, 'f' }, { "spread", no_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' },	  { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "spread", no_argument, NULL, 's' },
+		{ "poll-us", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct bench_opts o = { 0 };
 	const char *name;
@@ -80,7 +85,7 @@ int main(int argc, char **argv)
 	}
 	name = argv[1];
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "jqf:sh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "jqf:sp:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
 			o.json = true;
@@ -93,6 +98,9 @@ int main(int argc, char **argv)
 			break;
 		case 's':
 			o.spread = true;
+			break;
+		case 'p':
+			o.poll_us = optarg;
 			break;
 		case 'h':
 			usage(stdout);
