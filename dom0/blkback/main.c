@@ -34,8 +34,8 @@ static void usage(FILE *f)
 		"                        writes direct-io-safe = 1, the default), never, always\n"
 		"  --poll-us N|auto[:MAX]\n"
 		"                        poll rings and completions before sleeping: for N\n"
-		"                        microseconds after each burst (0: never), or auto (the\n"
-		"                        default): a window that adapts, from 0 while idle to at\n"
+		"                        microseconds after each burst (default 0: never), or\n"
+		"                        auto: a window that adapts, from 0 while idle to at\n"
 		"                        most MAX us (default: 50 system calls' worth, 20-2000)\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	char state_dir[256];
 	int c, r;
 	uint32_t poll_us = 0;
-	bool poll_auto = true;
+	bool poll_auto = false;
 
 	vbd_config_default(&vc);
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
