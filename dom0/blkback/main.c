@@ -59,23 +59,27 @@ static int parse_u32(const char *opt, const char *s, uint32_t max, uint32_t *out
 	return 0;
 }
 
-/* --poll-us auto[:MAX]: a bound of 0 asks for the calibrated one */
+/* --poll-us N|auto[:MAX]: for auto, *us is MAX, or 0 for the calibrated bound */
 static int parse_poll(const char *s, bool *adaptive, uint32_t *us)
 {
+	unsigned long v;
+	char *end;
+
 	*adaptive = !strncmp(s, "auto", 4) && (s[4] == 0 || s[4] == ':');
 	if (!*adaptive)
 		return parse_u32("poll-us", s, 1000000, us);
 	*us = 0;
-	if (s[4] != ':')
+	if (!s[4])
 		return 0;
-	if (!s[5] || strspn(s + 5, "0123456789") != strlen(s + 5) ||
-	    parse_u32("poll-us", s + 5, 1000000, us) || !*us) {
+	v = strtoul(s + 5, &end, 10);
+	if (s[5] < '0' || s[5] > '9' || *end || !v || v > 1000000) {
 		fprintf(stderr,
 			NAME
 			": --poll-us %s: expected N, auto or auto:MAX (MAX from 1 to 1000000)\n",
 			s);
 		return -1;
 	}
+	*us = (uint32_t)v;
 	return 0;
 }
 

@@ -297,12 +297,17 @@ static pid_t start_daemon(struct simrun *sim, const char *bin, const char *poll_
 
 		dup2(fd, 2);
 		setenv("PVSPLIT_DOMID", "0", 1);
-		if (poll_us)
-			execl(bin, "pvsplit-blkback", "--ctl", ctl, "--persistent-max", "4096",
-			      "--quiet", "--poll-us", poll_us, (char *)NULL);
-		else
-			execl(bin, "pvsplit-blkback", "--ctl", ctl, "--persistent-max", "4096",
-			      "--quiet", (char *)NULL);
+		const char *argv[] = { "pvsplit-blkback",
+				       "--ctl",
+				       ctl,
+				       "--persistent-max",
+				       "4096",
+				       "--quiet",
+				       poll_us ? "--poll-us" : NULL,
+				       poll_us,
+				       NULL };
+
+		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	return pid;

@@ -149,8 +149,9 @@ guest_mark_step() {
 
 guest_domid() { xl domid "$GUEST"; }
 
-# the guest's devices as xenstore has them (state, hotplug-status, error)
-# and its console's last lines: what a guest that does not go on waits for
+# a guest that does not go on: its vCPUs' time (growing: it runs), its
+# devices as xenstore has them (state, hotplug-status, errors) and its
+# console's last lines
 guest_snapshot() {
 	local domid log
 	domid=$(guest_domid 2>/dev/null) || { echo "-- no domain $GUEST"; return 0; }
