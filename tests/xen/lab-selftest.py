@@ -142,8 +142,9 @@ class HostDom0(unittest.TestCase):
         that dom0-main.sh cleans up; then every process of its session, also
         those in process groups of their own (as lab_step's are)."""
         from pvlab.machine import HostDom0
-        main = ("set -m\nsleep 300 &\necho $! >\"$LAB_DESTDIR/../bg.pid\"\nset +m\n"
-                "trap 'echo cleaned >\"$LAB_DESTDIR/../cleaned\"; exit 1' TERM\n"
+        # the trap before bg.pid: the test sends SIGTERM as soon as bg.pid is there
+        main = ("trap 'echo cleaned >\"$LAB_DESTDIR/../cleaned\"; exit 1' TERM\n"
+                "set -m\nsleep 300 &\necho $! >\"$LAB_DESTDIR/../bg.pid\"\nset +m\n"
                 "while :; do sleep 0.1; done\n")
         with tempfile.TemporaryDirectory() as d:
             m = HostDom0(d, self.overlay(d, main))
