@@ -9,7 +9,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -48,6 +47,8 @@ struct blk_qstats {
 	/* io_uring completions found right after submitting (done inline, in
 	 * io_uring_enter) and on a later wakeup (a worker or the device). */
 	uint64_t reaped_at_submit, reaped_later;
+	uint64_t cq_empty;    /* the ring's fd woke us with nothing to reap */
+	uint64_t clock_reads; /* CLOCK_MONOTONIC reads for the timings (qnow()) */
 	/* Service time, ring to response, and the part of it in the store (io_uring):
 	 * buckets of powers of two microseconds. */
 	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];
@@ -75,10 +76,12 @@ struct blk_io {
 	uint32_t npages;
 	struct blk_io *wait_next; /* waiting for bounce pages */
 	uint64_t off, len;
-	uint64_t t0;   /* taken off the ring (CLOCK_MONOTONIC, ns) */
-	uint64_t t_io; /* handed to io_uring (0: not) */
-	int pending;   /* io_uring operations outstanding */
+	/* Taken off the ring, handed to io_uring (CLOCK_MONOTONIC ns; t_io 0:
+	 * not handed; T_BATCH: in the batch running now, see qnow()). */
+	uint64_t t0, t_io;
+	int pending; /* io_uring operations outstanding */
 	int16_t status;
+	bool unstamped; /* t0 or t_io is T_BATCH */
 	bool flush_first;
 	bool busy;
 	bool id_held;	  /* its id is in the queue's table of ids in flight */
@@ -93,14 +96,14 @@ struct blk_queue {
 	int port;
 	struct io_uring uring;
 	bool uring_up;
-	int efd;
-	struct pvb_watch *uw;
+	struct pvb_watch *uw;	   /* the ring's fd: readable while completions wait */
 	struct pvb_poller *poller; /* busy polling of the ring and the CQ (--poll-us) */
 	struct pvb_gntcache *gc;
 	uint32_t gc_max; /* its size */
-	/* The clock (ns) when this batch of requests or completions began: one
-	 * clock_gettime per batch, not per request (a syscall in a PV dom0). */
+	/* The clock (ns) of this batch of requests or completions, read once
+	 * and only if needed (0: not yet), see qnow(). */
 	uint64_t now;
+	uint32_t nunstamped; /* ios holding a T_BATCH time */
 	struct blk_io *ios;
 	uint32_t *freelist;
 	uint32_t nfree;
@@ -224,6 +227,80 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * Time, and what it costs.  The stats time each request from the batch
+ * that took it off the ring to its response.  clock_gettime() is a system
+ * call in a Xen guest whose clock has no stable TSC (the vDSO falls back),
+ * one of the few a request makes at queue depth 1.  So a batch reads the
+ * clock only when it must: ios get T_BATCH while the clock is unread; a
+ * response in the batch that took its request (an inline completion)
+ * needs no clock (0 us, as a clock read at the batch's start gave); ios
+ * still in flight when the batch ends get the clock then (batch_end()).
+ */
+#define T_BATCH UINT64_MAX
+
+static uint64_t qnow(struct blk_queue *q)
+{
+	if (!q->now) {
+		q->now = now_ns();
+		q->st.clock_reads++;
+	}
+	return q->now;
+}
+
+/* A time for an io that is stamped now: the batch's clock if read, else T_BATCH. */
+static uint64_t stamp(struct blk_queue *q, struct blk_io *io)
+{
+	if (q->now)
+		return q->now;
+	if (!io->unstamped) {
+		io->unstamped = true;
+		q->nunstamped++;
+	}
+	return T_BATCH;
+}
+
+/* A coarse clock for the grant cache's idle ages (a second): the vDSO's, never a system call. */
+static uint64_t coarse_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void batch_begin(struct blk_queue *q)
+{
+	q->now = 0;
+	if (q->gc)
+		pvb_gntcache_set_time(q->gc, coarse_ns());
+}
+
+/* The batch is over: what it leaves in flight gets the clock. */
+static void batch_end(struct blk_queue *q)
+{
+	uint64_t t;
+
+	if (!q->nunstamped) {
+		q->now = 0; /* outside a batch, qnow() reads the clock */
+		return;
+	}
+	t = qnow(q);
+	q->now = 0;
+	for (uint32_t i = 0; i < q->nios && q->nunstamped; i++) {
+		struct blk_io *io = &q->ios[i];
+
+		if (!io->unstamped)
+			continue;
+		if (io->t0 == T_BATCH)
+			io->t0 = t;
+		if (io->t_io == T_BATCH)
+			io->t_io = t;
+		io->unstamped = false;
+		q->nunstamped--;
+	}
+}
+
 static void bucket(uint64_t *hist, uint64_t ns)
 {
 	uint64_t us = ns / 1000;
@@ -236,13 +313,17 @@ static void bucket(uint64_t *hist, uint64_t ns)
 	hist[b]++;
 }
 
-static void account_latency(struct blk_queue *q, const struct blk_io *io)
+static void account_latency(struct blk_queue *q, struct blk_io *io)
 {
-	uint64_t t = q->now;
+	uint64_t t = io->t0 == T_BATCH ? T_BATCH : qnow(q);
 
 	bucket(q->st.lat, t - io->t0);
 	if (io->t_io)
-		bucket(q->st.io_lat, t - io->t_io);
+		bucket(q->st.io_lat, io->t_io == T_BATCH ? 0 : t - io->t_io);
+	if (io->unstamped) {
+		io->unstamped = false;
+		q->nunstamped--;
+	}
 }
 
 static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
@@ -349,7 +430,6 @@ static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
 
 	if (dp->p.persistent) {
-		pvb_gntcache_set_time(q->gc, io->t0);
 		if (fetch_indirect_cached(q, io, npages)) {
 			io->segs = io->segbuf;
 			return BLKIF_RSP_OKAY;
@@ -526,7 +606,6 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 	if (dp->p.persistent) {
 		uint32_t n = 0;
 
-		pvb_gntcache_set_time(q->gc, io->t0);
 		for (uint32_t i = 0; i < io->nsegs; i++) {
 			const struct blkif_request_segment *s = &io->segs[i];
 			void *page = NULL;
@@ -680,7 +759,7 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 
 	io->pending = 0;
 	io->status = BLKIF_RSP_OKAY;
-	io->t_io = q->now;
+	io->t_io = stamp(q, io);
 	if (io->op == BLKIF_OP_DISCARD) {
 		if (dp->store->bdev && (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
 			/* No io_uring form for a secure erase: the one synchronous case. */
@@ -868,8 +947,8 @@ static void process_deferred(void *opaque);
 
 static void take(struct blk_queue *q, struct blk_io *io)
 {
-	io->t0 = q->now;
 	io->t_io = 0;
+	io->t0 = stamp(q, io);
 	io->busy = true;
 	q->inflight++;
 	blk_decode(q->dp->p.abi, io->js->req, &io->req);
@@ -882,7 +961,6 @@ static void process(struct blk_queue *q)
 
 	if (q->dead)
 		return;
-	q->now = now_ns();
 	q->st.kicks++;
 	for (int rounds = 0; rounds < 64; rounds++) {
 		if (pvb_ring_pending(&q->ring) < 0) {
@@ -918,7 +996,11 @@ static void process(struct blk_queue *q)
 
 static void process_deferred(void *opaque)
 {
-	process(opaque);
+	struct blk_queue *q = opaque;
+
+	batch_begin(q);
+	process(q);
+	batch_end(q);
 }
 
 static void on_event(void *opaque)
@@ -926,25 +1008,38 @@ static void on_event(void *opaque)
 	struct blk_queue *q = opaque;
 
 	q->st.events++;
+	batch_begin(q);
 	process(q);
+	batch_end(q);
 }
 
 static void on_completion(void *opaque, uint32_t events)
 {
 	struct blk_queue *q = opaque;
 
+	(void)events;
 	/*
-	 * Edge-triggered, and the count is never read (a syscall saved per
-	 * completion): each completion posted wakes us once.  Completions that
-	 * came inline, while submitting, were reaped then.
+	 * The ring's own fd, level-triggered: readable while completions wait
+	 * in the CQ.  Completions that came inline, while submitting, were
+	 * reaped then, so the wakeup they caused ends inside epoll_wait (the
+	 * fd polls not ready) instead of costing a return to us, as an
+	 * eventfd's count would (a system call saved per such request).
 	 */
-	if (!io_uring_cq_ready(&q->uring))
-		return;
-	q->now = now_ns();
+	if (!io_uring_cq_ready(&q->uring)) {
+		/* An overflowed CQ polls readable too: have the kernel flush it. */
+		if (io_uring_cq_has_overflow(&q->uring))
+			io_uring_get_events(&q->uring);
+		if (!io_uring_cq_ready(&q->uring)) {
+			q->st.cq_empty++;
+			return;
+		}
+	}
+	batch_begin(q);
 	reap(q, false);
 	push(q);
 	if (!q->dead)
 		process(q);
+	batch_end(q);
 }
 
 /* Requests this queue can take now (or a broken producer index, which process() fails). */
@@ -961,8 +1056,8 @@ static bool queue_poll(void *opaque)
 
 	if (q->dead)
 		return false;
+	batch_begin(q);
 	if (io_uring_cq_ready(&q->uring)) {
-		q->now = now_ns();
 		reap(q, false);
 		push(q);
 		work = true;
@@ -971,6 +1066,7 @@ static bool queue_poll(void *opaque)
 		process(q);
 		work = true;
 	}
+	batch_end(q);
 	if (work)
 		q->st.polled++;
 	return work;
@@ -1028,9 +1124,6 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		io_uring_queue_exit(&q->uring);
 		q->uring_up = false;
 	}
-	if (q->efd >= 0)
-		close(q->efd);
-	q->efd = -1;
 	if (q->ios) {
 		for (uint32_t i = 0; i < q->nios; i++) {
 			struct blk_io *io = &q->ios[i];
@@ -1176,7 +1269,6 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	bool resumed = false;
 	int r;
 
-	q->efd = -1;
 	r = pvhv_gnt_map(dp->hv, dp->p.domid, dp->p.nr_ring_pages, dp->p.ring_refs[q->idx], 0,
 			 &q->ring_mem);
 	if (r)
@@ -1198,6 +1290,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	q->pool = calloc(q->pool_budget, sizeof(*q->pool));
 	if (!q->pool)
 		return -ENOMEM;
+	q->nunstamped = 0;
 	q->ios = calloc(q->nios, sizeof(*q->ios));
 	q->freelist = calloc(q->nios, sizeof(*q->freelist));
 	q->answered = calloc(q->nios, sizeof(*q->answered));
@@ -1246,13 +1339,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	if (r)
 		return r;
 	q->uring_up = true;
-	q->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (q->efd < 0)
-		return -errno;
-	r = io_uring_register_eventfd(&q->uring, q->efd);
-	if (r)
-		return r;
-	r = pvb_watch_add(dp->loop, q->efd, EPOLLIN | EPOLLET, on_completion, q, &q->uw);
+	r = pvb_watch_add(dp->loop, q->uring.ring_fd, EPOLLIN, on_completion, q, &q->uw);
 	if (r)
 		return r;
 	r = pvb_poller_add(dp->loop, queue_poll, queue_arm, q, &q->poller);
@@ -1265,7 +1352,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		return r;
 	}
 	if (resumed) {
-		q->now = now_ns();
+		batch_begin(q);
 		r = recover(q);
 		if (r) {
 			qlog(q, 4, "journal unusable (%s): resuming after the last answer",
@@ -1275,6 +1362,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		} else {
 			io_uring_submit(&q->uring);
 		}
+		batch_end(q);
 	}
 	if (resumed) {
 		/*
@@ -1464,8 +1552,10 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			json_object_object_add(j, "large_transfers", big);
 			add(cq, "at_submit", q->st.reaped_at_submit);
 			add(cq, "later", q->st.reaped_later);
+			add(cq, "empty_wakeups", q->st.cq_empty);
 			json_object_object_add(j, "completions", cq);
 		}
+		add(j, "clock_reads", q->st.clock_reads);
 		latency_stats(q->st.lat, "service_us", j);
 		latency_stats(q->st.io_lat, "store_us", j);
 		json_object_array_add(arr, j);
