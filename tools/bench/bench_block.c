@@ -293,9 +293,14 @@ static pid_t start_daemon(struct simrun *sim, const char *bin, const char *poll_
 	snprintf(ctl, ctl_len, "%s/blkback.sock", sim->dir);
 	pid = fork();
 	if (pid == 0) {
-		int fd = open("/dev/null", O_WRONLY);
+		/* What it says goes to a file: quoted if the device does not come up. */
+		char log[PATH_MAX];
+		int fd;
 
-		dup2(fd, 2);
+		snprintf(log, sizeof(log), "%s/blkback.log", sim->dir);
+		fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			dup2(fd, 2);
 		setenv("PVSPLIT_DOMID", "0", 1);
 		const char *argv[] = { "pvsplit-blkback",
 				       "--ctl",
@@ -311,6 +316,44 @@ static pid_t start_daemon(struct simrun *sim, const char *bin, const char *poll_
 		_exit(127);
 	}
 	return pid;
+}
+
+/* The last line pvsplit-blkback wrote to its log (buf empty if none). */
+static void daemon_said(const struct simrun *sim, char *buf, size_t len)
+{
+	char path[PATH_MAX], line[512];
+	FILE *f;
+
+	buf[0] = 0;
+	snprintf(path, sizeof(path), "%s/blkback.log", sim->dir);
+	f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = 0;
+		if (line[0])
+			snprintf(buf, len, "%s", line);
+	}
+	fclose(f);
+}
+
+/*
+ * Wait up to 10 s for the vbd's backend to reach InitWait, and stop early
+ * if the daemon exits (a bad option): -ECHILD then, *status its wait status.
+ */
+static int wait_device(struct xs_handle *xs, const struct pvs_schema *schema, pid_t daemon,
+		       int *status)
+{
+	int r = -ETIMEDOUT;
+
+	for (int i = 0; i < 50; i++) {
+		r = ts_vbd_wait(xs, schema, 0, 1, 51712, "state", "2", 200);
+		if (r != -ETIMEDOUT)
+			return r;
+		if (waitpid(daemon, status, WNOHANG) == daemon)
+			return -ECHILD;
+	}
+	return r;
 }
 
 static void add_result(json_object *out, const char *key, const char *what, double v)
@@ -431,12 +474,28 @@ int bench_block(const struct bench_opts *o, json_object *out)
 	{
 		struct ts_vbd v = { .domid = 1, .devid = 51712, .params = file };
 
+		int st = 0;
+		char said[512];
+
 		r = ts_vbd_add(xs, schema, &v);
 		if (!r)
-			r = ts_vbd_wait(xs, schema, 0, 1, 51712, "state", "2", 10000);
+			r = wait_device(xs, schema, daemon, &st);
 		if (r) {
-			fprintf(stderr, "pvsplit-bench block: the device did not come up: %s\n",
-				strerror(-r));
+			daemon_said(&sim, said, sizeof(said));
+			if (r == -ECHILD) {
+				daemon = -1; /* reaped */
+				fprintf(stderr,
+					"pvsplit-bench block: pvsplit-blkback exited (%s %d)%s%s\n",
+					WIFEXITED(st) ? "status" : "signal",
+					WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
+					said[0] ? ": " : "", said);
+			} else {
+				fprintf(stderr,
+					"pvsplit-bench block: vbd 1/51712 did not come up: "
+					"%s%s%s\n",
+					strerror(-r), said[0] ? "; pvsplit-blkback said: " : "",
+					said);
+			}
 			goto out_sim;
 		}
 	}

@@ -130,6 +130,8 @@ static void print_table(json_object *daemon)
 		else if (strcmp(mode, "off"))
 			printf("  polling: %lld us after each burst\n",
 			       (long long)get(v, "max_us", NULL));
+		else
+			printf("  polling: off\n");
 	}
 	if (!json_object_object_get_ex(daemon, "backends", &bes))
 		return;
