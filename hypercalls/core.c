@@ -214,6 +214,16 @@ int pvhv_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)
 	return ev->hv->ops->evtchn_unmask(ev, port);
 }
 
+int pvhv_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port, struct pvhv_evtchn_unmask_op *op)
+{
+	if (!op)
+		return -EINVAL;
+	if (!ev->hv->ops->evtchn_unmask_op)
+		return -EOPNOTSUPP;
+	memset(op, 0, sizeof(*op));
+	return ev->hv->ops->evtchn_unmask_op(ev, port, op);
+}
+
 int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
 {
 	return ev->hv->ops->evtchn_unbind(ev, port);

@@ -33,6 +33,9 @@ struct pvhv_ops {
 	/* 1..max ports (max is 1..PVHV_EVTCHN_BATCH_MAX), or -EAGAIN. */
 	int (*evtchn_pending)(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t max);
 	int (*evtchn_unmask)(struct pvhv_evtchn *ev, uint32_t port);
+	/* NULL: no such form (-EOPNOTSUPP). */
+	int (*evtchn_unmask_op)(struct pvhv_evtchn *ev, uint32_t port,
+				struct pvhv_evtchn_unmask_op *op);
 	int (*evtchn_unbind)(struct pvhv_evtchn *ev, uint32_t port);
 
 	int (*foreign_map)(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *frames,

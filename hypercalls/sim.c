@@ -778,6 +778,21 @@ static int sim_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)
 	return epoll_ctl(e->epfd, EPOLL_CTL_MOD, e->ports[port].efd, &ee) ? -errno : 0;
 }
 
+/* sim_evtchn_unmask() as data: the same epoll_ctl. */
+static int sim_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port,
+				struct pvhv_evtchn_unmask_op *op)
+{
+	struct sim_ev *e = E(ev);
+
+	if (port == 0 || port >= SIMHV_NR_PORTS || !e->ports[port].bound)
+		return -ENOTCONN;
+	op->kind = PVHV_UNMASK_EPOLL_CTL;
+	op->fd = e->epfd;
+	op->target = e->ports[port].efd;
+	op->event = (struct epoll_event){ .events = EPOLLIN | EPOLLONESHOT, .data.u32 = port };
+	return 0;
+}
+
 static int sim_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
 {
 	struct sim_ev *e = E(ev);
@@ -893,6 +908,7 @@ const struct pvhv_ops pvhvi_sim_ops = {
 	.evtchn_notify = sim_evtchn_notify,
 	.evtchn_pending = sim_evtchn_pending,
 	.evtchn_unmask = sim_evtchn_unmask,
+	.evtchn_unmask_op = sim_evtchn_unmask_op,
 	.evtchn_unbind = sim_evtchn_unbind,
 	.foreign_map = sim_foreign_map,
 	.foreign_unmap = sim_foreign_unmap,

@@ -409,6 +409,18 @@ static int xen_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port)
 	return xenevtchn_unmask(EV(ev), port) ? neg_errno() : 0;
 }
 
+/* xenevtchn_unmask() is this write: the port to the evtchn device. */
+static int xen_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port,
+				struct pvhv_evtchn_unmask_op *op)
+{
+	op->kind = PVHV_UNMASK_WRITE;
+	op->fd = xenevtchn_fd(EV(ev));
+	op->port = port;
+	op->buf = &op->port;
+	op->len = sizeof(op->port);
+	return 0;
+}
+
 static int xen_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
 {
 	return xenevtchn_unbind(EV(ev), port) ? neg_errno() : 0;
@@ -444,6 +456,7 @@ const struct pvhv_ops pvhvi_xen_ops = {
 	.evtchn_notify = xen_evtchn_notify,
 	.evtchn_pending = xen_evtchn_pending,
 	.evtchn_unmask = xen_evtchn_unmask,
+	.evtchn_unmask_op = xen_evtchn_unmask_op,
 	.evtchn_unbind = xen_evtchn_unbind,
 	.foreign_map = xen_foreign_map,
 	.foreign_unmap = xen_foreign_unmap,

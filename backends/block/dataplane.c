@@ -98,6 +98,9 @@ struct blk_queue {
 	bool uring_up;
 	struct pvb_watch *uw;	   /* the ring's fd: readable while completions wait */
 	struct pvb_poller *poller; /* busy polling of the ring and the CQ (--poll-us) */
+	/* The port's unmask, made by queue_unmask() (unmask_async) or by pvb_evtchn. */
+	struct pvhv_evtchn_unmask_op unmask;
+	bool unmask_async;
 	struct pvb_gntcache *gc;
 	uint32_t gc_max; /* its size */
 	/* The clock (ns) of this batch of requests or completions, read once
@@ -710,11 +713,13 @@ static int16_t copy_segments(struct blk_queue *q, struct blk_io *io, bool to_gue
 
 /* ---- io_uring ---- */
 
-/* user_data: the io, with bit 0 set for operations that move no data. */
 /* A large transfer: worth an io_uring worker's copy beside the ring loop. */
 #define BIG_IO (128 * 1024)
 
+/* user_data: the io, with bit 0 set for operations that move no data; or
+ * UNMASK, the event channel's unmask (its CQE only comes if it failed). */
 #define NODATA 1u
+#define UNMASK UINT64_MAX
 
 static void set_data(struct io_uring_sqe *e, struct blk_io *io, bool nodata)
 {
@@ -736,6 +741,39 @@ static struct io_uring_sqe *sqe(struct blk_queue *q)
 		e = io_uring_get_sqe(&q->uring);
 	}
 	return e;
+}
+
+/*
+ * The port came masked (pvb_evtchn_owner_unmasks()): its unmask goes with
+ * the submission process() makes before the loop sleeps, a system call
+ * fewer per event.  No CQE unless it fails (then: unmask_failed()).
+ */
+static void queue_unmask(struct blk_queue *q)
+{
+	struct io_uring_sqe *e = sqe(q);
+	struct pvhv_evtchn_unmask_op *op = &q->unmask;
+
+	if (!e) {
+		pvb_evtchn_unmask(q->dp->ev, (uint32_t)q->port);
+		return;
+	}
+	if (op->kind == PVHV_UNMASK_WRITE)
+		io_uring_prep_write(e, op->fd, op->buf, op->len, 0);
+	else
+		io_uring_prep_epoll_ctl(e, op->fd, op->target, EPOLL_CTL_MOD, &op->event);
+	io_uring_sqe_set_data64(e, UNMASK);
+	io_uring_sqe_set_flags(e, IOSQE_CQE_SKIP_SUCCESS);
+}
+
+/* An unmask through io_uring failed (a kernel without IOSQE_CQE_SKIP_SUCCESS...): unmask by system call from now on. */
+static void unmask_failed(struct blk_queue *q, int res)
+{
+	if (q->unmask_async)
+		qlog(q, 4,
+		     "event channel unmask through io_uring failed (%s): unmasking by system call",
+		     strerror(-res));
+	q->unmask_async = false;
+	pvb_evtchn_unmask(q->dp->ev, (uint32_t)q->port);
 }
 
 static bool aligned(const struct blk_dp *dp, const struct blk_io *io)
@@ -834,15 +872,21 @@ static void finish(struct blk_queue *q, struct blk_io *io)
 static void reap(struct blk_queue *q, bool at_submit)
 {
 	struct io_uring_cqe *cqe;
-	unsigned head, n = 0;
+	unsigned head, n = 0, seen = 0;
 
 	io_uring_for_each_cqe(&q->uring, head, cqe)
 	{
 		bool nodata;
-		struct blk_io *io = get_data(cqe, &nodata);
-
+		struct blk_io *io;
 		int res = cqe->res;
 
+		if (cqe->user_data == UNMASK) {
+			seen++;
+			if (res < 0)
+				unmask_failed(q, res);
+			continue;
+		}
+		io = get_data(cqe, &nodata);
 		n++;
 		if (res == -EOPNOTSUPP && io->op == BLKIF_OP_DISCARD && q->dp->store->bdev)
 			/* No zeroing unmap here: a plain discard (synchronous, but rare). */
@@ -859,7 +903,7 @@ static void reap(struct blk_queue *q, bool at_submit)
 		if (--io->pending == 0)
 			finish(q, io);
 	}
-	io_uring_cq_advance(&q->uring, n);
+	io_uring_cq_advance(&q->uring, n + seen);
 	if (at_submit)
 		q->st.reaped_at_submit += n;
 	else
@@ -1008,6 +1052,8 @@ static void on_event(void *opaque)
 	struct blk_queue *q = opaque;
 
 	q->st.events++;
+	if (q->unmask_async && !q->dead)
+		queue_unmask(q);
 	batch_begin(q);
 	process(q);
 	batch_end(q);
@@ -1351,6 +1397,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 		q->port = 0;
 		return r;
 	}
+	q->unmask_async = !pvb_evtchn_owner_unmasks(dp->ev, (uint32_t)q->port, &q->unmask);
 	if (resumed) {
 		batch_begin(q);
 		r = recover(q);
@@ -1542,6 +1589,9 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(ev, "suppressed", q->st.notify_suppressed);
 		add(ev, "received", q->st.events);
 		add(ev, "polled", q->st.polled);
+		json_object_object_add(
+			ev, "unmask",
+			json_object_new_string(q->unmask_async ? "io_uring" : "system call"));
 		json_object_object_add(j, "notifications", ev);
 		{
 			json_object *big = json_object_new_object(), *cq = json_object_new_object();

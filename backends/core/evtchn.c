@@ -9,7 +9,8 @@ struct port {
 	pvb_port_fn fn;
 	void *opaque;
 	bool held;
-	bool pending; /* an event arrived while held: the port is still masked */
+	bool pending;	    /* an event arrived while held: the port is still masked */
+	bool owner_unmasks; /* pvb_evtchn_owner_unmasks() */
 };
 
 struct pvb_evtchn {
@@ -42,7 +43,8 @@ static void ready(void *opaque, uint32_t events)
 				e->ports[p].pending = true; /* stays masked until released */
 				continue;
 			}
-			pvhv_evtchn_unmask(e->ev, p);
+			if (p >= e->nports || !e->ports[p].owner_unmasks)
+				pvhv_evtchn_unmask(e->ev, p);
 			if (p < e->nports && e->ports[p].fn)
 				e->ports[p].fn(e->ports[p].opaque);
 		}
@@ -102,7 +104,7 @@ static int adopt(struct pvb_evtchn *e, int port, pvb_port_fn fn, void *opaque)
 	}
 	e->ports[port].fn = fn;
 	e->ports[port].opaque = opaque;
-	e->ports[port].held = e->ports[port].pending = false;
+	e->ports[port].held = e->ports[port].pending = e->ports[port].owner_unmasks = false;
 	return port;
 }
 
@@ -134,9 +136,27 @@ void pvb_evtchn_hold(struct pvb_evtchn *e, uint32_t port, bool hold)
 	p->held = hold;
 	if (!hold && p->pending) {
 		p->pending = false;
-		pvhv_evtchn_unmask(e->ev, port);
+		if (!p->owner_unmasks)
+			pvhv_evtchn_unmask(e->ev, port);
 		p->fn(p->opaque);
 	}
+}
+
+int pvb_evtchn_owner_unmasks(struct pvb_evtchn *e, uint32_t port, struct pvhv_evtchn_unmask_op *op)
+{
+	int r;
+
+	if (port >= e->nports || !e->ports[port].fn)
+		return -ENOENT;
+	r = pvhv_evtchn_unmask_op(e->ev, port, op);
+	if (!r)
+		e->ports[port].owner_unmasks = true;
+	return r;
+}
+
+int pvb_evtchn_unmask(struct pvb_evtchn *e, uint32_t port)
+{
+	return pvhv_evtchn_unmask(e->ev, port);
 }
 
 int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port)

@@ -2,8 +2,9 @@
 /*
  * pvb_evtchn: one event channel handle for a whole daemon (one fd in the
  * loop, whatever the number of devices), dispatching each port to its
- * owner.  A port is unmasked before its callback runs, so an event that
- * arrives during the callback is not lost.  Returns -errno.
+ * owner.  A port is unmasked before its callback runs (or by its owner,
+ * pvb_evtchn_owner_unmasks()), so an event that arrives during the callback
+ * is not lost.  Returns -errno.
  */
 #ifndef PVSPLIT_BACK_EVTCHN_H
 #define PVSPLIT_BACK_EVTCHN_H
@@ -35,5 +36,18 @@ int pvb_evtchn_notify(struct pvb_evtchn *e, uint32_t port);
  * fn at once.  For rate limits and event storms.
  */
 void pvb_evtchn_hold(struct pvb_evtchn *e, uint32_t port, bool hold);
+
+/*
+ * The owner of port unmasks it from now on, with *op (see
+ * pvhv_evtchn_unmask_op(); op must stay where it is): fn is called with the
+ * port still masked and must have the call made (as part of a batch of its
+ * own: an io_uring submission) before the loop sleeps again; events that
+ * come meanwhile stay pending and are delivered once it is made.  Returns 0,
+ * or -EOPNOTSUPP and the like (nothing changes: the port is unmasked before
+ * fn as before).
+ */
+int pvb_evtchn_owner_unmasks(struct pvb_evtchn *e, uint32_t port, struct pvhv_evtchn_unmask_op *op);
+/* Unmask port now (an owner whose own call failed). */
+int pvb_evtchn_unmask(struct pvb_evtchn *e, uint32_t port);
 
 #endif

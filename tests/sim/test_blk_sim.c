@@ -155,6 +155,27 @@ static uint64_t dev_counter(uint32_t domid, uint32_t devid, const char *path)
 	return v;
 }
 
+/* What `pvsplit stats ARGS --socket <the daemon's>` prints (NULL if it failed); free it. */
+static char *pvsplit_stats(const char *args)
+{
+	const char *bd = getenv("PVSPLIT_BUILDDIR");
+	size_t cap = 1 << 20, len = 0, n;
+	char cmd[512], *buf = malloc(cap);
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s/tools/pvsplit/pvsplit stats %s --socket %s", bd ? bd : ".",
+		 args, E.ctl);
+	p = popen(cmd, "r");
+	while (buf && p && (n = fread(buf + len, 1, cap - 1 - len, p)) > 0)
+		len += n;
+	if (!p || pclose(p) != 0 || !buf) {
+		free(buf);
+		return NULL;
+	}
+	buf[len] = 0;
+	return buf;
+}
+
 /* ---- integrity with asynchronous I/O over every queue ---- */
 
 struct integ {
@@ -494,6 +515,17 @@ static void polling_case(const char *poll_us)
 			CU_FAIL("no \"polling\" in the daemon's stats");
 		}
 		json_object_put(root);
+		/* and so does the table */
+		{
+			char *table = pvsplit_stats("");
+			const char *want = adaptive ? "  polling: adaptive, window "
+						    : "  polling: 20000 us after each burst\n";
+
+			CU_ASSERT(table && strstr(table, want));
+			if (table && !strstr(table, want))
+				fprintf(stderr, "no '%s' in:\n%s", want, table);
+			free(table);
+		}
 		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 		/* After the pause the daemon slept: an event woke it. */
 		if (!blkenv_child_wait_ready(&c.fe)) {
@@ -524,8 +556,9 @@ static void test_polling_adaptive(void)
  * counts (one is ~18 us in the lab's PV dom0 under TCG): a request served
  * within its io_uring submission (page cache) must not read the clock for
  * its timing (a system call in a Xen guest without a stable TSC) nor wake
- * the loop a second time for the completion it already reaped.  The
- * timings are still taken for what completes later (the flushes).
+ * the loop a second time for the completion it already reaped, and the
+ * event channel's unmask rides on the io_uring submission.  The timings are
+ * still taken for what completes later (the flushes).
  */
 static void test_qd1_costs(void)
 {
@@ -574,6 +607,26 @@ static void test_qd1_costs(void)
 		CU_ASSERT_EQUAL(timed, reqs + flushes);
 		if (later)
 			CU_ASSERT(clocks > 0);
+		/* The port's unmask went with the io_uring submissions (no unmask of its own). */
+		{
+			json_object *root = blkenv_stats(&E), *dev, *v = NULL;
+
+			dev = root ? blkenv_dev_stats(root, 1, d.devid) : NULL;
+			if (dev && json_object_object_get_ex(dev, "queues", &v))
+				v = json_object_array_get_idx(v, 0);
+			if (v && json_object_object_get_ex(v, "notifications", &v))
+				json_object_object_get_ex(v, "unmask", &v);
+			CU_ASSERT_STRING_EQUAL(v ? json_object_get_string(v) : "(none)",
+					       "io_uring");
+			json_object_put(root);
+		}
+		/* this daemon does not poll, and pvsplit stats says so */
+		{
+			char *table = pvsplit_stats("");
+
+			CU_ASSERT(table && strstr(table, "  polling: off\n"));
+			free(table);
+		}
 		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 	}
 	if (r > 0)
@@ -1405,20 +1458,10 @@ static void hostile_variant(bool persistent, const char *protocol)
 	CU_ASSERT(dev_counter(1, bad.devid, "notifications.received") > 0);
 	/* pvsplit stats --json shows the same, for an operator. */
 	{
-		char cmd[512];
-		const char *bd = getenv("PVSPLIT_BUILDDIR");
-		FILE *p;
-		char *buf = malloc(1 << 20);
-		size_t len = 0, n;
+		char *buf = pvsplit_stats("--json");
 		json_object *all, *d;
 
-		snprintf(cmd, sizeof(cmd), "%s/tools/pvsplit/pvsplit stats --json --socket %s",
-			 bd ? bd : ".", E.ctl);
-		p = popen(cmd, "r");
-		while (p && (n = fread(buf + len, 1, (1 << 20) - 1 - len, p)) > 0)
-			len += n;
-		CU_ASSERT(p && pclose(p) == 0);
-		buf[len] = 0;
+		CU_ASSERT_FATAL(buf != NULL);
 		all = json_tokener_parse(buf);
 		CU_ASSERT_FATAL(all && json_object_is_type(all, json_type_array));
 		d = blkenv_dev_stats(json_object_array_get_idx(all, 0), 1, bad.devid);

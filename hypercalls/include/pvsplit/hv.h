@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <sys/epoll.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -248,6 +249,33 @@ int pvhv_evtchn_pending_batch(struct pvhv_evtchn *ev, uint32_t *ports, uint32_t 
  * ignores it).
  */
 int pvhv_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port);
+
+/*
+ * What pvhv_evtchn_unmask(port) does, as one system call a caller may make
+ * itself, later, batched with others (an io_uring submission): a system
+ * call saved per event, which counts where each costs tens of
+ * microseconds (a PV dom0).  kind says which call:
+ *   PVHV_UNMASK_WRITE      write(fd, buf, len) (xen: the port to the evtchn
+ *                          device);
+ *   PVHV_UNMASK_EPOLL_CTL  epoll_ctl(fd, EPOLL_CTL_MOD, target, &event)
+ *                          (sim: re-arms the port's eventfd).
+ * buf points into *op: op must stay where it is until the call is made.
+ * Returns 0, -ENOTCONN (sim: the port is not bound through this handle),
+ * -EOPNOTSUPP (no such form: use pvhv_evtchn_unmask()).
+ */
+enum pvhv_unmask_kind { PVHV_UNMASK_WRITE = 1, PVHV_UNMASK_EPOLL_CTL };
+
+struct pvhv_evtchn_unmask_op {
+	enum pvhv_unmask_kind kind;
+	int fd;
+	int target;		  /* EPOLL_CTL */
+	struct epoll_event event; /* EPOLL_CTL */
+	const void *buf;	  /* WRITE */
+	uint32_t len;		  /* WRITE */
+	uint32_t port;		  /* WRITE: what buf points to (xen) */
+};
+
+int pvhv_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port, struct pvhv_evtchn_unmask_op *op);
 
 /* Close a port.  Its peer becomes unbound and re-bindable.  0 or -ENOTCONN (both). */
 int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port);
