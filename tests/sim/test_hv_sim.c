@@ -155,7 +155,15 @@ static void test_evtchn(void)
 	for (int i = 0; i < 3; i++)
 		echo(ev, port, to_child[1], to_parent[0]);
 	CU_ASSERT_EQUAL(wait_port(ev, 0), -ETIMEDOUT); /* masked: fd not readable */
-	CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, (uint32_t)port), 0);
+	/* Unmasked by a call of our own (pvhv_evtchn_unmask_op(): an io_uring op for a backend). */
+	{
+		struct pvhv_evtchn_unmask_op op;
+
+		CU_ASSERT_EQUAL(pvhv_evtchn_unmask_op(ev, 4000, &op), -ENOTCONN);
+		CU_ASSERT_EQUAL_FATAL(pvhv_evtchn_unmask_op(ev, (uint32_t)port, &op), 0);
+		CU_ASSERT_EQUAL(op.kind, PVHV_UNMASK_EPOLL_CTL);
+		CU_ASSERT_EQUAL(epoll_ctl(op.fd, EPOLL_CTL_MOD, op.target, &op.event), 0);
+	}
 	CU_ASSERT_EQUAL(wait_port(ev, 1000), port);
 	CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, (uint32_t)port), 0);
 	CU_ASSERT_EQUAL(wait_port(ev, 100), -ETIMEDOUT);
@@ -867,6 +875,17 @@ static void test_xen_provider_evtchn(void)
 	CU_ASSERT(got[0] == 13 && got[1] == 15);
 	CU_ASSERT_FALSE(fd_readable(pvhv_evtchn_fd(ev)));
 	CU_ASSERT_EQUAL(pvhv_evtchn_pending_batch(ev, got, 8), -EAGAIN);
+	/* Unmasking as a caller's own call: xenevtchn_unmask()'s write of the port. */
+	{
+		struct pvhv_evtchn_unmask_op op;
+
+		CU_ASSERT_EQUAL_FATAL(pvhv_evtchn_unmask_op(ev, 13, &op), 0);
+		CU_ASSERT_EQUAL(op.kind, PVHV_UNMASK_WRITE);
+		CU_ASSERT_EQUAL(op.fd, pvhv_evtchn_fd(ev));
+		CU_ASSERT_EQUAL(op.len, sizeof(uint32_t));
+		CU_ASSERT_EQUAL(*(const uint32_t *)op.buf, 13);
+		CU_ASSERT_EQUAL(pvhv_evtchn_unmask_op(ev, 13, NULL), -EINVAL);
+	}
 	pvhv_evtchn_close(ev);
 	pvhv_close(h);
 	xen_stub.on = false;
