@@ -765,9 +765,15 @@ static void queue_unmask(struct blk_queue *q)
 	io_uring_sqe_set_flags(e, IOSQE_CQE_SKIP_SUCCESS);
 }
 
-/* An unmask through io_uring failed (a kernel without IOSQE_CQE_SKIP_SUCCESS...): unmask by system call from now on. */
+/*
+ * An unmask through io_uring failed (a kernel without
+ * IOSQE_CQE_SKIP_SUCCESS...): unmask by system call from now on.  Not for
+ * a port already unbound (a queue failed before it submitted, then stopped).
+ */
 static void unmask_failed(struct blk_queue *q, int res)
 {
+	if (!q->port)
+		return;
 	if (q->unmask_async)
 		qlog(q, 4,
 		     "event channel unmask through io_uring failed (%s): unmasking by system call",

@@ -473,7 +473,6 @@ int bench_block(const struct bench_opts *o, json_object *out)
 	daemon = start_daemon(&sim, bin, o->poll_us, ctl, sizeof(ctl));
 	{
 		struct ts_vbd v = { .domid = 1, .devid = 51712, .params = file };
-
 		int st = 0;
 		char said[512];
 
