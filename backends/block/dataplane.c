@@ -222,11 +222,11 @@ static void id_release(struct blk_queue *q, struct blk_io *io);
 static void resume_waiters(struct blk_queue *q);
 static void go(struct blk_queue *q, struct blk_io *io);
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clk)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -245,7 +245,7 @@ static uint64_t now_ns(void)
 static uint64_t qnow(struct blk_queue *q)
 {
 	if (!q->now) {
-		q->now = now_ns();
+		q->now = clock_ns(CLOCK_MONOTONIC);
 		q->st.clock_reads++;
 	}
 	return q->now;
@@ -263,20 +263,12 @@ static uint64_t stamp(struct blk_queue *q, struct blk_io *io)
 	return T_BATCH;
 }
 
-/* A coarse clock for the grant cache's idle ages (a second): the vDSO's, never a system call. */
-static uint64_t coarse_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void batch_begin(struct blk_queue *q)
 {
 	q->now = 0;
+	/* The grant cache's idle ages (a second): the coarse clock is the vDSO's, never a system call. */
 	if (q->gc)
-		pvb_gntcache_set_time(q->gc, coarse_ns());
+		pvb_gntcache_set_time(q->gc, clock_ns(CLOCK_MONOTONIC_COARSE));
 }
 
 /* The batch is over: what it leaves in flight gets the clock. */
