@@ -74,6 +74,10 @@ endif
 # ---- sim tier: block ----
 check_PROGRAMS += tests/sim/test_blk_sim
 TESTS += tests/sim/test_blk_sim tests/sim/bench-block.sh
+
+# ---- unit tier: the man pages the tools point to exist and are installed ----
+TESTS += tests/unit/man-pages.sh
+EXTRA_DIST += tests/unit/man-pages.sh
 EXTRA_DIST += tests/sim/bench-block.sh
 tests_sim_test_blk_sim_SOURCES = tests/sim/test_blk_sim.c tests/sim/blkenv.c tests/sim/blkenv.h
 tests_sim_test_blk_sim_CPPFLAGS = $(SIM_TEST_CPPFLAGS) -I$(top_srcdir)/domU-frontends/user \

@@ -16,6 +16,7 @@ tools_pvsplit_pvsplit_SOURCES = \
 	tools/pvsplit/stats.c
 tools_pvsplit_pvsplit_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 tools_pvsplit_pvsplit_LDADD = libpvsplit-schema.la libpvsplit-hv.la $(XENSTORE_LIBS) $(JSONC_LIBS)
+dist_man_MANS += man/pvsplit.1 man/pvsplit-stats.1
 
 # pvsplit-bench: benchmarks printing tables and JSON.
 bin_PROGRAMS += tools/bench/pvsplit-bench
