@@ -61,6 +61,7 @@ struct sim {
 	uint32_t nr_grants;
 	const struct simhv_port_shared *evt;
 	struct range *ranges;
+	bool fail_unmask_op; /* $PVSPLIT_SIM_FAULTS has "unmask-op" */
 };
 
 struct sim_port {
@@ -73,6 +74,7 @@ struct sim_port {
 struct sim_ev {
 	struct conn c;
 	int epfd;
+	bool fail_unmask_op;
 	struct sim_port *ports; /* SIMHV_NR_PORTS */
 };
 
@@ -217,6 +219,27 @@ static void close_fds(int *fds, int n)
 
 /* ---- open / close ---- */
 
+/*
+ * $PVSPLIT_SIM_FAULTS, a comma-separated list: faults a test asks the
+ * emulation for, that a healthy host never shows.
+ *   unmask-op  pvhv_evtchn_unmask_op() hands out an operation the kernel
+ *              rejects (EINVAL), as one whose io_uring lacks the opcode.
+ */
+static bool has_fault(const char *name)
+{
+	const char *f = getenv("PVSPLIT_SIM_FAULTS");
+	size_t n = strlen(name);
+
+	while (f && *f) {
+		if (!strncmp(f, name, n) && (f[n] == ',' || !f[n]))
+			return true;
+		f = strchr(f, ',');
+		if (f)
+			f++;
+	}
+	return false;
+}
+
 static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 {
 	const char *dir = a->sim_dir ? a->sim_dir : getenv("PVSPLIT_SIM_DIR");
@@ -242,6 +265,7 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 		return -ENOMEM;
 	s->c.fd = s->mem_fd = -1;
 	s->pid = getpid();
+	s->fail_unmask_op = has_fault("unmask-op");
 	if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir)) {
 		free(s);
 		return -ENAMETOOLONG;
@@ -598,6 +622,7 @@ static int sim_evtchn_open(struct pvhv_evtchn *ev)
 	r = conn_open(&e->c, s->dir, s->domid);
 	if (r)
 		goto fail;
+	e->fail_unmask_op = s->fail_unmask_op;
 	ev->priv = e;
 	return 0;
 fail:
@@ -790,6 +815,9 @@ static int sim_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port,
 	op->fd = e->epfd;
 	op->target = e->ports[port].efd;
 	op->event = (struct epoll_event){ .events = EPOLLIN | EPOLLONESHOT, .data.u32 = port };
+	/* The fault: EPOLL_CTL_MOD refuses EPOLLEXCLUSIVE with EINVAL. */
+	if (e->fail_unmask_op)
+		op->event.events |= EPOLLEXCLUSIVE;
 	return 0;
 }
 

@@ -758,19 +758,23 @@ static void queue_unmask(struct blk_queue *q)
 }
 
 /*
- * An unmask through io_uring failed (a kernel without
- * IOSQE_CQE_SKIP_SUCCESS...): unmask by system call from now on.  Not for
- * a port already unbound (a queue failed before it submitted, then stopped).
+ * An unmask through io_uring failed (a kernel whose io_uring lacks the
+ * opcode, or IOSQE_CQE_SKIP_SUCCESS...): the port is unmasked by system
+ * call from now on, by pvb_evtchn before each event, as for a provider
+ * without unmask operations.  Not for a port already unbound (a queue failed
+ * before it submitted, then stopped).
  */
 static void unmask_failed(struct blk_queue *q, int res)
 {
 	if (!q->port)
 		return;
-	if (q->unmask_async)
+	if (q->unmask_async) {
 		qlog(q, 4,
 		     "event channel unmask through io_uring failed (%s): unmasking by system call",
 		     strerror(-res));
-	q->unmask_async = false;
+		q->unmask_async = false;
+		pvb_evtchn_owner_unmasks_end(q->dp->ev, (uint32_t)q->port);
+	}
 	pvb_evtchn_unmask(q->dp->ev, (uint32_t)q->port);
 }
 

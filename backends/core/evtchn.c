@@ -154,6 +154,12 @@ int pvb_evtchn_owner_unmasks(struct pvb_evtchn *e, uint32_t port, struct pvhv_ev
 	return r;
 }
 
+void pvb_evtchn_owner_unmasks_end(struct pvb_evtchn *e, uint32_t port)
+{
+	if (port < e->nports)
+		e->ports[port].owner_unmasks = false;
+}
+
 int pvb_evtchn_unmask(struct pvb_evtchn *e, uint32_t port)
 {
 	return pvhv_evtchn_unmask(e->ev, port);

@@ -47,7 +47,13 @@ void pvb_evtchn_hold(struct pvb_evtchn *e, uint32_t port, bool hold);
  * fn as before).
  */
 int pvb_evtchn_owner_unmasks(struct pvb_evtchn *e, uint32_t port, struct pvhv_evtchn_unmask_op *op);
-/* Unmask port now (an owner whose own call failed). */
+/*
+ * The owner gives the unmask back (its own call failed): from the next event
+ * on, the port is unmasked before fn again.  Unmasking it now is the
+ * caller's: pvb_evtchn_unmask().
+ */
+void pvb_evtchn_owner_unmasks_end(struct pvb_evtchn *e, uint32_t port);
+/* Unmask port now (an owner whose own call failed, or could not be queued). */
 int pvb_evtchn_unmask(struct pvb_evtchn *e, uint32_t port);
 
 #endif

@@ -442,6 +442,20 @@ static void test_one_cpu(void)
 }
 
 /*
+ * The end of a case run on a daemon started with options of its own: the
+ * frontend's exit (r: blkenv_fork_frontend()'s result), the device
+ * removed, the daemon restarted as the other cases expect it.
+ */
+static void end_with_default_daemon(struct big_case *c, struct dev *d, int r)
+{
+	if (r > 0)
+		CU_ASSERT_EQUAL(blkenv_child_wait(&c->fe), 0);
+	dev_remove(d);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
+/*
  * Integrity, then wait for the test; a pause well past the daemon's polling
  * window, integrity again, wait for the test again.
  */
@@ -533,11 +547,7 @@ static void polling_case(const char *poll_us)
 			CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 		}
 	}
-	if (r > 0)
-		CU_ASSERT_EQUAL(blkenv_child_wait(&c.fe), 0);
-	dev_remove(&d);
-	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
-	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	end_with_default_daemon(&c, &d, r);
 }
 
 static void test_polling(void)
@@ -560,19 +570,52 @@ static void test_polling_adaptive(void)
  * event channel's unmask rides on the io_uring submission.  The timings are
  * still taken for what completes later (the flushes).
  */
+/* Queue 0 of dom1's device devid unmasks its port this way ("io_uring", "system call"). */
+static bool unmask_is(uint32_t devid, const char *want)
+{
+	json_object *root = blkenv_stats(&E), *dev, *v = NULL;
+	bool ok;
+
+	dev = root ? blkenv_dev_stats(root, 1, devid) : NULL;
+	if (dev && json_object_object_get_ex(dev, "queues", &v))
+		v = json_object_array_get_idx(v, 0);
+	if (v && json_object_object_get_ex(v, "notifications", &v))
+		json_object_object_get_ex(v, "unmask", &v);
+	ok = v && !strcmp(json_object_get_string(v), want);
+	if (!ok)
+		fprintf(stderr, "  unmask: %s, want %s\n", v ? json_object_get_string(v) : "(none)",
+			want);
+	json_object_put(root);
+	return ok;
+}
+
+/*
+ * A new device of dom1 with one queue, and a frontend that runs the
+ * integrity check on it at queue depth 1 (4 KiB at most), then waits for
+ * the test.  Returns blkenv_fork_frontend()'s result.
+ */
+static int qd1_frontend(struct big_case *c, struct dev *d)
+{
+	struct pvf_blk_opts o;
+	int r;
+
+	*c = (struct big_case){ .t = { .io_max = 4096, .qd = 1 } };
+	dev_add(d, 1, DISK, false, 512, false);
+	opts_for(&o, d);
+	o.queues = 1;
+	c->t.seed = d->devid;
+	r = blkenv_fork_frontend(&E, &c->fe, 1, &o, integrity_then_wait, c);
+	CU_ASSERT(r > 0);
+	return r;
+}
+
 static void test_qd1_costs(void)
 {
-	struct big_case c = { .t = { .io_max = 4096, .qd = 1 } };
-	struct pvf_blk_opts o;
+	struct big_case c;
 	struct dev d;
 	int r;
 
-	dev_add(&d, 1, DISK, false, 512, false);
-	opts_for(&o, &d);
-	o.queues = 1;
-	c.t.seed = d.devid;
-	r = blkenv_fork_frontend(&E, &c.fe, 1, &o, integrity_then_wait, &c);
-	CU_ASSERT(r > 0);
+	r = qd1_frontend(&c, &d);
 	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
 		uint64_t reqs = dev_counter(1, d.devid, "requests.read") +
 				dev_counter(1, d.devid, "requests.write");
@@ -608,18 +651,7 @@ static void test_qd1_costs(void)
 		if (later)
 			CU_ASSERT(clocks > 0);
 		/* The port's unmask went with the io_uring submissions (no unmask of its own). */
-		{
-			json_object *root = blkenv_stats(&E), *dev, *v = NULL;
-
-			dev = root ? blkenv_dev_stats(root, 1, d.devid) : NULL;
-			if (dev && json_object_object_get_ex(dev, "queues", &v))
-				v = json_object_array_get_idx(v, 0);
-			if (v && json_object_object_get_ex(v, "notifications", &v))
-				json_object_object_get_ex(v, "unmask", &v);
-			CU_ASSERT_STRING_EQUAL(v ? json_object_get_string(v) : "(none)",
-					       "io_uring");
-			json_object_put(root);
-		}
+		CU_ASSERT(unmask_is(d.devid, "io_uring"));
 		/* this daemon does not poll, and pvsplit stats says so */
 		{
 			char *table = pvsplit_stats("");
@@ -632,6 +664,32 @@ static void test_qd1_costs(void)
 	if (r > 0)
 		CU_ASSERT_EQUAL(blkenv_child_wait(&c.fe), 0);
 	dev_remove(&d);
+}
+
+/*
+ * An io_uring that refuses the unmask operation (the sim's "unmask-op"
+ * fault: EINVAL, as a kernel without the opcode): the queue unmasks by
+ * system call from then on, and keeps serving.  Every event after the first
+ * needs that unmask, so a queue that lost it times out.
+ */
+static void test_unmask_fallback(void)
+{
+	struct big_case c;
+	struct dev d;
+	int r;
+
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	setenv("PVSPLIT_SIM_FAULTS", "unmask-op", 1);
+	r = blkenv_daemon_start(&E, resize_fast);
+	unsetenv("PVSPLIT_SIM_FAULTS");
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	r = qd1_frontend(&c, &d);
+	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
+		CU_ASSERT(dev_counter(1, d.devid, "requests.read") >= 2048);
+		CU_ASSERT(unmask_is(d.devid, "system call"));
+		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
+	}
+	end_with_default_daemon(&c, &d, r);
 }
 
 /*
@@ -2053,6 +2111,8 @@ int main(void)
 		    test_polling_adaptive);
 	CU_add_test(s, "queue depth 1: no clock read, no second wakeup per request",
 		    test_qd1_costs);
+	CU_add_test(s, "an io_uring that refuses the unmask: system calls, still serving",
+		    test_unmask_fallback);
 	CU_add_test(s, "read-only device", test_readonly);
 	CU_add_test(s, "online resize", test_resize);
 	CU_add_test(s, "grant copy: bounded bounce pages, barrier, teardown in flight",

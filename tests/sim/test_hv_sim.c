@@ -164,6 +164,29 @@ static void test_evtchn(void)
 		CU_ASSERT_EQUAL(op.kind, PVHV_UNMASK_EPOLL_CTL);
 		CU_ASSERT_EQUAL(epoll_ctl(op.fd, EPOLL_CTL_MOD, op.target, &op.event), 0);
 	}
+	/* PVSPLIT_SIM_FAULTS=unmask-op: a handle opened then gets ops the kernel refuses. */
+	{
+		struct pvhv_evtchn_unmask_op op;
+		struct pvhv *fh;
+		struct pvhv_evtchn *fe;
+		int fp;
+
+		setenv("PVSPLIT_SIM_FAULTS", "unmask-op", 1);
+		CU_ASSERT_FATAL(simrun_open(&ENV, 0, &fh) == 0);
+		unsetenv("PVSPLIT_SIM_FAULTS");
+		CU_ASSERT_FATAL(pvhv_evtchn_open(fh, &fe) == 0);
+		fp = pvhv_evtchn_alloc_unbound(fe, 1);
+		CU_ASSERT_FATAL(fp > 0);
+		CU_ASSERT_EQUAL_FATAL(pvhv_evtchn_unmask_op(fe, (uint32_t)fp, &op), 0);
+		errno = 0;
+		CU_ASSERT_EQUAL(epoll_ctl(op.fd, EPOLL_CTL_MOD, op.target, &op.event), -1);
+		CU_ASSERT_EQUAL(errno, EINVAL);
+		/* The system call still unmasks. */
+		CU_ASSERT_EQUAL(pvhv_evtchn_unmask(fe, (uint32_t)fp), 0);
+		CU_ASSERT_EQUAL(pvhv_evtchn_unbind(fe, (uint32_t)fp), 0);
+		pvhv_evtchn_close(fe);
+		pvhv_close(fh);
+	}
 	CU_ASSERT_EQUAL(wait_port(ev, 1000), port);
 	CU_ASSERT_EQUAL(pvhv_evtchn_unmask(ev, (uint32_t)port), 0);
 	CU_ASSERT_EQUAL(wait_port(ev, 100), -ETIMEDOUT);

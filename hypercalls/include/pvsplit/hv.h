@@ -261,7 +261,10 @@ int pvhv_evtchn_unmask(struct pvhv_evtchn *ev, uint32_t port);
  *                          (sim: re-arms the port's eventfd).
  * buf points into *op: op must stay where it is until the call is made.
  * Returns 0, -ENOTCONN (sim: the port is not bound through this handle),
- * -EOPNOTSUPP (no such form: use pvhv_evtchn_unmask()).
+ * -EOPNOTSUPP (no such form: use pvhv_evtchn_unmask()).  The call itself
+ * can still fail (an io_uring without the opcode): the caller then falls
+ * back to pvhv_evtchn_unmask().  sim with PVSPLIT_SIM_FAULTS=unmask-op:
+ * the op is one the kernel refuses (EINVAL), to test that fallback.
  */
 enum pvhv_unmask_kind { PVHV_UNMASK_WRITE = 1, PVHV_UNMASK_EPOLL_CTL };
 
