@@ -67,13 +67,16 @@ struct pvb_loop {
 	uint64_t poll_ns;     /* the window now */
 	uint64_t poll_max_ns; /* adaptive: the window's bound (0: a fixed window) */
 	uint64_t poll_grows, poll_shrinks;
-	unsigned poll_hits; /* windows with work since the fds were last looked at */
+	uint64_t poll_clock_reads; /* clock reads for polling (windows, idle spells) */
+	unsigned poll_hits;	   /* windows with work since the fds were last looked at */
 };
 
 /* Windows that found work between two looks at the fds while polling. */
 #define POLL_HITS_PER_EPOLL 8
 /* While polling finds nothing, the CPU is yielded this often. */
 #define POLL_YIELD_NS 50000ull
+/* Passes between two looks at the clock while polling finds nothing. */
+#define POLL_CLOCK_PASSES 64
 
 int pvb_loop_new(struct pvb_loop **out)
 {
@@ -403,6 +406,7 @@ void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out)
 		.max_ns = l->poll_max_ns ? l->poll_max_ns : l->poll_ns,
 		.grows = l->poll_grows,
 		.shrinks = l->poll_shrinks,
+		.clock_reads = l->poll_clock_reads,
 	};
 }
 
@@ -437,11 +441,11 @@ uint64_t pvb_syscall_cost_ns(void)
  */
 static bool poll_window(struct pvb_loop *l)
 {
-	uint64_t now = mono_ns(), end = now + l->poll_ns, yield_at = now + POLL_YIELD_NS;
+	uint64_t now, end = 0, yield_at = 0;
 	size_t n = l->npollers;
 	bool work = false;
 
-	for (;;) {
+	for (unsigned pass = 1;; pass++) {
 		/* Every poller each pass: a busy one must not starve the others. */
 		for (size_t i = 0; i < n; i++) {
 			struct pvb_poller *p = l->pollers[i];
@@ -451,7 +455,25 @@ static bool poll_window(struct pvb_loop *l)
 		}
 		if (work)
 			return true;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+		/*
+		 * The clock only every few passes, and not before the first
+		 * few: clock_gettime() is a system call where the vDSO cannot
+		 * read the clock (a Xen PV guest without a stable TSC), a
+		 * pass that makes one sees new work a system call later, and
+		 * a window that finds work in its first passes (requests back
+		 * to back) costs none.  The window starts at the first look.
+		 */
+		if (pass % POLL_CLOCK_PASSES)
+			continue;
 		now = mono_ns();
+		l->poll_clock_reads++;
+		if (!end) {
+			end = now + l->poll_ns;
+			yield_at = now + POLL_YIELD_NS;
+		}
 		if (now >= end)
 			break;
 		if (now >= yield_at) {
@@ -463,11 +485,7 @@ static bool poll_window(struct pvb_loop *l)
 			 * call, expensive in a PV guest, and polls less often.
 			 */
 			sched_yield();
-			yield_at = mono_ns() + POLL_YIELD_NS;
-		} else {
-#if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
-#endif
+			yield_at = now + POLL_YIELD_NS;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -494,8 +512,10 @@ int pvb_loop_run(struct pvb_loop *l)
 		uint64_t idle_from = 0;
 		int n;
 
-		if (timeout < 0 && l->poll_max_ns && l->npollers)
+		if (timeout < 0 && l->poll_max_ns && l->npollers) {
 			idle_from = mono_ns();
+			l->poll_clock_reads++;
+		}
 		if (timeout < 0 && l->poll_ns && l->npollers && poll_window(l)) {
 			/*
 			 * Work found: poll again at once, and look at the fds
@@ -526,6 +546,8 @@ int pvb_loop_run(struct pvb_loop *l)
 			 */
 			uint64_t w = pvb_poll_next_window(l->poll_ns, l->poll_max_ns,
 							  mono_ns() - idle_from);
+
+			l->poll_clock_reads++;
 
 			l->poll_grows += w > l->poll_ns;
 			l->poll_shrinks += w < l->poll_ns;

@@ -101,6 +101,12 @@ struct pvb_poll_info {
 	uint64_t window_ns; /* now */
 	uint64_t max_ns;    /* the fixed window, or the adaptive bound */
 	uint64_t grows, shrinks;
+	/*
+	 * Clock reads for polling: a window looks at the clock every few
+	 * passes, none if it finds work first; the adaptive mode times each
+	 * sleep.  (clock_gettime() is a system call in a Xen PV guest.)
+	 */
+	uint64_t clock_reads;
 };
 void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out);
 

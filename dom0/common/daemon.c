@@ -154,6 +154,7 @@ static json_object *poll_stats(const struct pvb_loop *l)
 	json_object_object_add(o, "max_us", json_object_new_int64((int64_t)(pi.max_ns / 1000)));
 	json_object_object_add(o, "grows", json_object_new_int64((int64_t)pi.grows));
 	json_object_object_add(o, "shrinks", json_object_new_int64((int64_t)pi.shrinks));
+	json_object_object_add(o, "clock_reads", json_object_new_int64((int64_t)pi.clock_reads));
 	return o;
 }
 
