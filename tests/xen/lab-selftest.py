@@ -201,6 +201,25 @@ class Frontend(unittest.TestCase):
 
 
 
+class PinDom0(unittest.TestCase):
+    def test_xen_pins_dom0_and_guests_keep_off_its_cpu(self):
+        from pvlab.machine import QemuMachine
+        with tempfile.TemporaryDirectory() as d:
+            plain = QemuMachine(d, "xen", "vmlinuz", "initrd").cmd
+            pinned = QemuMachine(d, "xen", "vmlinuz", "initrd", pin_dom0=True).cmd
+        def args(cmd):
+            return cmd[cmd.index("-append") + 1].split()
+        self.assertNotIn("dom0_vcpus_pin", args(plain))
+        self.assertIn("dom0_vcpus_pin", args(pinned))
+        self.assertIn("dom0_max_vcpus=1", args(pinned))
+        # the guests' side: dom0-main.sh's cpus= line, from LAB_GUEST_CPUS
+        lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
+        fn = subprocess.run(["bash", "-c", f"eval \"$(sed -n '/^guest_cpus_cfg() {{/,/^}}/p' {lab})\"; "
+                             "guest_cpus_cfg; echo .; LAB_GUEST_CPUS=all,^0 guest_cpus_cfg"],
+                            capture_output=True, text=True, check=True).stdout
+        self.assertEqual(fn, '.\ncpus = "all,^0"\n')
+
+
 class Bench(unittest.TestCase):
     @staticmethod
     def run_of(backend, mib, iops):

@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import bench, images, kmod, overlay, ui
-from .machine import HostDom0, QemuMachine, is_xen_dom0
+from .machine import GUEST_CPUS_PIN_DOM0, HostDom0, QemuMachine, is_xen_dom0
 from .monitor import Monitor
 from .ui import LabError, progress
 
@@ -116,6 +116,8 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
         env += "LAB_INTERACTIVE=1\n"
     if getattr(args, "host_mode", False):
         env += "LAB_HOST_MODE=1\n"
+    if getattr(args, "pin_dom0", False) and not host:
+        env += f"LAB_GUEST_CPUS={GUEST_CPUS_PIN_DOM0}\n"
     if getattr(args, "bench", False):
         env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
     guest_initrd = os.path.join(rundir, "guest-initrd.cpio")
@@ -164,6 +166,9 @@ def run_one(lab, args, backend, frontend="stock"):
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
     host = is_xen_dom0() and not args.qemu and not getattr(args, "host_mode", False)
+    if host and getattr(args, "pin_dom0", False):
+        raise LabError("--pin-dom0 sets the lab's own Xen command line; this host runs its own "
+                       "Xen: pin dom0 there with dom0_vcpus_pin (and guests' cpus=), or add --qemu")
     metric_label = variant if variant in BENCH_VARIANTS else None
     boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend, bench_disk,
                                metric_label, blkback_args)
@@ -173,7 +178,8 @@ def run_one(lab, args, backend, frontend="stock"):
     else:
         machine = QemuMachine(rundir, boot["xen"], boot["kernel"], initrd,
                               interactive=getattr(args, "interactive", False),
-                              cpu=getattr(args, "cpu", "qemu64"))
+                              cpu=getattr(args, "cpu", "qemu64"),
+                              pin_dom0=getattr(args, "pin_dom0", False))
         progress(f"booting Xen + dom0 in QEMU (TCG); serial log: {machine.serial_log}")
     with open(os.path.join(rundir, "run.log"), "w") as log:
         result = Monitor(machine, args.boot_timeout, log).run()
@@ -183,6 +189,7 @@ def run_one(lab, args, backend, frontend="stock"):
                    label=metric_label or overlay.disk_label(backend, frontend), rundir=rundir,
                    machine="this host" if host else "qemu",
                    host_mode=bool(getattr(args, "host_mode", False)),
+                   pin_dom0=bool(getattr(args, "pin_dom0", False)) and not host,
                    serial_log=machine.serial_log)
     images.write_json(os.path.join(rundir, "summary.json"), summary)
     return summary
@@ -379,6 +386,9 @@ def _run_opts(p, scripts=True):
                    help="more pvsplit-blkback options for the pvsplit backends, "
                         "e.g. '--poll-us 2000'")
     p.add_argument("--keep-initrd", action="store_true", help="keep the run's dom0 initrd")
+    p.add_argument("--pin-dom0", action="store_true",
+                   help="dom0's vCPU on physical CPU 0 only (Xen's dom0_vcpus_pin) and the "
+                        "guests on the other: a dom0 with a CPU of its own (QEMU only)")
 
 
 def _backend_list(text, allowed):

@@ -15,6 +15,9 @@ from . import cpio
 from .ui import LabError
 
 XEN_ARGS = "console=com1 com1=115200 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot"
+# --pin-dom0: dom0's vCPU stays on physical CPU 0 (guests are kept off it: LAB_GUEST_CPUS)
+XEN_ARGS_PIN_DOM0 = "dom0_vcpus_pin"
+GUEST_CPUS_PIN_DOM0 = "all,^0"
 DOM0_ARGS = "console=hvc0 quiet loglevel=3"
 
 
@@ -56,7 +59,8 @@ def is_xen_dom0():
 class QemuMachine:
     """Xen + dom0 in qemu-system-x86_64; the serial console goes to serial.log."""
 
-    def __init__(self, rundir, xen, kernel, initrd, interactive=False, cpu="qemu64", mem=2048):
+    def __init__(self, rundir, xen, kernel, initrd, interactive=False, cpu="qemu64", mem=2048,
+                 pin_dom0=False):
         self.rundir = rundir
         self.serial_log = os.path.join(rundir, "serial.log")
         self.channel = os.path.join(rundir, "channel.jsonl")
@@ -73,7 +77,7 @@ class QemuMachine:
             "-device", "virtio-serial-pci",
             "-chardev", f"file,id=lab,path={self.channel}",
             "-device", "virtserialport,chardev=lab,name=lab.results",
-            "-kernel", xen, "-append", XEN_ARGS,
+            "-kernel", xen, "-append", XEN_ARGS + (" " + XEN_ARGS_PIN_DOM0 if pin_dom0 else ""),
             "-initrd", f"{kernel} {DOM0_ARGS},{initrd}",
         ]
         self.proc = None

@@ -32,6 +32,7 @@ backend_guest_cfg() {
 		cmdline = "console=ttyS0 lab.console=ttyS0 quiet loglevel=3"
 		memory = $LAB_GUEST_MEM
 		vcpus = 1
+		$(guest_cpus_cfg)
 		xen_platform_pci = 0
 		serial = "file:$HVM_SERIAL_LOG"
 		vga = "none"

@@ -13,6 +13,8 @@
 #                     directories; under LAB_DESTDIR on a real host)
 #   LAB_GUEST_MEM     guest memory in MiB
 #   LAB_GUEST_VCPUS   its vCPUs (2 with pvsplit-blkfront: multi-queue)
+#   LAB_GUEST_CPUS    the physical CPUs guests may use (--pin-dom0: all but
+#                     dom0's); unset: any
 #   LAB_DISK_MB       size of each test disk
 #   LAB_T_*           timeouts in seconds (see pvsplit-lab(1))
 set -u
@@ -82,6 +84,13 @@ make_disks() {
 	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
 }
 
+# a guest config's cpus= line (empty without LAB_GUEST_CPUS)
+guest_cpus_cfg() {
+	if [ -n "${LAB_GUEST_CPUS:-}" ]; then
+		echo "cpus = \"$LAB_GUEST_CPUS\""
+	fi
+}
+
 # the backend may bring its own guest (bench's emulated disk: HVM)
 write_guest_cfg() {
 	if declare -F backend_guest_cfg >/dev/null; then
@@ -100,6 +109,7 @@ write_guest_cfg() {
 		cmdline = "console=hvc0 quiet loglevel=3"
 		memory = $LAB_GUEST_MEM
 		vcpus = ${LAB_GUEST_VCPUS:-1}
+		$(guest_cpus_cfg)
 		on_crash = "preserve"
 		disk = [ '$(backend_disk_spec "$DISK_DIR/disk-file.img" xvda "$XVDA_HOW")',
 		         '$(backend_disk_spec "$(cat "$LAB_DIR/block-dev")" xvdb direct)' ]
