@@ -68,6 +68,7 @@ struct pvb_loop {
 	uint64_t poll_max_ns; /* adaptive: the window's bound (0: a fixed window) */
 	uint64_t poll_grows, poll_shrinks;
 	uint64_t poll_clock_reads; /* clock reads for polling (windows, idle spells) */
+	uint64_t window_start;	   /* the last window's first clock read */
 	unsigned poll_hits;	   /* windows with work since the fds were last looked at */
 };
 
@@ -75,8 +76,8 @@ struct pvb_loop {
 #define POLL_HITS_PER_EPOLL 8
 /* While polling finds nothing, the CPU is yielded this often. */
 #define POLL_YIELD_NS 50000ull
-/* Passes between two looks at the clock while polling finds nothing. */
-#define POLL_CLOCK_PASSES 64
+/* Poller calls between two looks at the clock while polling finds nothing. */
+#define POLL_CLOCK_CALLS 64
 
 int pvb_loop_new(struct pvb_loop **out)
 {
@@ -443,9 +444,10 @@ static bool poll_window(struct pvb_loop *l)
 {
 	uint64_t now, end = 0, yield_at = 0;
 	size_t n = l->npollers;
+	unsigned calls = 0;
 	bool work = false;
 
-	for (unsigned pass = 1;; pass++) {
+	for (;;) {
 		/* Every poller each pass: a busy one must not starve the others. */
 		for (size_t i = 0; i < n; i++) {
 			struct pvb_poller *p = l->pollers[i];
@@ -459,24 +461,29 @@ static bool poll_window(struct pvb_loop *l)
 		__builtin_ia32_pause();
 #endif
 		/*
-		 * The clock only every few passes, and not before the first
-		 * few: clock_gettime() is a system call where the vDSO cannot
-		 * read the clock (a Xen PV guest without a stable TSC), a
-		 * pass that makes one sees new work a system call later, and
-		 * a window that finds work in its first passes (requests back
-		 * to back) costs none.  The window starts at the first look.
+		 * The clock only every few poller calls, and not before the
+		 * first few: clock_gettime() is a system call where the vDSO
+		 * cannot read the clock (a Xen PV guest without a stable TSC),
+		 * a pass that makes one sees new work a system call later, and
+		 * a window that finds work at once (requests back to back)
+		 * costs none.  The window starts at the first look.
 		 */
-		if (pass % POLL_CLOCK_PASSES)
+		calls += n ? (unsigned)n : 1;
+		if (calls < POLL_CLOCK_CALLS)
 			continue;
+		calls = 0;
 		now = mono_ns();
 		l->poll_clock_reads++;
 		if (!end) {
+			l->window_start = now;
 			end = now + l->poll_ns;
 			yield_at = now + POLL_YIELD_NS;
 		}
 		if (now >= end)
 			break;
-		if (now >= yield_at) {
+		if (!yield_at) {
+			yield_at = now + POLL_YIELD_NS; /* polled again since the last yield */
+		} else if (now >= yield_at) {
 			/*
 			 * Now and then give the CPU to whatever else is runnable
 			 * (an io_uring worker, a loop device's thread: on a
@@ -485,7 +492,7 @@ static bool poll_window(struct pvb_loop *l)
 			 * call, expensive in a PV guest, and polls less often.
 			 */
 			sched_yield();
-			yield_at = now + POLL_YIELD_NS;
+			yield_at = 0;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -510,27 +517,40 @@ int pvb_loop_run(struct pvb_loop *l)
 	while (!l->stop) {
 		int timeout = l->ndefer ? 0 : -1;
 		uint64_t idle_from = 0;
+		bool idle_window = false;
 		int n;
 
-		if (timeout < 0 && l->poll_max_ns && l->npollers) {
-			idle_from = mono_ns();
-			l->poll_clock_reads++;
-		}
-		if (timeout < 0 && l->poll_ns && l->npollers && poll_window(l)) {
-			/*
-			 * Work found: poll again at once, and look at the fds
-			 * (without waiting) only every few rounds: a system
-			 * call saved per request, other fds wait a few rounds.
-			 */
-			if (++l->poll_hits < POLL_HITS_PER_EPOLL && !l->ndefer) {
-				reap(l);
-				continue;
+		if (timeout < 0 && l->poll_ns && l->npollers) {
+			if (poll_window(l)) {
+				/*
+				 * Work found: poll again at once, and look at
+				 * the fds (without waiting) only every few
+				 * rounds: a system call saved per request,
+				 * other fds wait a few rounds.
+				 */
+				if (++l->poll_hits < POLL_HITS_PER_EPOLL && !l->ndefer) {
+					reap(l);
+					continue;
+				}
+				timeout = 0;
+			} else {
+				idle_window = true;
 			}
-			timeout = 0;
 		}
 		l->poll_hits = 0;
-		if (timeout == 0)
-			idle_from = 0; /* not a sleep: nothing to learn */
+		/*
+		 * Adaptive: the idle spell is timed from the start of the
+		 * window that ran out (its first clock read), or from now
+		 * when there was none; a window that found work read no clock.
+		 */
+		if (timeout < 0 && l->poll_max_ns && l->npollers) {
+			if (idle_window) {
+				idle_from = l->window_start;
+			} else {
+				idle_from = mono_ns();
+				l->poll_clock_reads++;
+			}
+		}
 		n = epoll_wait(l->ep, evs, 64, timeout);
 
 		if (n < 0) {

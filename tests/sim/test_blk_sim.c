@@ -561,15 +561,6 @@ static void test_polling_adaptive(void)
 	polling_case("auto:20000");
 }
 
-/*
- * What a request costs the daemon at queue depth 1, where each system call
- * counts (one is ~18 us in the lab's PV dom0 under TCG): a request served
- * within its io_uring submission (page cache) must not read the clock for
- * its timing (a system call in a Xen guest without a stable TSC) nor wake
- * the loop a second time for the completion it already reaped, and the
- * event channel's unmask rides on the io_uring submission.  The timings are
- * still taken for what completes later (the flushes).
- */
 /* Queue 0 of dom1's device devid unmasks its port this way ("io_uring", "system call"). */
 static bool unmask_is(uint32_t devid, const char *want)
 {
@@ -609,6 +600,15 @@ static int qd1_frontend(struct big_case *c, struct dev *d)
 	return r;
 }
 
+/*
+ * What a request costs the daemon at queue depth 1, where each system call
+ * counts (one is ~18 us in the lab's PV dom0 under TCG): a request served
+ * within its io_uring submission (page cache) must not read the clock for
+ * its timing (a system call in a Xen guest without a stable TSC) nor wake
+ * the loop a second time for the completion it already reaped, and the
+ * event channel's unmask rides on the io_uring submission.  The timings are
+ * still taken for what completes later (the flushes).
+ */
 static void test_qd1_costs(void)
 {
 	struct big_case c;

@@ -218,6 +218,7 @@ static void test_adaptive_loop(void)
 struct busy {
 	struct pvb_loop *l;
 	unsigned left, every, calls;
+	int pipe[2];
 };
 
 static bool busy_poll(void *opaque)
@@ -236,10 +237,23 @@ static bool busy_arm(void *opaque)
 	return ((struct busy *)opaque)->left != 0;
 }
 
+/* A byte on the pipe starts the poller's work: 1000 calls with work. */
+static void busy_start(void *opaque, uint32_t events)
+{
+	struct busy *b = opaque;
+	char c;
+
+	(void)events;
+	while (read(b->pipe[0], &c, 1) > 0)
+		;
+	b->left = 1000;
+}
+
 /*
  * The clock is a system call in a Xen PV guest.  Work back to back: each
- * window finds it on its first pass and reads no clock.  Work 200 passes
- * apart: a few reads per window (one every 64 passes), not one per pass.
+ * window finds it on its first pass and reads no clock, whether the window
+ * is fixed or adaptive.  Work 200 passes apart: a few reads per window
+ * (one every 64 poller calls), not one per pass.
  */
 static void test_window_clock(void)
 {
@@ -266,6 +280,30 @@ static void test_window_clock(void)
 	CU_ASSERT(pi.clock_reads >= 50 && pi.clock_reads <= 50 * 4);
 	pvb_poller_del(p);
 	pvb_loop_free(b.l);
+
+	/*
+	 * Adaptive: one sleep, timed (two reads), that an event ends at once,
+	 * so the window grows; then 1000 windows with work at once: no more.
+	 */
+	b = (struct busy){ .every = 1 };
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_new(&b.l), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(b.pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_watch_add(b.l, b.pipe[0], EPOLLIN, busy_start, &b, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_poller_add(b.l, busy_poll, busy_arm, &b, &p), 0);
+	pvb_loop_set_poll_adaptive(b.l, 20000);
+	CU_ASSERT_EQUAL(write(b.pipe[1], "x", 1), 1);
+	CU_ASSERT_EQUAL(pvb_loop_run(b.l), 0);
+	CU_ASSERT_EQUAL(b.left, 0);
+	pvb_loop_poll_info(b.l, &pi);
+	CU_ASSERT(pi.grows > 0);
+	if (pi.clock_reads != 2)
+		fprintf(stderr, "adaptive: %llu clock reads for one sleep and 1000 busy windows\n",
+			(unsigned long long)pi.clock_reads);
+	CU_ASSERT_EQUAL(pi.clock_reads, 2);
+	pvb_poller_del(p);
+	pvb_loop_free(b.l);
+	close(b.pipe[0]);
+	close(b.pipe[1]);
 }
 
 /* A fixed window: polls from the start, never adapts. */

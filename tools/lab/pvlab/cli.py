@@ -117,7 +117,7 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
     if getattr(args, "host_mode", False):
         env += "LAB_HOST_MODE=1\n"
     if getattr(args, "pin_dom0", False) and not host:
-        env += f"LAB_GUEST_CPUS={GUEST_CPUS_PIN_DOM0}\n"
+        env += f"LAB_GUEST_CPUS={shlex.quote(GUEST_CPUS_PIN_DOM0)}\n"
     if getattr(args, "bench", False):
         env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
     guest_initrd = os.path.join(rundir, "guest-initrd.cpio")
@@ -153,6 +153,11 @@ def variant_of(name, blkback_args=""):
     return backend, disk, " ".join(a for a in (own, blkback_args) if a)
 
 
+def on_this_host(args):
+    """The run goes to this host (a Xen dom0), not to QEMU."""
+    return is_xen_dom0() and not args.qemu and not getattr(args, "host_mode", False)
+
+
 def run_one(lab, args, backend, frontend="stock"):
     variant = backend
     backend, bench_disk, blkback_args = variant_of(variant, getattr(args, "blkback_args", ""))
@@ -165,10 +170,7 @@ def run_one(lab, args, backend, frontend="stock"):
                            f"/usr/local, /opt/... or /srv/... (the build's: {prefix!r})")
     rundir = lab.new_rundir(label, args.log_dir)
     progress(f"run directory: {rundir}")
-    host = is_xen_dom0() and not args.qemu and not getattr(args, "host_mode", False)
-    if host and getattr(args, "pin_dom0", False):
-        raise LabError("--pin-dom0 sets the lab's own Xen command line; this host runs its own "
-                       "Xen: pin dom0 there with dom0_vcpus_pin (and guests' cpus=), or add --qemu")
+    host = on_this_host(args)
     metric_label = variant if variant in BENCH_VARIANTS else None
     boot, initrd = prepare_run(lab, args, backend, rundir, host, frontend, bench_disk,
                                metric_label, blkback_args)
@@ -335,15 +337,18 @@ def cmd_bench(lab, args):
     plot = args.plot or os.path.join(os.path.dirname(summaries[0]["rundir"]) if summaries
                                      else lab.cache, time.strftime("bench-%Y%m%d-%H%M%S.svg"))
     with open(plot, "w") as f:
-        f.write(bench.svg(figs, "pvsplit-lab bench: guest fio through each disk path"))
+        f.write(bench.svg(figs, "pvsplit-lab bench: guest fio through each disk path"
+                          + (" (--pin-dom0)" if args.pin_dom0 else "")))
     if args.json:
         json.dump({"disk": figs, "metrics": bench.flat(figs), "rounds": bench.rounds(summaries),
-                   "plot": plot, "skipped": skipped,
+                   "plot": plot, "skipped": skipped, "pin_dom0": args.pin_dom0,
                    "runs": [{k: s.get(k) for k in ("backend", "label", "passed", "error", "rundir")}
                             for s in summaries]}, sys.stdout, indent=2)
         print()
     else:
         print()
+        if args.pin_dom0:
+            print("dom0 pinned to physical CPU 0, guests on the other (--pin-dom0)")
         if args.rounds > 1:
             print(f"median of {args.rounds} rounds (every round's figures: --json)")
         bench.table(figs, sys.stdout)
@@ -493,6 +498,10 @@ def main(datadir, default_build):
         args.build = default_build
     ui.quiet = args.quiet
     try:
+        if getattr(args, "pin_dom0", False) and on_this_host(args):
+            raise LabError("--pin-dom0 sets the lab's own Xen command line; this host runs its "
+                           "own Xen: pin dom0 there with dom0_vcpus_pin (and guests' cpus=), "
+                           "or add --qemu")
         return args.func(Lab(args), args)
     except LabError as e:
         print(f"pvsplit-lab: {e}", file=sys.stderr)
