@@ -102,9 +102,10 @@ struct pvb_poll_info {
 	uint64_t max_ns;    /* the fixed window, or the adaptive bound */
 	uint64_t grows, shrinks;
 	/*
-	 * Clock reads for polling: a window looks at the clock every few
-	 * passes, none if it finds work first; the adaptive mode times each
-	 * sleep.  (clock_gettime() is a system call in a Xen PV guest.)
+	 * Clock reads for polling: a window looks at the clock every 64
+	 * poller calls, not at all if it finds work first; the adaptive mode
+	 * times each sleep (from the window's first read, if one ran out).
+	 * (clock_gettime() is a system call in a Xen PV guest.)
 	 */
 	uint64_t clock_reads;
 };
