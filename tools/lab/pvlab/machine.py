@@ -15,6 +15,7 @@ from . import cpio
 from .ui import LabError
 
 XEN_ARGS = "console=com1 com1=115200 dom0_mem=1024M,max:1024M dom0_max_vcpus=1 noreboot"
+DOM0_ARGS = "console=hvc0 quiet loglevel=3"
 # --pin-dom0: dom0's vCPU stays on physical CPU 0 (guests are kept off it: LAB_GUEST_CPUS)
 XEN_ARGS_PIN_DOM0 = "dom0_vcpus_pin"
 GUEST_CPUS_PIN_DOM0 = "all,^0"
@@ -23,7 +24,6 @@ GUEST_CPUS_PIN_DOM0 = "all,^0"
 def xen_args(pin_dom0=False):
     """Xen's command line in the lab's QEMU machine."""
     return XEN_ARGS + (" " + XEN_ARGS_PIN_DOM0 if pin_dom0 else "")
-DOM0_ARGS = "console=hvc0 quiet loglevel=3"
 
 
 def session_members(sid):
