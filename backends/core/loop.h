@@ -105,7 +105,7 @@ struct pvb_poll_info {
 	 * Clock reads for polling: a window looks at the clock every 64
 	 * poller calls, not at all if it finds work first; the adaptive mode
 	 * times each sleep (from the window's first read, if one ran out).
-	 * (clock_gettime() is a system call in a Xen PV guest.)
+	 * (clock_gettime() can be a system call in a Xen PV guest.)
 	 */
 	uint64_t clock_reads;
 };

@@ -250,7 +250,7 @@ static void busy_start(void *opaque, uint32_t events)
 }
 
 /*
- * The clock is a system call in a Xen PV guest.  Work back to back: each
+ * The clock can be a system call in a Xen PV guest.  Work back to back: each
  * window finds it on its first pass and reads no clock, whether the window
  * is fixed or adaptive.  Work 200 passes apart: a few reads per window
  * (one every 64 poller calls), not one per pass.
