@@ -214,6 +214,30 @@ class PinDom0(unittest.TestCase):
                             capture_output=True, text=True, check=True).stdout
         self.assertEqual(fn, '.\ncpus = "all,^0"\n')
 
+    def test_refused_on_a_xen_host_unless_in_qemu(self):
+        """A real Xen host has its own Xen command line: --pin-dom0 is refused
+        there before anything runs, and goes on with --qemu."""
+        import contextlib
+        from unittest import mock
+
+        def main(*argv):
+            err = io.StringIO()
+            with mock.patch.object(cli, "is_xen_dom0", return_value=True), \
+                 mock.patch.object(cli, "Lab", side_effect=LabError("reached the run")), \
+                 mock.patch.object(sys, "argv", ["pvsplit-lab", *argv]), \
+                 contextlib.redirect_stderr(err):
+                return cli.main(LAB, "/nonexistent"), err.getvalue()
+
+        for sub in ("run", "bench", "demo"):
+            rc, err = main(sub, "--pin-dom0")
+            self.assertEqual(rc, cli.EXIT_USAGE, sub)
+            self.assertIn("--pin-dom0 sets the lab's own Xen command line", err)
+            self.assertNotIn("reached the run", err)
+            rc, err = main(sub, "--pin-dom0", "--qemu")
+            self.assertIn("reached the run", err, sub)
+            rc, err = main(sub)  # the host's own run: not refused
+            self.assertIn("reached the run", err, sub)
+
 
 class Bench(unittest.TestCase):
     @staticmethod
