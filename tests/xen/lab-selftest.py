@@ -261,6 +261,55 @@ class Bench(unittest.TestCase):
         bench.table(figs, out)
         self.assertIn("seqread_1m 4.00x", out.getvalue())
 
+    def test_latency_percentiles_where_the_runs_have_them(self):
+        def run(backend, mib, p50, p99):
+            r = self.run_of(backend, mib, int(mib))
+            if p50 is not None:
+                r["metrics"][f"disk.{backend}.seqread_1m.clat_p50_us"] = {"value": p50}
+                r["metrics"][f"disk.{backend}.seqread_1m.clat_p99_us"] = {"value": p99}
+            return r
+        runs = [run("pvsplit", 100.0, 300, 900), run("pvsplit", 90.0, 280, 5000),
+                run("pvsplit", 95.0, 260, 700), run("kernel", 50.0, None, None)]
+        figs = bench.figures(runs)
+        self.assertEqual(figs["pvsplit"]["seqread_1m"],
+                         {"mib_s": 95.0, "iops": 95, "clat_p50_us": 280, "clat_p99_us": 900})
+        self.assertEqual(figs["kernel"]["seqread_1m"], {"mib_s": 50.0, "iops": 50})
+        self.assertEqual(bench.flat(figs)["disk.pvsplit.seqread_1m.clat_p50_us"], 280)
+        out = io.StringIO()
+        bench.table(figs, out)
+        self.assertRegex(out.getvalue(), r"completion latency, us +pvsplit p50/p99 +kernel p50/p99")
+        self.assertRegex(out.getvalue(), r"\nseqread_1m +280/900 +-\n")
+        out = io.StringIO()
+        bench.table(bench.figures(runs[3:]), out)  # no run has them: no latency table
+        self.assertNotIn("latency", out.getvalue())
+
+    def test_run_summary_shows_the_median_latency_in_aligned_columns(self):
+        s = self.run_of("pvsplit", 6.0, 1532)
+        s["metrics"]["disk.pvsplit.seqread_1m.clat_p50_us"] = {"value": 269}
+        k = self.run_of("kernel", 8.6, 2208)
+        out = io.StringIO()
+        cli.print_metrics([s, k], out)
+        lines = out.getvalue().splitlines()
+        self.assertRegex(lines[1], r"^  seqread_1m +6.0 MiB/s 1532 IOPS, p50 269 us +8.6 MiB/s 2208 IOPS$")
+        self.assertEqual(len({len(line) for line in lines}), 1)  # every line as wide
+
+    def test_guest_reads_latency_percentiles_from_fio_terse_output(self):
+        """guest-main.sh's terse_pct on a terse v3 line: fields 18-37 hold the
+        read completion latency percentiles, 59-78 the write ones."""
+        pct = ["1.000000%=10", "10.000000%=98", "50.000000%=114", "90.000000%=255",
+               "99.000000%=1663", "99.900000%=6259"] + ["0%=0"] * 14
+        fields = ["3", "fio-3.33", "j", "0", "0"] + ["1"] * 12 + pct + ["2"] * 21 + \
+            [p.replace("=", "=9") if p != "0%=0" else p for p in pct]
+        self.assertEqual(fields[17], pct[0])
+        self.assertEqual(fields[58], "1.000000%=910")
+        lab = os.path.join(LAB, "images", "guest", "root", "lab", "guest-main.sh")
+        line = ";".join(fields)
+        got = subprocess.run(["bash", "-c", f"eval \"$(sed -n '/^terse_pct() {{/,/^}}/p' {lab})\"; "
+                              f"for a in '18 50' '18 99' '59 50' '59 99' '18 42'; do "
+                              f"echo \"[$(terse_pct '{line}' $a)]\"; done"],
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual(got, "[114]\n[1663]\n[9114]\n[91663]\n[]\n")
+
     def test_variant_is_named_by_its_label(self):
         run = dict(self.run_of("pvsplit-file", 80.0, 80), backend="pvsplit", label="pvsplit-file")
         figs = bench.figures([run, self.run_of("kernel", 40.0, 40)])

@@ -17,19 +17,26 @@ COLOURS = {"pvsplit": "#2b7bb9", "pvsplit-file": "#6fa8dc", "pvsplit-poll": "#1c
            "emulated": "#d9534f"}
 
 
+# fio's completion latency percentiles in the guest, where the run has them
+LATENCY = ("clat_p50_us", "clat_p99_us")
+
+
 def rounds(summaries):
-    """{backend: {row: {"mib_s": [...], "iops": [...]}}}: every passed run's figures."""
+    """{backend: {row: {"mib_s": [...], "iops": [...], and the LATENCY keys
+    the runs have}}}: every passed run's figures."""
     out = {}
     for s in summaries:
         if not s.get("passed", True):
             continue  # a run that failed part way: its figures may be partial
         b = s.get("label") or s["backend"]
         for r in ROWS:
-            cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value") for k in ("mib_s", "iops")}
+            cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value")
+                    for k in ("mib_s", "iops") + LATENCY}
             if cell["mib_s"] is not None and cell["iops"] is not None:
                 dst = out.setdefault(b, {}).setdefault(r, {"mib_s": [], "iops": []})
-                for k in ("mib_s", "iops"):
-                    dst[k].append(cell[k])
+                for (k, v) in cell.items():
+                    if v is not None:
+                        dst.setdefault(k, []).append(v)
     return out
 
 
@@ -65,6 +72,16 @@ def table(figs, out):
         if a in figs and b in figs:
             print(f"{a} / {b}: " + ", ".join(_ratio(figs, a, b, r) for r in ROWS)
                   + f"  (target >= {factor}x)", file=out)
+    if any(k in c for rows in figs.values() for c in rows.values() for k in LATENCY):
+        print(f"{'completion latency, us':24}" + "".join(f"{b + ' p50/p99':>22}" for b in backends),
+              file=out)
+        for r in ROWS:
+            cells = []
+            for b in backends:
+                c = figs[b].get(r, {})
+                cells.append(f"{c['clat_p50_us']}/{c['clat_p99_us']}"
+                             if "clat_p50_us" in c and "clat_p99_us" in c else "-")
+            print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
 
 
 def _ratio(figs, a, b, r):

@@ -232,16 +232,20 @@ def print_metrics(summaries, out=sys.stdout):
     if not have:
         return
     label = lambda s: s.get("label", s["backend"])
-    width = max([24] + [len(label(s)) + 2 for s in have])
+
+    def cell(s, r):
+        m = lambda k: s["metrics"].get(f"disk.{label(s)}.{r}.{k}", {}).get("value")
+        if m("mib_s") is None:
+            return "-"
+        p50 = f", p50 {m('clat_p50_us')} us" if m("clat_p50_us") is not None else ""
+        return f"{m('mib_s')} MiB/s {m('iops')} IOPS{p50}"
+
+    cells = {r: [cell(s, r) for s in have] for r in rows}
+    width = max([24] + [len(label(s)) + 2 for s in have] + [len(c) + 2 for r in rows for c in cells[r]])
     print(f"  {'guest fio (MiB/s, IOPS)':24}" + "".join(f"{label(s):>{width}}" for s in have),
           file=out)
     for r in rows:
-        cells = []
-        for s in have:
-            bw = s["metrics"].get(f"disk.{label(s)}.{r}.mib_s", {}).get("value")
-            iops = s["metrics"].get(f"disk.{label(s)}.{r}.iops", {}).get("value")
-            cells.append(f"{bw} MiB/s {iops} IOPS" if bw is not None else "-")
-        print(f"  {r:24}" + "".join(f"{c:>{width}}" for c in cells), file=out)
+        print(f"  {r:24}" + "".join(f"{c:>{width}}" for c in cells[r]), file=out)
 
 
 def cmd_run(lab, args):

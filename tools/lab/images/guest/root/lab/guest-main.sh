@@ -82,18 +82,32 @@ fio_verify() { # DEV SIZE
 }
 
 # fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s and IOPS
+# terse_pct LINE FIRST PCT: fio's completion latency percentile PCT (us)
+# among the 20 fields from FIRST of a terse v3 LINE ("50.000000%=USEC")
+terse_pct() {
+	echo "$1" | awk -F';' -v f="$2" -v p="$3" '{
+		for (i = f; i < f + 20; i++)
+			if (split($i, kv, "%=") == 2 && kv[1] + 0 == p + 0) { print kv[2]; exit }
+	}'
+}
+
 fio_rate() {
-	local name=$1 dev=$2 rw=$3 out field bw iops
+	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
 		--bs="$4" --iodepth="$5" --size=64M --runtime="$LAB_FIO_SECS" --time_based \
 		--output-format=terse --terse-version=3) || return 1
-	# terse v3: field 7/8 read KiB/s and IOPS, 48/49 write
+	# terse v3: field 7/8 read KiB/s and IOPS, 18-37 its completion latency
+	# percentiles; 48/49 and 59-78 the same for writes
 	case $rw in *write) field=48 ;; *) field=7 ;; esac
 	bw=$(echo "$out" | awk -F';' -v f=$field '{ v = $f / 1024; printf (v < 1 ? "%.3f" : "%.1f"), v }')
 	iops=$(echo "$out" | awk -F';' -v f=$((field + 1)) '{ print $f }')
+	p50=$(terse_pct "$out" $((field + 11)) 50)
+	p99=$(terse_pct "$out" $((field + 11)) 99)
 	lab_metric "disk.$LAB_DISK_LABEL.$name.mib_s" "$bw" MiB/s
 	lab_metric "disk.$LAB_DISK_LABEL.$name.iops" "$iops" IOPS
-	echo "$name: $bw MiB/s, $iops IOPS"
+	[ -z "$p50" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p50_us" "$p50" us
+	[ -z "$p99" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p99_us" "$p99" us
+	echo "$name: $bw MiB/s, $iops IOPS, completion latency p50 ${p50:-?} us, p99 ${p99:-?} us"
 }
 
 throughput() { # DEV
