@@ -81,7 +81,6 @@ fio_verify() { # DEV SIZE
 		--do_verify=1 --output-format=normal
 }
 
-# fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s and IOPS
 # terse_pct LINE FIRST PCT: fio's completion latency percentile PCT (us)
 # among the 20 fields from FIRST of a terse v3 LINE ("50.000000%=USEC")
 terse_pct() {
@@ -91,6 +90,8 @@ terse_pct() {
 	}'
 }
 
+# fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s, IOPS and
+# the completion latency's 50th and 99th percentiles
 fio_rate() {
 	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
