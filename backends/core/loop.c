@@ -458,14 +458,14 @@ static bool poll_window(struct pvb_loop *l)
 		if (work)
 			return true;
 		/*
-		 * No PAUSE here: this is a poll of memory between calls, not
-		 * a spin on a lock.  Where dom0 is itself a virtual machine
-		 * PAUSE is what the CPU traps (pause-loop exiting, Xen's
-		 * vCPU yield), and QEMU's TCG leaves translated code on each
-		 * one, back through its vCPU loop and global lock (the lab,
-		 * polling: 4 KiB reads 6-12% faster at QD1 and QD32 without).
-		 */
-		/*
+		 * No PAUSE between passes: this polls memory between calls,
+		 * it does not spin on a lock.  Where dom0 is itself a virtual
+		 * machine PAUSE is what the CPU traps (pause-loop exiting,
+		 * Xen's vCPU yield), and QEMU's TCG leaves translated code on
+		 * each one, back through its vCPU loop and global lock (the
+		 * lab, polling: 4 KiB reads 6-12% faster at QD1 and QD32
+		 * without).
+		 *
 		 * The clock only every few poller calls, and not before the
 		 * first few: clock_gettime() is a system call where the vDSO
 		 * cannot read the clock (a Xen PV guest without a stable TSC),

@@ -242,7 +242,7 @@ def print_metrics(summaries, out=sys.stdout):
 
     cells = {r: [cell(s, r) for s in have] for r in rows}
     width = max([24] + [len(label(s)) + 2 for s in have] + [len(c) + 2 for r in rows for c in cells[r]])
-    print(f"  {'guest fio (MiB/s, IOPS)':24}" + "".join(f"{label(s):>{width}}" for s in have),
+    print(f"  {'guest fio':24}" + "".join(f"{label(s):>{width}}" for s in have),
           file=out)
     for r in rows:
         print(f"  {r:24}" + "".join(f"{c:>{width}}" for c in cells[r]), file=out)
