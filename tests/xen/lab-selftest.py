@@ -310,6 +310,48 @@ class Bench(unittest.TestCase):
                              capture_output=True, text=True, check=True).stdout
         self.assertEqual(got, "[114]\n[1663]\n[9114]\n[91663]\n[]\n")
 
+    def test_guest_cpu_from_proc_stat(self):
+        """guest-main.sh's cpu_ticks sums /proc/stat's cpu line into busy, idle
+        and steal ticks; guest_cpu turns two of them and fio's IOPS into the
+        idle share and the busy microseconds per I/O (nothing when no time
+        passed or no I/O was done)."""
+        lab = os.path.join(LAB, "images", "guest", "root", "lab", "guest-main.sh")
+        with tempfile.NamedTemporaryFile("w", suffix=".stat") as stat:
+            stat.write("cpu  10 1 20 300 4 5 6 7 0 0\ncpu0 10 1 20 300 4 5 6 7 0 0\n")
+            stat.flush()
+            got = subprocess.run(
+                ["bash", "-c", f"eval \"$(sed -n '/^cpu_ticks() {{/,/^}}/p;/^guest_cpu() {{/,/^}}/p' {lab})\"; "
+                 f"cpu_ticks {stat.name}; "
+                 "guest_cpu '100 50 10' '400 150 10' 500 1; "
+                 "guest_cpu '0 0 0' '300 100 100' 1000 2; "
+                 "echo \"[$(guest_cpu '5 5 5' '5 5 5' 100 1)][$(guest_cpu '0 0 0' '9 1 0' 0 1)]\""],
+                capture_output=True, text=True, check=True).stdout
+        self.assertEqual(got, "42 304 7\n25 1500\n20 1200\n[][]\n")
+
+    def test_guest_cpu_where_the_runs_have_it(self):
+        def run(backend, mib, idle, busy):
+            r = self.run_of(backend, mib, int(mib))
+            if idle is not None:
+                r["metrics"][f"disk.{backend}.seqread_1m.guest_idle_pct"] = {"value": idle}
+                r["metrics"][f"disk.{backend}.seqread_1m.guest_cpu_us_per_io"] = {"value": busy}
+            return r
+        runs = [run("pvsplit", 100.0, 26, 550), run("pvsplit", 90.0, 23, 630),
+                run("pvsplit", 95.0, 20, 600), run("kernel", 50.0, None, None)]
+        figs = bench.figures(runs)
+        self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_idle_pct"], 23)
+        self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_cpu_us_per_io"], 600)
+        self.assertEqual(bench.flat(figs)["disk.pvsplit.seqread_1m.guest_idle_pct"], 23)
+        out = io.StringIO()
+        bench.table(figs, out)
+        self.assertRegex(out.getvalue(), r"guest CPU over each fio job: idle share / busy us per I/O\n +pvsplit +kernel\n")
+        self.assertRegex(out.getvalue(), r"\nseqread_1m +23%/600 +-\n")
+        out = io.StringIO()
+        bench.table(bench.figures(runs[3:]), out)
+        self.assertNotIn("guest CPU", out.getvalue())
+        out = io.StringIO()
+        cli.print_metrics([runs[0], runs[3]], out)
+        self.assertIn("100.0 MiB/s 100 IOPS, idle 26%", out.getvalue())
+
     def test_variant_is_named_by_its_label(self):
         run = dict(self.run_of("pvsplit-file", 80.0, 80), backend="pvsplit", label="pvsplit-file")
         figs = bench.figures([run, self.run_of("kernel", 40.0, 40)])

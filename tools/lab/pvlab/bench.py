@@ -19,11 +19,15 @@ COLOURS = {"pvsplit": "#2b7bb9", "pvsplit-file": "#6fa8dc", "pvsplit-poll": "#1c
 
 # fio's completion latency percentiles in the guest, where the run has them
 LATENCY = ("clat_p50_us", "clat_p99_us")
+# the guest's CPU over each fio job: its idle share (time it waited for the
+# disk) and its busy time per I/O, where the run has them
+GUEST_CPU = ("guest_idle_pct", "guest_cpu_us_per_io")
+EXTRA = LATENCY + GUEST_CPU
 
 
 def rounds(summaries):
-    """{backend: {row: {"mib_s": [...], "iops": [...], and the LATENCY keys
-    the runs have}}}: every passed run's figures."""
+    """{backend: {row: {"mib_s": [...], "iops": [...], and the LATENCY and
+    GUEST_CPU keys the runs have}}}: every passed run's figures."""
     out = {}
     for s in summaries:
         if not s.get("passed", True):
@@ -31,7 +35,7 @@ def rounds(summaries):
         b = s.get("label") or s["backend"]
         for r in ROWS:
             cell = {k: s["metrics"].get(f"disk.{b}.{r}.{k}", {}).get("value")
-                    for k in ("mib_s", "iops") + LATENCY}
+                    for k in ("mib_s", "iops") + EXTRA}
             if cell["mib_s"] is not None and cell["iops"] is not None:
                 dst = out.setdefault(b, {}).setdefault(r, {"mib_s": [], "iops": []})
                 for (k, v) in cell.items():
@@ -81,6 +85,16 @@ def table(figs, out):
                 c = figs[b].get(r, {})
                 cells.append(f"{c['clat_p50_us']}/{c['clat_p99_us']}"
                              if "clat_p50_us" in c and "clat_p99_us" in c else "-")
+            print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
+    if any(k in c for rows in figs.values() for c in rows.values() for k in GUEST_CPU):
+        print("guest CPU over each fio job: idle share / busy us per I/O", file=out)
+        print(f"{'':24}" + "".join(f"{b:>22}" for b in backends), file=out)
+        for r in ROWS:
+            cells = []
+            for b in backends:
+                c = figs[b].get(r, {})
+                cells.append(f"{c['guest_idle_pct']}%/{c['guest_cpu_us_per_io']}"
+                             if all(k in c for k in GUEST_CPU) else "-")
             print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
 
 

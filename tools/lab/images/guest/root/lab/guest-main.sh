@@ -90,10 +90,31 @@ terse_pct() {
 	}'
 }
 
-# fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s, IOPS and
-# the completion latency's 50th and 99th percentiles
+# cpu_ticks [STAT]: the guest's CPU time so far, all CPUs, in clock ticks,
+# from /proc/stat (or STAT): "BUSY IDLE STEAL" (busy: user, nice, system,
+# irq, softirq; idle: idle, iowait)
+cpu_ticks() {
+	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9; exit }' "${1:-/proc/stat}"
+}
+
+# guest_cpu BEFORE AFTER IOPS NCPU: "IDLE_PCT BUSY_US_PER_IO" between two
+# cpu_ticks: the share of the guest's CPU time spent idle (waiting for the
+# disk, when fio is all that runs), and its busy CPU time per I/O
+guest_cpu() {
+	awk -v a="$1" -v b="$2" -v iops="$3" -v ncpu="$4" 'BEGIN {
+		split(a, x, " "); split(b, y, " ")
+		busy = y[1] - x[1]; idle = y[2] - x[2]; total = busy + idle + y[3] - x[3]
+		if (total <= 0 || iops <= 0 || ncpu <= 0) exit
+		printf "%.0f %.0f\n", 100 * idle / total, busy / total * ncpu * 1e6 / iops
+	}'
+}
+
+# fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s, IOPS,
+# the completion latency's 50th and 99th percentiles and the guest's CPU
+# (guest_cpu, over the whole fio command: its start and exit too)
 fio_rate() {
-	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99
+	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy
+	t0=$(cpu_ticks)
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
 		--bs="$4" --iodepth="$5" --size=64M --runtime="$LAB_FIO_SECS" --time_based \
 		--output-format=terse --terse-version=3) || return 1
@@ -104,11 +125,16 @@ fio_rate() {
 	iops=$(echo "$out" | awk -F';' -v f=$((field + 1)) '{ print $f }')
 	p50=$(terse_pct "$out" $((field + 11)) 50)
 	p99=$(terse_pct "$out" $((field + 11)) 99)
+	cpu=$(guest_cpu "$t0" "$(cpu_ticks)" "$iops" "$(grep -c '^cpu[0-9]' /proc/stat)")
+	read -r idle busy <<<"$cpu"
 	lab_metric "disk.$LAB_DISK_LABEL.$name.mib_s" "$bw" MiB/s
 	lab_metric "disk.$LAB_DISK_LABEL.$name.iops" "$iops" IOPS
 	[ -z "$p50" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p50_us" "$p50" us
 	[ -z "$p99" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p99_us" "$p99" us
-	echo "$name: $bw MiB/s, $iops IOPS, completion latency p50 ${p50:-?} us, p99 ${p99:-?} us"
+	[ -z "$idle" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_idle_pct" "$idle" %
+	[ -z "$busy" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_cpu_us_per_io" "$busy" us
+	echo "$name: $bw MiB/s, $iops IOPS, completion latency p50 ${p50:-?} us, p99 ${p99:-?} us," \
+		"guest CPU ${idle:-?}% idle, ${busy:-?} us busy per I/O"
 }
 
 throughput() { # DEV
