@@ -246,6 +246,14 @@ class Bench(unittest.TestCase):
             f"disk.{backend}.seqread_1m.mib_s": {"value": mib},
             f"disk.{backend}.seqread_1m.iops": {"value": iops}}}
 
+    @classmethod
+    def run_with(cls, backend, mib, **extra):
+        """run_of(BACKEND, MIB, MIB) with seqread_1m's EXTRA metrics (none: as run_of)."""
+        r = cls.run_of(backend, mib, int(mib))
+        for (k, v) in extra.items():
+            r["metrics"][f"disk.{backend}.seqread_1m.{k}"] = {"value": v}
+        return r
+
     def test_rounds_report_the_median(self):
         runs = [self.run_of("pvsplit", 100.0, 100), self.run_of("kernel", 50.0, 50),
                 self.run_of("pvsplit", 300.0, 300), self.run_of("kernel", 70.0, 70),
@@ -262,14 +270,10 @@ class Bench(unittest.TestCase):
         self.assertIn("seqread_1m 4.00x", out.getvalue())
 
     def test_latency_percentiles_where_the_runs_have_them(self):
-        def run(backend, mib, p50, p99):
-            r = self.run_of(backend, mib, int(mib))
-            if p50 is not None:
-                r["metrics"][f"disk.{backend}.seqread_1m.clat_p50_us"] = {"value": p50}
-                r["metrics"][f"disk.{backend}.seqread_1m.clat_p99_us"] = {"value": p99}
-            return r
-        runs = [run("pvsplit", 100.0, 300, 900), run("pvsplit", 90.0, 280, 5000),
-                run("pvsplit", 95.0, 260, 700), run("kernel", 50.0, None, None)]
+        run = self.run_with
+        runs = [run("pvsplit", 100.0, clat_p50_us=300, clat_p99_us=900),
+                run("pvsplit", 90.0, clat_p50_us=280, clat_p99_us=5000),
+                run("pvsplit", 95.0, clat_p50_us=260, clat_p99_us=700), run("kernel", 50.0)]
         figs = bench.figures(runs)
         self.assertEqual(figs["pvsplit"]["seqread_1m"],
                          {"mib_s": 95.0, "iops": 95, "clat_p50_us": 280, "clat_p99_us": 900})
@@ -329,14 +333,10 @@ class Bench(unittest.TestCase):
         self.assertEqual(got, "42 304 7\n25 1500\n20 1200\n[][]\n")
 
     def test_guest_cpu_where_the_runs_have_it(self):
-        def run(backend, mib, idle, busy):
-            r = self.run_of(backend, mib, int(mib))
-            if idle is not None:
-                r["metrics"][f"disk.{backend}.seqread_1m.guest_idle_pct"] = {"value": idle}
-                r["metrics"][f"disk.{backend}.seqread_1m.guest_cpu_us_per_io"] = {"value": busy}
-            return r
-        runs = [run("pvsplit", 100.0, 26, 550), run("pvsplit", 90.0, 23, 630),
-                run("pvsplit", 95.0, 20, 600), run("kernel", 50.0, None, None)]
+        run = self.run_with
+        runs = [run("pvsplit", 100.0, guest_idle_pct=26, guest_cpu_us_per_io=550),
+                run("pvsplit", 90.0, guest_idle_pct=23, guest_cpu_us_per_io=630),
+                run("pvsplit", 95.0, guest_idle_pct=20, guest_cpu_us_per_io=600), run("kernel", 50.0)]
         figs = bench.figures(runs)
         self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_idle_pct"], 23)
         self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_cpu_us_per_io"], 600)
