@@ -33,10 +33,11 @@ static void usage(FILE *f)
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
 		"  --poll-us N|auto[:MAX]\n"
-		"                        poll rings and completions before sleeping: for N\n"
-		"                        microseconds after each burst (default 0: never), or\n"
-		"                        auto: a window that adapts, from 0 while idle to at\n"
-		"                        most MAX us (default: 50 system calls' worth, 20-2000)\n"
+		"                        poll rings and completions before sleeping: auto (the\n"
+		"                        default), a window that adapts, from 0 while idle to\n"
+		"                        at most MAX us (default: 50 system calls' worth,\n"
+		"                        20-2000); or for N microseconds after each burst (0:\n"
+		"                        never poll)\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
 		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
@@ -126,8 +127,8 @@ int main(int argc, char **argv)
 	const char *ctl = NULL, *schema_dir = NULL, *state = NULL;
 	char state_dir[256];
 	int c, r;
-	uint32_t poll_us = 0;
-	bool poll_auto = false;
+	uint32_t poll_us = 0; /* auto: the calibrated bound */
+	bool poll_auto = true;
 
 	vbd_config_default(&vc);
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {

@@ -607,14 +607,18 @@ static int qd1_frontend(struct big_case *c, struct dev *d)
  * its timing (a system call in a Xen guest without a stable TSC) nor wake
  * the loop a second time for the completion it already reaped, and the
  * event channel's unmask rides on the io_uring submission.  The timings are
- * still taken for what completes later (the flushes).
+ * still taken for what completes later (the flushes).  On a daemon that
+ * does not poll (--poll-us 0): every request comes by event.
  */
 static void test_qd1_costs(void)
 {
+	const char *const no_polling[] = { "--resize-interval", "100", "--poll-us", "0", NULL };
 	struct big_case c;
 	struct dev d;
 	int r;
 
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, no_polling), 0);
 	r = qd1_frontend(&c, &d);
 	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
 		uint64_t reqs = dev_counter(1, d.devid, "requests.read") +
@@ -661,9 +665,32 @@ static void test_qd1_costs(void)
 		}
 		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 	}
-	if (r > 0)
-		CU_ASSERT_EQUAL(blkenv_child_wait(&c.fe), 0);
-	dev_remove(&d);
+	end_with_default_daemon(&c, &d, r);
+}
+
+/*
+ * Without --poll-us the daemon polls with the adaptive window, bounded by
+ * 50 system calls' worth, within 20 us and 2 ms.
+ */
+static void test_polling_default(void)
+{
+	json_object *root = blkenv_stats(&E), *pol;
+	char *table = pvsplit_stats("");
+
+	if (root && json_object_object_get_ex(root, "polling", &pol)) {
+		const char *mode = json_object_get_string(json_object_object_get(pol, "mode"));
+		uint64_t max = stat_u64(pol, "max_us");
+
+		CU_ASSERT_STRING_EQUAL(mode ? mode : "(none)", "adaptive");
+		if (max < 20 || max > 2000)
+			fprintf(stderr, "  polling: bound %llu us\n", (unsigned long long)max);
+		CU_ASSERT(max >= 20 && max <= 2000);
+	} else {
+		CU_FAIL("no \"polling\" in the daemon's stats");
+	}
+	json_object_put(root);
+	CU_ASSERT(table && strstr(table, "  polling: adaptive, window "));
+	free(table);
 }
 
 /*
@@ -2109,6 +2136,8 @@ int main(void)
 	CU_add_test(s, "--poll-us: requests without events, sleeps when idle", test_polling);
 	CU_add_test(s, "--poll-us auto: the window grows at queue depth 1, sleeps when idle",
 		    test_polling_adaptive);
+	CU_add_test(s, "by default the daemon polls with the adaptive window",
+		    test_polling_default);
 	CU_add_test(s, "queue depth 1: no clock read, no second wakeup per request",
 		    test_qd1_costs);
 	CU_add_test(s, "an io_uring that refuses the unmask: system calls, still serving",

@@ -370,6 +370,7 @@ class Bench(unittest.TestCase):
         self.assertEqual(cli.variant_of("pvsplit-poll", "-v"),
                          ("pvsplit", None, "--poll-us 2000 -v"))
         self.assertEqual(cli.variant_of("pvsplit", "--poll-us 50"), ("pvsplit", None, "--poll-us 50"))
+        self.assertEqual(cli.variant_of("pvsplit-nopoll"), ("pvsplit", None, "--poll-us 0"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import statistics
 ROWS = ("seqread_1m", "seqwrite_1m", "randread_4k_qd1", "randread_4k_qd32", "randwrite_4k_qd32")
 BENCH_CPU = "qemu64,+svm,+npt"
 COLOURS = {"pvsplit": "#2b7bb9", "pvsplit-file": "#6fa8dc", "pvsplit-poll": "#1c4f78",
-           "pvsplit-auto": "#9fc5e8",
+           "pvsplit-auto": "#9fc5e8", "pvsplit-nopoll": "#8e7cc3",
            "kernel": "#7fb800",
            "emulated": "#d9534f"}
 
@@ -72,6 +72,7 @@ def table(figs, out):
         print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
     for (a, b, factor) in (("pvsplit", "kernel", 1), ("pvsplit-file", "kernel", 1),
                            ("pvsplit-poll", "kernel", 1), ("pvsplit-auto", "kernel", 1),
+                           ("pvsplit-nopoll", "kernel", 1),
                            ("pvsplit", "emulated", 10)):
         if a in figs and b in figs:
             print(f"{a} / {b}: " + ", ".join(_ratio(figs, a, b, r) for r in ROWS)
