@@ -281,7 +281,7 @@ class Bench(unittest.TestCase):
         self.assertEqual(bench.flat(figs)["disk.pvsplit.seqread_1m.clat_p50_us"], 280)
         out = io.StringIO()
         bench.table(figs, out)
-        self.assertRegex(out.getvalue(), r"completion latency, us +pvsplit p50/p99 +kernel p50/p99")
+        self.assertRegex(out.getvalue(), r"fio's completion latency in the guest, us: p50/p99\n +pvsplit +kernel\n")
         self.assertRegex(out.getvalue(), r"\nseqread_1m +280/900 +-\n")
         out = io.StringIO()
         bench.table(bench.figures(runs[3:]), out)  # no run has them: no latency table
@@ -348,6 +348,11 @@ class Bench(unittest.TestCase):
         out = io.StringIO()
         bench.table(bench.figures(runs[3:]), out)
         self.assertNotIn("guest CPU", out.getvalue())
+        figs["pvsplit-a-long-variant-name"] = figs.pop("kernel")  # columns widen for long names
+        out = io.StringIO()
+        bench.table(figs, out)
+        self.assertRegex(out.getvalue(), r"\n +pvsplit +pvsplit-a-long-variant-name\n")
+        self.assertRegex(out.getvalue(), r"\nseqread_1m +23%/600 +-\n")
         out = io.StringIO()
         cli.print_metrics([runs[0], runs[3]], out)
         self.assertIn("100.0 MiB/s 100 IOPS, idle 26%", out.getvalue())

@@ -77,26 +77,26 @@ def table(figs, out):
         if a in figs and b in figs:
             print(f"{a} / {b}: " + ", ".join(_ratio(figs, a, b, r) for r in ROWS)
                   + f"  (target >= {factor}x)", file=out)
-    _keys_table(figs, out, LATENCY, f"{'completion latency, us':24}"
-                + "".join(f"{b + ' p50/p99':>22}" for b in backends),
+    _keys_table(figs, out, LATENCY, "fio's completion latency in the guest, us: p50/p99",
                 lambda c: f"{c['clat_p50_us']}/{c['clat_p99_us']}")
-    _keys_table(figs, out, GUEST_CPU, "guest CPU over each fio job: idle share / busy us per I/O\n"
-                + f"{'':24}" + "".join(f"{b:>22}" for b in backends),
+    _keys_table(figs, out, GUEST_CPU, "guest CPU over each fio job: idle share / busy us per I/O",
                 lambda c: f"{c['guest_idle_pct']}%/{c['guest_cpu_us_per_io']}")
 
 
-def _keys_table(figs, out, keys, header, fmt):
-    """Where any cell has KEYS: HEADER, then a row per workload of fmt(cell)
-    per backend ("-" for a cell without all of them)."""
+def _keys_table(figs, out, keys, title, fmt):
+    """Where any cell has KEYS: TITLE, the backends, then a row per workload
+    of fmt(cell) per backend ("-" for a cell without all of them)."""
     if not any(k in c for rows in figs.values() for c in rows.values() for k in keys):
         return
-    print(header, file=out)
+    w = max([22] + [len(b) + 2 for b in figs])
+    print(title, file=out)
+    print(f"{'':24}" + "".join(f"{b:>{w}}" for b in figs), file=out)
     for r in ROWS:
         cells = []
         for b in figs:
             c = figs[b].get(r, {})
             cells.append(fmt(c) if all(k in c for k in keys) else "-")
-        print(f"{r:24}" + "".join(f"{c:>22}" for c in cells), file=out)
+        print(f"{r:24}" + "".join(f"{c:>{w}}" for c in cells), file=out)
 
 
 def _ratio(figs, a, b, r):
