@@ -7,6 +7,8 @@ the guest's frontend module is found and named."""
 import io
 import json
 import os
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,23 +271,33 @@ class Bench(unittest.TestCase):
         bench.table(figs, out)
         self.assertIn("seqread_1m 4.00x", out.getvalue())
 
-    def test_latency_percentiles_where_the_runs_have_them(self):
-        run = self.run_with
-        runs = [run("pvsplit", 100.0, clat_p50_us=300, clat_p99_us=900),
-                run("pvsplit", 90.0, clat_p50_us=280, clat_p99_us=5000),
-                run("pvsplit", 95.0, clat_p50_us=260, clat_p99_us=700), run("kernel", 50.0)]
+    def keys_table_case(self, values, title, cell):
+        """Three pvsplit rounds with extra metrics VALUES (one dict per round)
+        and a kernel run without them: the medians, the flat keys, the table
+        (TITLE, the backends, seqread_1m's CELL, "-" for the kernel), no
+        table without them; returns the runs."""
+        runs = [self.run_with("pvsplit", mib, **v) for (mib, v) in zip((100.0, 90.0, 95.0), values)]
+        runs.append(self.run_with("kernel", 50.0))
         figs = bench.figures(runs)
-        self.assertEqual(figs["pvsplit"]["seqread_1m"],
-                         {"mib_s": 95.0, "iops": 95, "clat_p50_us": 280, "clat_p99_us": 900})
+        want = {k: statistics.median(v[k] for v in values) for k in values[0]}
+        self.assertEqual(figs["pvsplit"]["seqread_1m"], dict(mib_s=95.0, iops=95, **want))
         self.assertEqual(figs["kernel"]["seqread_1m"], {"mib_s": 50.0, "iops": 50})
-        self.assertEqual(bench.flat(figs)["disk.pvsplit.seqread_1m.clat_p50_us"], 280)
+        for (k, v) in want.items():
+            self.assertEqual(bench.flat(figs)[f"disk.pvsplit.seqread_1m.{k}"], v)
         out = io.StringIO()
         bench.table(figs, out)
-        self.assertRegex(out.getvalue(), r"fio's completion latency in the guest, us: p50/p99\n +pvsplit +kernel\n")
-        self.assertRegex(out.getvalue(), r"\nseqread_1m +280/900 +-\n")
+        self.assertRegex(out.getvalue(), re.escape(title) + r"\n +pvsplit +kernel\n")
+        self.assertRegex(out.getvalue(), r"\nseqread_1m +" + re.escape(cell) + r" +-\n")
         out = io.StringIO()
-        bench.table(bench.figures(runs[3:]), out)  # no run has them: no latency table
-        self.assertNotIn("latency", out.getvalue())
+        bench.table(bench.figures(runs[3:]), out)  # no run has them: no such table
+        self.assertNotIn(title, out.getvalue())
+        return runs
+
+    def test_latency_percentiles_where_the_runs_have_them(self):
+        self.keys_table_case([{"clat_p50_us": 300, "clat_p99_us": 900},
+                              {"clat_p50_us": 280, "clat_p99_us": 5000},
+                              {"clat_p50_us": 260, "clat_p99_us": 700}],
+                             "fio's completion latency in the guest, us: p50/p99", "280/900")
 
     def test_run_summary_shows_the_median_latency_in_aligned_columns(self):
         s = self.run_of("pvsplit", 6.0, 1532)
@@ -333,21 +345,12 @@ class Bench(unittest.TestCase):
         self.assertEqual(got, "42 304 7\n25 1500\n20 1200\n[][]\n")
 
     def test_guest_cpu_where_the_runs_have_it(self):
-        run = self.run_with
-        runs = [run("pvsplit", 100.0, guest_idle_pct=26, guest_cpu_us_per_io=550),
-                run("pvsplit", 90.0, guest_idle_pct=23, guest_cpu_us_per_io=630),
-                run("pvsplit", 95.0, guest_idle_pct=20, guest_cpu_us_per_io=600), run("kernel", 50.0)]
+        runs = self.keys_table_case([{"guest_idle_pct": 26, "guest_cpu_us_per_io": 550},
+                                     {"guest_idle_pct": 23, "guest_cpu_us_per_io": 630},
+                                     {"guest_idle_pct": 20, "guest_cpu_us_per_io": 600}],
+                                    "guest CPU over each fio job: idle share / busy us per I/O",
+                                    "23%/600")
         figs = bench.figures(runs)
-        self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_idle_pct"], 23)
-        self.assertEqual(figs["pvsplit"]["seqread_1m"]["guest_cpu_us_per_io"], 600)
-        self.assertEqual(bench.flat(figs)["disk.pvsplit.seqread_1m.guest_idle_pct"], 23)
-        out = io.StringIO()
-        bench.table(figs, out)
-        self.assertRegex(out.getvalue(), r"guest CPU over each fio job: idle share / busy us per I/O\n +pvsplit +kernel\n")
-        self.assertRegex(out.getvalue(), r"\nseqread_1m +23%/600 +-\n")
-        out = io.StringIO()
-        bench.table(bench.figures(runs[3:]), out)
-        self.assertNotIn("guest CPU", out.getvalue())
         figs["pvsplit-a-long-variant-name"] = figs.pop("kernel")  # columns widen for long names
         out = io.StringIO()
         bench.table(figs, out)
