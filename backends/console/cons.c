@@ -2,6 +2,7 @@
 /* One console: ring <-> pty, log, replay buffer. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +55,8 @@ struct cons {
 	char *log_path;
 	uint64_t log_size;
 	bool line_start;
+	bool log_failing;  /* the last write to the log failed */
+	uint64_t log_lost; /* output the log could not take */
 	bool disabled;
 	/* rate limit and storm detection */
 	uint64_t window_start;
@@ -197,10 +200,33 @@ static void rotate(struct cons *c)
 	log_open(c);
 }
 
+/*
+ * The log cannot take the guest's output (a full file system, an I/O
+ * error): said once per spell of failures, the bytes counted, the output
+ * still going to the pty and the replay buffer.
+ */
+static void log_failed(struct cons *c, size_t lost, int err)
+{
+	c->log_lost += lost;
+	if (!c->log_failing)
+		cons_logf(c, 3, "log %s: %s: the output goes unlogged until a write succeeds",
+			  c->log_path, strerror(err));
+	c->log_failing = true;
+}
+
+static void log_written(struct cons *c)
+{
+	if (c->log_failing)
+		cons_logf(c, 5, "log %s: written again (%" PRIu64 " bytes not logged so far)",
+			  c->log_path, c->log_lost);
+	c->log_failing = false;
+}
+
 static void log_write(struct cons *c, const char *p, size_t n)
 {
 	while (n && c->logfd >= 0) {
 		size_t k = n;
+		ssize_t w;
 
 		if (c->p.timestamps && c->line_start) {
 			char ts[40];
@@ -238,11 +264,17 @@ static void log_write(struct cons *c, const char *p, size_t n)
 				continue;
 			}
 		}
-		if (write(c->logfd, p, k) != (ssize_t)k)
-			break;
-		c->log_size += k;
-		p += k;
-		n -= k;
+		w = write(c->logfd, p, k);
+		if (w <= 0) {
+			log_failed(c, n, w < 0 ? errno : ENOSPC);
+			return;
+		}
+		log_written(c);
+		if ((size_t)w < k)
+			c->line_start = false; /* the line's end is still to come */
+		c->log_size += (uint64_t)w;
+		p += w;
+		n -= (size_t)w;
 	}
 }
 
@@ -599,7 +631,18 @@ void cons_stats(struct cons *c, json_object *o)
 	add(o, "events", c->events);
 	add(o, "dropped", c->dropped);
 	add(o, "log_bytes", c->log_size);
+	add(o, "log_lost_bytes", c->log_lost);
 	add(o, "rotations", c->rotations);
 	add(o, "storms", c->storms);
 	add(o, "rate_holds", c->rate_holds);
+	if (c->ring) {
+		/* The shared page's indices as they are now (the guest's are its word). */
+		json_object *r = json_object_new_object();
+
+		add(r, "out_prod", __atomic_load_n(&c->ring->out_prod, __ATOMIC_ACQUIRE));
+		add(r, "out_cons", __atomic_load_n(&c->ring->out_cons, __ATOMIC_ACQUIRE));
+		add(r, "in_prod", __atomic_load_n(&c->ring->in_prod, __ATOMIC_ACQUIRE));
+		add(r, "in_cons", __atomic_load_n(&c->ring->in_cons, __ATOMIC_ACQUIRE));
+		json_object_object_add(o, "ring", r);
+	}
 }

@@ -494,6 +494,37 @@ static void test_recreate_same_name(void)
 	guest_down(&g, true);
 }
 
+/* A log the file system cannot take: counted and said, the output still served; logged again after SIGHUP. */
+static void test_log_full(void)
+{
+	struct guest g;
+	char *log = NULL;
+	size_t len = 0;
+	uint64_t lost = 0;
+
+	unlink(log_path("eta", NULL));
+	CU_ASSERT_FATAL(symlink("/dev/full", log_path("eta", NULL)) == 0);
+	CU_ASSERT_FATAL(guest_up(&g, 7, "eta") == 0);
+	free(wait_tty(7, 0, NULL));
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "lost line\n", 10, 2000), 10);
+	for (int i = 0; i < 300 && (lost = cons_counter(7, 0, "log_lost_bytes")) < 10; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(lost, 10);
+	CU_ASSERT(!cons_flag(7, 0, "disabled"));
+	/* Room again: a real file in its place, reopened on SIGHUP. */
+	unlink(log_path("eta", NULL));
+	CU_ASSERT_FATAL(kill(E.daemon, SIGHUP) == 0);
+	poll(NULL, 0, 200);
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "kept line\n", 10, 2000), 10);
+	CU_ASSERT(wait_log(log_path("eta", NULL), 10));
+	log = slurp(log_path("eta", NULL), &len);
+	CU_ASSERT(log && len == 10 && !memcmp(log, "kept line\n", 10));
+	free(log);
+	CU_ASSERT_EQUAL(cons_counter(7, 0, "log_lost_bytes"), 10);
+	guest_down(&g, true);
+	unlink(log_path("eta", NULL));
+}
+
 static void test_restart(void)
 {
 	struct guest g;
@@ -656,6 +687,7 @@ int main(void)
 	CU_add_test(s, "rate limit", test_rate_limit);
 	CU_add_test(s, "hostile rings and event storms", test_hostile);
 	CU_add_test(s, "guest recreated with the same name", test_recreate_same_name);
+	CU_add_test(s, "a log the file system cannot take", test_log_full);
 	CU_add_test(s, "daemon SIGKILLed and restarted", test_restart);
 	CU_add_test(s, "secondary console / channel", test_secondary_channel);
 	CU_add_test(s, "200 guests on one daemon", test_200_guests);
