@@ -77,11 +77,37 @@ make_block_device() {
 	echo "$BLOCK_DEV" >"$LAB_DIR/block-dev"
 }
 
+# In QEMU the disk files get a tmpfs of their own, big enough for each of
+# them written in full.  On the initramfs' root (half of dom0's memory, most
+# of it the image) a guest script that filled its file disk ran that root
+# out of space: the loop device's writeback failed ("lost async page write",
+# in dom0's kernel log only) and the logs there, the guest's console log
+# with them, stopped growing: the run waited for a guest that had finished.
+DISK_FS_SLACK_MB=8
+
+# DIR MIB: fail unless DIR's file system has MIB MiB free
+disk_room() {
+	local avail
+	avail=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')
+	[ -n "$avail" ] && [ "$avail" -ge "$2" ] && return 0
+	echo "$1 has ${avail:-?} MiB free; the lab's disk files need $2 MiB written in full (--disk-mb $LAB_DISK_MB)"
+	return 1
+}
+
 make_disks() {
+	local files=2
 	mkdir -p "$DISK_DIR" || return 1
+	if [ "$LAB_MODE" = qemu ]; then
+		mount -t tmpfs -o "size=$((files * LAB_DISK_MB + DISK_FS_SLACK_MB))m,mode=0755" \
+			pvsplit-lab-disks "$DISK_DIR" || return 1
+	else
+		files=3 # and the block device's backing file
+	fi
+	disk_room "$DISK_DIR" $((files * LAB_DISK_MB)) || return 1
 	truncate -s "${LAB_DISK_MB}M" "$DISK_DIR/disk-file.img" "$DISK_DIR/disk-hot.img" || return 1
 	make_block_device || return 1
 	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
+	df -m "$DISK_DIR"
 }
 
 # a guest config's cpus= line (empty without LAB_GUEST_CPUS)
@@ -179,6 +205,12 @@ guest_snapshot() {
 	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
 	echo "-- the guest's console, last 40 lines ($log)"
 	tail -n 40 "$log" 2>/dev/null | tr -d '\r'
+	# dom0's own trouble can look like a guest that stopped: no room for
+	# the logs, the disks' writeback failing
+	echo "-- dom0: space for the disks and the logs, memory, kernel I/O errors"
+	df -m 2>/dev/null
+	free -m
+	dmesg | grep -E 'I/O error|lost async page write|No space left' | tail -n 5
 }
 
 # on a real host the guest is created paused: the console session that feeds
