@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <linux/loop.h>
+#include <linux/major.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +80,60 @@ static int probe_file(struct blk_store *s, const struct stat *st, uint32_t logic
 	return 0;
 }
 
-int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direct,
+/*
+ * Serve loop device dev (s->fd) through its backing file: sysfs's path,
+ * checked against the loop's own inode and size.  0, or -errno with s as it was.
+ */
+static int loop_file(struct blk_store *s, dev_t dev, int flags)
+{
+	struct loop_info64 li;
+	char path[128], file[4096];
+	struct stat st;
+	size_t n;
+	FILE *f;
+	int fd;
+
+	if (ioctl(s->fd, LOOP_GET_STATUS64, &li))
+		return -errno;
+	if (li.lo_offset || li.lo_sizelimit || li.lo_encrypt_type != LO_CRYPT_NONE)
+		return -ENOTSUP;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/loop/backing_file", major(dev),
+		 minor(dev));
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fread(file, 1, sizeof(file) - 1, f);
+	fclose(f);
+	while (n && file[n - 1] == '\n')
+		n--;
+	file[n] = 0;
+	if (file[0] != '/')
+		return -ENOENT;
+	fd = open(file, flags);
+	if (fd < 0)
+		return -errno;
+	/* The same inode (not a file renamed over it, " (deleted)" never opens), whole. */
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_ino != li.lo_inode ||
+	    st.st_dev != (dev_t)li.lo_device || (uint64_t)st.st_size != s->size) {
+		close(fd);
+		return -ESTALE;
+	}
+	s->file = strdup(file);
+	if (!s->file) {
+		close(fd);
+		return -ENOMEM;
+	}
+	close(s->fd);
+	s->fd = fd;
+	s->bdev = false;
+	/* The loop device's geometry stays; discard is a punched hole now. */
+	s->discard = !s->readonly && fallocate(s->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+					       (off_t)s->size, 4096) == 0;
+	s->secure_discard = false;
+	return 0;
+}
+
+int blk_store_open(const char *path, bool readonly, uint32_t logical, unsigned oflags,
 		   struct blk_store **out)
 {
 	struct blk_store *s = calloc(1, sizeof(*s));
@@ -98,6 +153,10 @@ int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direc
 	if (S_ISBLK(st.st_mode)) {
 		s->bdev = true;
 		r = probe_bdev(s, st.st_rdev);
+		/* Not a loop device, or one with more to it: it stays (not an error). */
+		if (!r && (oflags & BLK_STORE_LOOP_FILE) && !(oflags & BLK_STORE_DIRECT) &&
+		    major(st.st_rdev) == LOOP_MAJOR)
+			loop_file(s, st.st_rdev, flags);
 	} else if (S_ISREG(st.st_mode)) {
 		r = probe_file(s, &st, logical);
 	} else {
@@ -105,7 +164,7 @@ int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direc
 	}
 	if (r)
 		goto fail;
-	if (direct)
+	if (oflags & BLK_STORE_DIRECT)
 		s->dfd = open(path, flags | O_DIRECT);
 	*out = s;
 	return 0;
@@ -122,6 +181,7 @@ void blk_store_close(struct blk_store *s)
 		close(s->fd);
 	if (s->dfd >= 0)
 		close(s->dfd);
+	free(s->file);
 	free(s);
 }
 

@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 struct blk_store {
-	int fd;	 /* buffered */
-	int dfd; /* O_DIRECT, -1 when not asked for or the file system refuses it */
+	int fd;	    /* buffered */
+	char *file; /* a loop device served through its backing file: that file */
+	int dfd;    /* O_DIRECT, -1 when not asked for or the file system refuses it */
 	bool bdev;
 	bool readonly;
 	uint64_t size;	   /* bytes */
@@ -26,15 +27,26 @@ struct blk_store {
 	uint32_t discard_alignment;
 };
 
+/* blk_store_open() flags */
+#define BLK_STORE_DIRECT    1u /* also open it O_DIRECT (dfd) for aligned transfers */
+#define BLK_STORE_LOOP_FILE 2u /* a plain loop device: its backing file instead */
+
 /*
  * Open path for a vbd.  logical: the sector size to expose for a regular
  * file (512 or 4096; 0 = 512); a block device always exposes its own.
- * direct: also open it O_DIRECT (dfd) for aligned transfers; without it, or
- * where the file system refuses O_DIRECT, everything goes through the page
- * cache (fd).  -EINVAL for a bad logical size or a file whose size is not a
- * multiple of it, other -errno from open/ioctl.
+ * BLK_STORE_DIRECT: also open it O_DIRECT (dfd) for aligned transfers;
+ * without it, or where the file system refuses O_DIRECT, everything goes
+ * through the page cache (fd).  BLK_STORE_LOOP_FILE, without
+ * BLK_STORE_DIRECT: a loop device with no offset, size limit or
+ * encryption over a regular file (what Xen's block script makes of a
+ * file) is served through that file, the same inode as the loop device
+ * reports, and keeps the loop device's geometry: one page cache instead
+ * of two, no loop worker, a full file system's error at the write; file
+ * names the file then.  Anything else keeps the loop device.  -EINVAL for
+ * a bad logical size or a file whose size is not a multiple of it, other
+ * -errno from open/ioctl.
  */
-int blk_store_open(const char *path, bool readonly, uint32_t logical, bool direct,
+int blk_store_open(const char *path, bool readonly, uint32_t logical, unsigned flags,
 		   struct blk_store **out);
 void blk_store_close(struct blk_store *s);
 /* Re-read the size; *changed when it differs.  0 or -errno. */

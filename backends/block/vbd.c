@@ -194,7 +194,10 @@ static int vbd_prepare(struct pvb_device *d)
 		safe = 1;
 		break;
 	}
-	r = blk_store_open(v->backing, v->readonly, logical, safe, &v->store);
+	r = blk_store_open(v->backing, v->readonly, logical,
+			   (safe ? BLK_STORE_DIRECT : 0) |
+				   (v->cfg->loop_file ? BLK_STORE_LOOP_FILE : 0),
+			   &v->store);
 	if (r) {
 		pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot open %s: %s", v->backing, strerror(-r));
 		return r;
@@ -209,8 +212,12 @@ static int vbd_prepare(struct pvb_device *d)
 			v->discard = false;
 		free(de);
 	}
-	pvb_dev_log(d, PVB_LOG_INFO, -1, "%s %s: %llu bytes, %u/%u byte sectors, %s%s%s",
-		    v->store->bdev ? "block device" : "file", v->backing,
+	pvb_dev_log(d, PVB_LOG_INFO, -1, "%s %s%s%s%s: %llu bytes, %u/%u byte sectors, %s%s%s",
+		    v->store->file   ? "loop device"
+		    : v->store->bdev ? "block device"
+				     : "file",
+		    v->backing, v->store->file ? " (through its file " : "",
+		    v->store->file ? v->store->file : "", v->store->file ? ")" : "",
 		    (unsigned long long)v->store->size, v->store->logical, v->store->physical,
 		    v->direct_io ? "O_DIRECT" : "page cache", v->readonly ? ", read-only" : "",
 		    v->discard ? ", discard" : "");
@@ -422,6 +429,9 @@ static void vbd_stats(struct pvb_device *d, struct json_object *o)
 
 	if (v->store) {
 		json_object_object_add(o, "backing", json_object_new_string(v->backing));
+		if (v->store->file)
+			json_object_object_add(o, "backing_file",
+					       json_object_new_string(v->store->file));
 		json_object_object_add(o, "size", json_object_new_int64((int64_t)v->store->size));
 		json_object_object_add(o, "read_only", json_object_new_boolean(v->readonly));
 		json_object_object_add(o, "direct_io", json_object_new_boolean(v->direct_io));
@@ -450,4 +460,5 @@ void vbd_config_default(struct vbd_config *c)
 	c->persistent_max = 0; /* per queue: what the ring can have in flight (dataplane.h) */
 	c->resize_ms = 1000;
 	c->direct_io = VBD_DIRECT_SAFE;
+	c->loop_file = true;
 }

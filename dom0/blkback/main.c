@@ -32,6 +32,8 @@ static void usage(FILE *f)
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
+		"  --no-loop-file        serve a loop device as one (default: a plain loop device\n"
+		"                        in page-cache mode is served through its backing file)\n"
 		"  --poll-us N|auto[:MAX]\n"
 		"                        poll rings and completions before sleeping: auto (the\n"
 		"                        default), a window that adapts, from 0 while idle to\n"
@@ -103,6 +105,7 @@ int main(int argc, char **argv)
 		O_SCHEMA,
 		O_STATE,
 		O_DIO,
+		O_NOLOOP,
 		O_POLL
 	};
 	static const struct option opts[] = {
@@ -114,6 +117,7 @@ int main(int argc, char **argv)
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "direct-io", required_argument, NULL, O_DIO },
+		{ "no-loop-file", no_argument, NULL, O_NOLOOP },
 		{ "poll-us", required_argument, NULL, O_POLL },
 		{ "schema-dir", required_argument, NULL, O_SCHEMA },
 		{ "state-dir", required_argument, NULL, O_STATE },
@@ -172,6 +176,9 @@ int main(int argc, char **argv)
 					optarg);
 				return 2;
 			}
+			break;
+		case O_NOLOOP:
+			vc.loop_file = false;
 			break;
 		case O_POLL:
 			if (parse_poll(optarg, &poll_auto, &poll_us))

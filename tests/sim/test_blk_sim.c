@@ -32,6 +32,7 @@ static struct blkenv E;
 static uint32_t next_devid = 51712;
 static bool have_loop;
 static const char *const resize_fast[] = { "--resize-interval", "100", NULL };
+static const char *const no_loop_file[] = { "--resize-interval", "100", "--no-loop-file", NULL };
 
 #define DISK		 (8u << 20)
 #define XENBUS_CONNECTED "4"
@@ -61,10 +62,18 @@ static int sh(const char *cmd, char *out, size_t len)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/*
+ * bdev: LOOP_LIMITED, a loop device with a size limit, which the daemon
+ * serves as the block device it is; LOOP_PLAIN, a plain one, which it
+ * serves through its backing file (test_loop_file).
+ */
+#define LOOP_LIMITED 1
+#define LOOP_PLAIN   2
+
 /* A device for domid, backed by a new zeroed file (or a loop device over it). */
 /* x: discard_enable and script taken from it when not NULL. */
 static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
-		       bool bdev, const struct ts_vbd *x)
+		       int bdev, const struct ts_vbd *x)
 {
 	struct ts_vbd v = { .backend_domid = 0, .domid = domid, .readonly = readonly };
 
@@ -84,8 +93,13 @@ static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readon
 	if (bdev) {
 		char cmd[512];
 
-		snprintf(cmd, sizeof(cmd), "losetup -f --show --sector-size %u '%s'",
-			 sector ? sector : 512, d->file);
+		char limit[48] = "";
+
+		if (bdev != LOOP_PLAIN)
+			snprintf(limit, sizeof(limit), "--sizelimit %llu",
+				 (unsigned long long)size);
+		snprintf(cmd, sizeof(cmd), "losetup -f --show --sector-size %u %s '%s'",
+			 sector ? sector : 512, limit, d->file);
 		CU_ASSERT_FATAL(sh(cmd, d->loop, sizeof(d->loop)) == 0 && d->loop[0]);
 		v.params = d->loop;
 	}
@@ -93,7 +107,7 @@ static void dev_add_ex(struct dev *d, uint32_t domid, uint64_t size, bool readon
 }
 
 static void dev_add(struct dev *d, uint32_t domid, uint64_t size, bool readonly, uint32_t sector,
-		    bool bdev)
+		    int bdev)
 {
 	dev_add_ex(d, domid, size, readonly, sector, bdev, NULL);
 }
@@ -957,6 +971,85 @@ static void test_discard_disabled(void)
 	CU_ASSERT(v && !strcmp(v, "0"));
 	free(v);
 	dev_remove(&d);
+}
+
+/* ---- a plain loop device: served through its backing file ---- */
+
+struct loopprobe {
+	uint32_t devid;
+	char file[256];
+	int in_file;		/* a completed write was in the file at once (no flush) */
+	char backing_file[256]; /* stats' backing_file, "" when absent */
+};
+
+static int loop_peek(struct pvf_blk *b, void *arg)
+{
+	struct loopprobe *p = arg;
+	uint8_t buf[65536], back[65536];
+	json_object *root, *dev, *v;
+	int fd;
+
+	blkenv_pattern(buf, sizeof(buf), p->devid);
+	if (pvf_blk_write(b, 131072, buf, sizeof(buf)))
+		return 2;
+	fd = open(p->file, O_RDONLY);
+	if (fd < 0)
+		return 3;
+	p->in_file = pread(fd, back, sizeof(back), 131072) == (ssize_t)sizeof(back) &&
+		     !memcmp(buf, back, sizeof(back));
+	close(fd);
+	if (pvf_blk_read(b, 131072, back, sizeof(back)) || memcmp(buf, back, sizeof(back)))
+		return 4;
+	p->backing_file[0] = 0;
+	root = blkenv_stats(&E);
+	dev = root ? blkenv_dev_stats(root, 1, p->devid) : NULL;
+	if (dev && json_object_object_get_ex(dev, "backing_file", &v))
+		snprintf(p->backing_file, sizeof(p->backing_file), "%s", json_object_get_string(v));
+	json_object_put(root);
+	return 0;
+}
+
+static void loop_case(struct loopprobe *p)
+{
+	struct pvf_blk_opts o;
+	struct dev d;
+
+	memset(p, 0, sizeof(*p));
+	dev_add(&d, 1, DISK, false, 512, LOOP_PLAIN);
+	opts_for(&o, &d);
+	p->devid = d.devid;
+	snprintf(p->file, sizeof(p->file), "%s", d.file);
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, loop_peek, p), 0);
+	dev_remove(&d);
+}
+
+/*
+ * What Xen's block script makes of a file, a plain loop device, is served
+ * through that file: one page cache, a write in the file as soon as it
+ * completes (through the loop device's own cache it waits for writeback).
+ * --no-loop-file serves the loop device.
+ */
+static void test_loop_file(void)
+{
+	struct loopprobe *p =
+		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (!have_loop) {
+		fprintf(stderr, "no loop devices here: skipped\n");
+		munmap(p, sizeof(*p));
+		return;
+	}
+	loop_case(p);
+	CU_ASSERT_STRING_EQUAL(p->backing_file, p->file);
+	CU_ASSERT(p->in_file);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, no_loop_file), 0);
+	loop_case(p);
+	CU_ASSERT_STRING_EQUAL(p->backing_file, "");
+	CU_ASSERT(!p->in_file);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	munmap(p, sizeof(*p));
 }
 
 /* ---- direct-io-safe: O_DIRECT only with the toolstack's permission ---- */
@@ -2129,6 +2222,7 @@ int main(void)
 	CU_add_test(s, "writes reach the file before they complete; flush, barrier",
 		    test_flush_durability);
 	CU_add_test(s, "flush and barrier reach a block device", test_flush_bdev);
+	CU_add_test(s, "a plain loop device is served through its file", test_loop_file);
 	CU_add_test(s, "discard punches holes", test_discard);
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
 	CU_add_test(s, "a daemon on one CPU: large transfers inline", test_one_cpu);
