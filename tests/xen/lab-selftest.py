@@ -93,6 +93,25 @@ class Shell(unittest.TestCase):
         self.assertEqual(recs[1]["value"], 12)
 
 
+    def test_waits_start_no_process(self):
+        """lab_wait_for_line and lab_sleep run in the shell, no grep, date or
+        sleep process per look (they still work with PATH empty), and see a
+        line written in two pieces."""
+        with tempfile.TemporaryDirectory() as d:
+            ev = os.path.join(d, "events")
+            script = (f". {LAB}/images/common/root/lab/lab-lib.sh\n"
+                      f": >{ev}\n"
+                      f"( lab_sleep 0.3; printf '{{\"ev\":\"mark\",\"na' >>{ev}; lab_sleep 0.3;"
+                      f" printf 'me\":\"x\"}}\\n' >>{ev} ) &\n"
+                      "PATH=/nonexistent\n"
+                      f"lab_wait_for_line {ev} '\"ev\":\"mark\",[^}}]*\"name\":\"x\"' 10 || exit 3\n"
+                      f"t=$SECONDS; lab_wait_for_line {ev} '\"name\":\"y\"' 1 && exit 4\n"
+                      "[ $((SECONDS - t)) -le 3 ] || exit 5\n")
+            r = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                               timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class HostDom0(unittest.TestCase):
     """A real dom0 host's plumbing: the overlay unpacked into a scratch root,
     dom0-main.sh run there with LAB_MODE=host and records in a file."""
