@@ -818,6 +818,20 @@ static void test_flush_durability(void)
 	dev_remove(&d);
 }
 
+/* Memory a test shares with its frontend child, for a test on loop devices: NULL (skipped) without them. */
+static void *loop_test_mem(size_t n)
+{
+	void *m;
+
+	if (!have_loop) {
+		fprintf(stderr, "no loop devices here: skipped\n");
+		return NULL;
+	}
+	m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(m != MAP_FAILED);
+	return m;
+}
+
 /* Flushes the block layer completed on a loop device (field 16 of its stat). */
 static long long loop_flushes(const char *dev)
 {
@@ -870,15 +884,11 @@ static void test_flush_bdev(void)
 {
 	struct dev d;
 	struct pvf_blk_opts o;
-	struct flushpeek *fp =
-		mmap(NULL, sizeof(*fp), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct flushpeek *fp = loop_test_mem(sizeof(*fp));
 
-	if (!have_loop) {
-		fprintf(stderr, "no loop devices here: skipped\n");
-		munmap(fp, sizeof(*fp));
+	if (!fp)
 		return;
-	}
-	dev_add(&d, 1, DISK, false, 512, true);
+	dev_add(&d, 1, DISK, false, 512, LOOP_LIMITED);
 	opts_for(&o, &d);
 	fp->dev = d.loop;
 	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, flush_reaches_device, fp), 0);
@@ -1031,14 +1041,10 @@ static void loop_case(struct loopprobe *p)
  */
 static void test_loop_file(void)
 {
-	struct loopprobe *p =
-		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct loopprobe *p = loop_test_mem(sizeof(*p));
 
-	if (!have_loop) {
-		fprintf(stderr, "no loop devices here: skipped\n");
-		munmap(p, sizeof(*p));
+	if (!p)
 		return;
-	}
 	loop_case(p);
 	CU_ASSERT_STRING_EQUAL(p->backing_file, p->file);
 	CU_ASSERT(p->in_file);
@@ -1122,19 +1128,15 @@ static int dio_peek(struct pvf_blk *b, void *arg)
  */
 static void test_direct_io_safe(void)
 {
-	struct dioprobe *p =
-		mmap(NULL, sizeof(*p), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct dioprobe *p = loop_test_mem(sizeof(*p));
 
-	if (!have_loop) {
-		fprintf(stderr, "no loop devices here: skipped\n");
-		munmap(p, sizeof(*p));
+	if (!p)
 		return;
-	}
 	for (int safe = 0; safe < 2; safe++) {
 		struct dev d;
 		struct pvf_blk_opts o;
 
-		dev_add_ex(&d, 1, DISK, false, 512, true,
+		dev_add_ex(&d, 1, DISK, false, 512, LOOP_LIMITED,
 			   &(struct ts_vbd){ .direct_io_safe = safe });
 		opts_for(&o, &d);
 		p->dev = d.loop;
@@ -1160,7 +1162,7 @@ static void test_direct_io_safe(void)
 		struct dev d;
 		struct pvf_blk_opts o;
 
-		dev_add_ex(&d, 1, DISK, false, 512, true,
+		dev_add_ex(&d, 1, DISK, false, 512, LOOP_LIMITED,
 			   &(struct ts_vbd){ .direct_io_safe = true });
 		opts_for(&o, &d);
 		p->dev = d.loop;
@@ -1822,7 +1824,7 @@ static void test_hotplug(void)
 		/* A block device: the script announces it, the backend opens that. */
 		struct dev l;
 
-		dev_add_ex(&l, 1, DISK, false, 512, true, &x);
+		dev_add_ex(&l, 1, DISK, false, 512, LOOP_LIMITED, &x);
 		CU_ASSERT_EQUAL(hotplug_add(&l), 0);
 		CU_ASSERT(backend_key_is(&l, "physical-device", NULL));
 		seed = 6;
