@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -110,6 +111,26 @@ class Shell(unittest.TestCase):
             r = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
                                timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
+
+
+    def test_step_in_a_trap_handler_ends_with_its_command(self):
+        """A step run from a signal's trap (host_abort's cleanup) returns the
+        command's status as soon as it ends: bash reaps no child there, so
+        the wait must not take a zombie for a running command."""
+        script = (f". {LAB}/images/common/root/lab/lab-lib.sh\n"
+                  "work() { sleep 30; }\n"
+                  "cleanup() { return 3; }\n"
+                  "on_term() { trap '' TERM; kill -KILL -- -$LAB_STEP_PID; t=$SECONDS;"
+                  " lab_with_timeout 8 cleanup; echo \"inner $? $((SECONDS - t))\"; exit 0; }\n"
+                  "trap on_term TERM\n"
+                  "lab_with_timeout 60 work\n")
+        p = subprocess.Popen(["bash", "-c", script], stdout=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=30)
+        rc, secs = out.split()[1:3]
+        self.assertEqual(rc, "3", out)
+        self.assertLessEqual(int(secs), 3, out)
 
 
 class HostDom0(unittest.TestCase):

@@ -82,6 +82,17 @@ lab_sleep() {
 	return 0
 }
 
+# lab_alive PID: running, and not a zombie yet to be reaped (in a trap
+# handler bash reaps no child until it waits for one, and lab_sleep starts
+# none: kill -0 alone would wait out the timeout)
+lab_alive() {
+	local s
+	kill -0 "$1" 2>/dev/null || return 1
+	{ read -r s </proc/"$1"/stat; } 2>/dev/null || return 1
+	s=${s##*) }
+	[ "${s%% *}" != Z ]
+}
+
 # run "$@" in its own process group; after $1 seconds kill the group and
 # return 124 (without waiting for a process stuck in the kernel, such as I/O
 # to a hung disk, which SIGKILL cannot end)
@@ -94,14 +105,14 @@ lab_with_timeout() {
 	set +m
 	LAB_STEP_PID=$pid # its process group: for a TERM trap of the caller's
 	end=$((SECONDS + tmo))
-	while kill -0 "$pid" 2>/dev/null; do
+	while lab_alive "$pid"; do
 		if [ "$SECONDS" -ge "$end" ]; then
 			kill -KILL -- -"$pid" 2>/dev/null
 			for i in 1 2 3 4 5 6 7 8 9 10; do
-				kill -0 "$pid" 2>/dev/null || break
-				sleep 0.5
+				lab_alive "$pid" || break
+				lab_sleep 0.5
 			done
-			kill -0 "$pid" 2>/dev/null && echo "lab: $1 (pid $pid) did not die: left behind"
+			lab_alive "$pid" && echo "lab: $1 (pid $pid) did not die: left behind"
 			return 124
 		fi
 		lab_sleep 0.2
@@ -144,7 +155,8 @@ lab_step_skip() { lab_emit step name "$1" status skip secs "${3:-0}" detail "$2"
 lab_wait_for_line() {
 	local file=$1 re=$2 end=$((SECONDS + $3)) fd="" line part=""
 	while :; do
-		[ -n "$fd" ] || exec {fd}<"$file" 2>/dev/null || fd=""
+		# (the braces: a redirection of exec itself would stay, for good)
+		[ -n "$fd" ] || { exec {fd}<"$file"; } 2>/dev/null || fd=""
 		if [ -n "$fd" ]; then
 			while IFS= read -r -u "$fd" line; do
 				line=$part$line

@@ -85,12 +85,17 @@ make_block_device() {
 # with them, stopped growing: the run waited for a guest that had finished.
 DISK_FS_SLACK_MB=8
 
-# DIR MIB: fail unless DIR's file system has MIB MiB free
+# DIR MIB: fail unless DIR's file system has MIB MiB free (not checked
+# where df has no figure: busybox's for an initramfs root, --host-mode in QEMU)
 disk_room() {
 	local avail
-	avail=$(df -Pm "$1" | awk 'NR == 2 { print $4 }')
-	[ -n "$avail" ] && [ "$avail" -ge "$2" ] && return 0
-	echo "$1 has ${avail:-?} MiB free; the lab's disk files need $2 MiB written in full (--disk-mb $LAB_DISK_MB)"
+	avail=$(df -Pm "$1" 2>/dev/null | awk 'NR == 2 { print $4 }')
+	if [ -z "$avail" ]; then
+		echo "no free-space figure for $1 (df): the room for the disks is not checked"
+		return 0
+	fi
+	[ "$avail" -ge "$2" ] && return 0
+	echo "$1 has $avail MiB free; the lab's disk files need $2 MiB written in full (--disk-mb $LAB_DISK_MB)"
 	return 1
 }
 
@@ -107,7 +112,7 @@ make_disks() {
 	truncate -s "${LAB_DISK_MB}M" "$DISK_DIR/disk-file.img" "$DISK_DIR/disk-hot.img" || return 1
 	make_block_device || return 1
 	ls -l "$DISK_DIR" "$(cat "$LAB_DIR/block-dev")"
-	df -m "$DISK_DIR"
+	df -m "$DISK_DIR" 2>/dev/null || true
 }
 
 # a guest config's cpus= line (empty without LAB_GUEST_CPUS)
