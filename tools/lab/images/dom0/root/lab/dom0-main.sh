@@ -368,13 +368,7 @@ interactive_console() {
 # ---- a real host: what must not be running, and leaving nothing behind ----
 
 # a process gone or a zombie (nobody may reap a daemon whose parent went)
-gone() {
-	local st
-	[ -n "$1" ] || return 0
-	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
-	st=${st##*) }
-	[ "${st%% *}" = Z ]
-}
+gone() { ! lab_alive "$1"; }
 
 # wait up to 5 s for PID to be gone
 gone_soon() {
