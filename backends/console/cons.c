@@ -222,60 +222,75 @@ static void log_written(struct cons *c)
 	c->log_failing = false;
 }
 
+/* One write to the log: the bytes it took, or 0 when it failed (counted). */
+static size_t log_put(struct cons *c, const char *p, size_t n)
+{
+	ssize_t w = write(c->logfd, p, n);
+
+	if (w <= 0) {
+		log_failed(c, n, w < 0 ? errno : ENOSPC);
+		return 0;
+	}
+	log_written(c);
+	c->log_size += (uint64_t)w;
+	return (size_t)w;
+}
+
+/* "[YYYY-mm-dd HH:MM:SS] " for a line about to start. */
+static size_t stamp(char *ts, size_t size)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	return strftime(ts, size, "[%Y-%m-%d %H:%M:%S] ", &tm);
+}
+
+/*
+ * Every byte of n either reaches the log or is counted in log_lost_bytes
+ * (timestamps included).  With rotate-size, a file is cut at the size and
+ * the rest goes to the next one; a timestamp stays with its line.
+ */
 static void log_write(struct cons *c, const char *p, size_t n)
 {
+	bool may_rotate = c->p.rotate_size != 0;
+
 	while (n && c->logfd >= 0) {
-		size_t k = n;
-		ssize_t w;
+		size_t k = n, l = 0, w;
+		char ts[40];
 
-		if (c->p.timestamps && c->line_start) {
-			char ts[40];
-			time_t t = time(NULL);
-			struct tm tm;
-			size_t l;
-
-			localtime_r(&t, &tm);
-			l = strftime(ts, sizeof(ts), "[%Y-%m-%d %H:%M:%S] ", &tm);
-			if (write(c->logfd, ts, l) == (ssize_t)l)
-				c->log_size += l;
+		if (c->p.timestamps && c->line_start)
+			l = stamp(ts, sizeof(ts));
+		if (may_rotate && c->log_size && c->log_size + l >= c->p.rotate_size) {
+			rotate(c);
+			/* A log that would not move aside is written on, not rotated again. */
+			may_rotate = !c->log_size;
+			continue;
+		}
+		if (l) {
 			c->line_start = false;
+			log_put(c, ts, l);
 		}
 		if (c->p.timestamps) {
 			const char *nl = memchr(p, '\n', n);
 
-			if (nl) {
+			if (nl)
 				k = (size_t)(nl - p) + 1;
-				c->line_start = true;
-			}
 		}
-		if (c->p.rotate_size && c->log_size + k > c->p.rotate_size && c->log_size) {
-			/* Cut at the size, the rest goes to the new file. */
-			size_t room = c->p.rotate_size > c->log_size
-					      ? (size_t)(c->p.rotate_size - c->log_size)
-					      : 0;
-
-			if (room < k) {
-				if (room && write(c->logfd, p, room) == (ssize_t)room) {
-					c->log_size += room;
-					p += room;
-					n -= room;
-				}
-				rotate(c);
-				continue;
-			}
-		}
-		w = write(c->logfd, p, k);
-		if (w <= 0) {
-			log_failed(c, n, w < 0 ? errno : ENOSPC);
-			return;
-		}
-		log_written(c);
-		if ((size_t)w < k)
-			c->line_start = false; /* the line's end is still to come */
-		c->log_size += (uint64_t)w;
+		if (may_rotate && c->log_size + k > c->p.rotate_size &&
+		    c->log_size < c->p.rotate_size)
+			k = (size_t)(c->p.rotate_size - c->log_size);
+		w = log_put(c, p, k);
+		if (!w)
+			w = k; /* lost (counted); go on, so each later stamp is counted too */
+		if (c->p.timestamps && p[w - 1] == '\n')
+			c->line_start = true;
 		p += w;
-		n -= (size_t)w;
+		n -= w;
 	}
+	/* Configured but not open: it could not be (re)opened, which log_open said. */
+	if (n && c->log_path)
+		c->log_lost += n;
 }
 
 /* ---- the pty ---- */

@@ -6,6 +6,7 @@
  * destroyed and created again under the same name, a daemon restart, a
  * secondary console (channel) through xenbus.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -525,6 +526,98 @@ static void test_log_full(void)
 	unlink(log_path("eta", NULL));
 }
 
+/* "[YYYY-mm-dd HH:MM:SS] " at the start of s? */
+static bool is_stamp(const char *s)
+{
+	static const char pat[] = "[dddd-dd-dd dd:dd:dd] ";
+
+	for (size_t i = 0; i < sizeof(pat) - 1; i++)
+		if (pat[i] == 'd' ? !isdigit((unsigned char)s[i]) : s[i] != pat[i])
+			return false;
+	return true;
+}
+
+#define STAMP_LEN 22
+
+/*
+ * Timestamps with rotation: each file at most the size, every stamp whole
+ * and at the start of its line, and the lines (stamps taken out) the newest
+ * of what the guest wrote, in order.  Then a log on /dev/full: the stamps
+ * it could not take are counted with the lines.
+ */
+static void test_stamped_log(void)
+{
+	static const char *const args[] = {
+		"--timestamps", "yes", "--rotate-size", "4096", "--rotate-keep", "2", NULL
+	};
+	struct guest g;
+	char data[16000], all[3 * 4096 + 1], name[64], *f;
+	size_t len = 0, n = 0, total = 0;
+	uint64_t lost = 0;
+
+	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
+	CU_ASSERT_FATAL(start_daemon(args) == 0);
+	CU_ASSERT_FATAL(guest_up(&g, 8, "theta") == 0);
+	free(wait_tty(8, 0, NULL));
+	for (int i = 0; n + 64 < sizeof(data); i++)
+		n += (size_t)snprintf(data + n, sizeof(data) - n, "line %04d %.*s\n", i, i % 41 + 1,
+				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, data, n, 5000), (ssize_t)n);
+	for (int i = 0; i < 500 && cons_counter(8, 0, "rotations") < 5; i++)
+		poll(NULL, 0, 10);
+	poll(NULL, 0, 300);
+	for (int i = 2; i >= 0; i--) {
+		if (i)
+			snprintf(name, sizeof(name), "%s.%d", log_path("theta", NULL), i);
+		else
+			snprintf(name, sizeof(name), "%s", log_path("theta", NULL));
+		f = slurp(name, &len);
+		CU_ASSERT_FATAL(f != NULL);
+		CU_ASSERT(len <= 4096);
+		memcpy(all + total, f, len);
+		total += len;
+		free(f);
+	}
+	all[total] = 0;
+	CU_ASSERT(total > 2 * 4096);
+	{
+		/* Skip to the first whole line, then take every stamp out. */
+		char *p = strchr(all, '\n'), *text = malloc(total + 1);
+		size_t t = 0;
+		int lines = 0;
+
+		CU_ASSERT_FATAL(p && text);
+		for (p++; *p; lines++) {
+			char *nl = strchr(p, '\n');
+
+			CU_ASSERT(is_stamp(p));
+			if (!is_stamp(p) || !nl)
+				break;
+			memcpy(text + t, p + STAMP_LEN, (size_t)(nl + 1 - p - STAMP_LEN));
+			t += (size_t)(nl + 1 - p - STAMP_LEN);
+			p = nl + 1;
+		}
+		CU_ASSERT(lines > 100);
+		CU_ASSERT(t <= n && !memcmp(text, data + n - t, t));
+		free(text);
+	}
+	guest_down(&g, false);
+
+	unlink(log_path("iota", NULL));
+	CU_ASSERT_FATAL(symlink("/dev/full", log_path("iota", NULL)) == 0);
+	CU_ASSERT_FATAL(guest_up(&g, 9, "iota") == 0);
+	free(wait_tty(9, 0, NULL));
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "one\ntwo\n", 8, 2000), 8);
+	for (int i = 0;
+	     i < 300 && (lost = cons_counter(9, 0, "log_lost_bytes")) < 8 + 2 * STAMP_LEN; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(lost, 8 + 2 * STAMP_LEN);
+	guest_down(&g, true);
+	unlink(log_path("iota", NULL));
+	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
+	CU_ASSERT_FATAL(start_daemon(NULL) == 0);
+}
+
 static void test_restart(void)
 {
 	struct guest g;
@@ -688,6 +781,7 @@ int main(void)
 	CU_add_test(s, "hostile rings and event storms", test_hostile);
 	CU_add_test(s, "guest recreated with the same name", test_recreate_same_name);
 	CU_add_test(s, "a log the file system cannot take", test_log_full);
+	CU_add_test(s, "timestamps: rotated with their lines, counted when lost", test_stamped_log);
 	CU_add_test(s, "daemon SIGKILLed and restarted", test_restart);
 	CU_add_test(s, "secondary console / channel", test_secondary_channel);
 	CU_add_test(s, "200 guests on one daemon", test_200_guests);
