@@ -384,6 +384,31 @@ class Bench(unittest.TestCase):
                 capture_output=True, text=True, check=True).stdout
         self.assertEqual(got, "42 304 7\n25 1500\n20 1200\n[][]\n")
 
+    def test_irqs_per_io_where_the_runs_have_it(self):
+        self.keys_table_case([{"guest_irqs_per_io": 0.93}, {"guest_irqs_per_io": 2.0},
+                              {"guest_irqs_per_io": 1.0}],
+                             "disk interrupts in the guest per I/O", "1.0")
+
+    def test_blkif_irqs_counts_the_disk_events_of_every_cpu(self):
+        """guest-main.sh's blkif_irqs sums every blkif line's per-CPU counts
+        (not the irq number, not other devices); irqs_per_io divides a
+        difference by fio's I/Os (IOPS x runtime), nothing without I/O."""
+        lab = os.path.join(LAB, "images", "guest", "root", "lab", "guest-main.sh")
+        with tempfile.NamedTemporaryFile("w", suffix=".irq") as f:
+            f.write("           CPU0       CPU1\n"
+                    "  7:        100         20  xen-dyn-lateeoi    -event     blkif\n"
+                    "  8:          3          0  xen-dyn-lateeoi    -event     blkif-q1\n"
+                    "  9:       5000       5000  xen-dyn    -event     xenbus\n"
+                    "NMI:          0          0   Non-maskable interrupts\n")
+            f.flush()
+            got = subprocess.run(
+                ["bash", "-c", f"eval \"$(sed -n '/^blkif_irqs() {{/,/^}}/p;/^irqs_per_io() {{/,/^}}/p' {lab})\"; "
+                 f"blkif_irqs {f.name}; "
+                 "irqs_per_io 100 2100 400 5000; "
+                 "echo \"[$(irqs_per_io 5 5 0 5000)]\""],
+                capture_output=True, text=True, check=True).stdout
+        self.assertEqual(got, "123\n1.00\n[]\n")
+
     def test_guest_cpu_where_the_runs_have_it(self):
         runs = self.keys_table_case([{"guest_idle_pct": 26, "guest_cpu_us_per_io": 550},
                                      {"guest_idle_pct": 23, "guest_cpu_us_per_io": 630},

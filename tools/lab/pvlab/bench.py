@@ -22,7 +22,11 @@ LATENCY = ("clat_p50_us", "clat_p99_us")
 # the guest's CPU over each fio job: its idle share (time it waited for the
 # disk) and its busy time per I/O, where the run has them
 GUEST_CPU = ("guest_idle_pct", "guest_cpu_us_per_io")
-EXTRA = LATENCY + GUEST_CPU
+# the guest's interrupts from the disk's event channels per I/O (below 1:
+# one event carried several responses; above 1: an I/O took several
+# requests, e.g. 1 MiB split by blkfront's segment limit)
+IRQS = ("guest_irqs_per_io",)
+EXTRA = LATENCY + GUEST_CPU + IRQS
 
 
 def rounds(summaries):
@@ -81,6 +85,8 @@ def table(figs, out):
                 lambda c: f"{c['clat_p50_us']}/{c['clat_p99_us']}")
     _keys_table(figs, out, GUEST_CPU, "guest CPU over each fio job: idle share / busy us per I/O",
                 lambda c: f"{c['guest_idle_pct']}%/{c['guest_cpu_us_per_io']}")
+    _keys_table(figs, out, IRQS, "disk interrupts in the guest per I/O",
+                lambda c: f"{c['guest_irqs_per_io']}")
 
 
 def _keys_table(figs, out, keys, title, fmt):

@@ -109,12 +109,31 @@ guest_cpu() {
 	}'
 }
 
+# blkif_irqs [FILE]: interrupts taken from blkfront's event channels (every
+# "blkif" line of /proc/interrupts, all CPUs' columns), summed
+blkif_irqs() {
+	awk '/blkif/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' \
+		"${1:-/proc/interrupts}"
+}
+
+# irqs_per_io BEFORE AFTER IOPS RUNTIME_MS: blkif interrupts per I/O (nothing
+# when no I/O was done)
+irqs_per_io() {
+	awk -v a="$1" -v b="$2" -v iops="$3" -v ms="$4" 'BEGIN {
+		ios = iops * ms / 1000
+		if (ios > 0) printf "%.2f\n", (b - a) / ios
+	}'
+}
+
 # fio_rate NAME DEV RW BS DEPTH: one timed fio job; metrics MiB/s, IOPS,
-# the completion latency's 50th and 99th percentiles and the guest's CPU
-# (guest_cpu, over the whole fio command: its start and exit too)
+# the completion latency's 50th and 99th percentiles, the guest's CPU
+# (guest_cpu, over the whole fio command: its start and exit too) and the
+# disk's interrupts per I/O (irqs_per_io: how many responses one event
+# carried, inverted)
 fio_rate() {
-	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy
+	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy i0 irqs ms
 	t0=$(cpu_ticks)
+	i0=$(blkif_irqs)
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
 		--bs="$4" --iodepth="$5" --size=64M --runtime="$LAB_FIO_SECS" --time_based \
 		--output-format=terse --terse-version=3) || return 1
@@ -126,6 +145,8 @@ fio_rate() {
 	p50=$(terse_pct "$out" $((field + 11)) 50)
 	p99=$(terse_pct "$out" $((field + 11)) 99)
 	cpu=$(guest_cpu "$t0" "$(cpu_ticks)" "$iops" "$(grep -c '^cpu[0-9]' /proc/stat)")
+	ms=$(echo "$out" | awk -F';' -v f=$((field + 2)) '{ print $f }')
+	irqs=$(irqs_per_io "$i0" "$(blkif_irqs)" "$iops" "$ms")
 	read -r idle busy <<<"$cpu"
 	lab_metric "disk.$LAB_DISK_LABEL.$name.mib_s" "$bw" MiB/s
 	lab_metric "disk.$LAB_DISK_LABEL.$name.iops" "$iops" IOPS
@@ -133,8 +154,9 @@ fio_rate() {
 	[ -z "$p99" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p99_us" "$p99" us
 	[ -z "$idle" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_idle_pct" "$idle" %
 	[ -z "$busy" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_cpu_us_per_io" "$busy" us
+	[ -z "$irqs" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_irqs_per_io" "$irqs" irqs
 	echo "$name: $bw MiB/s, $iops IOPS, completion latency p50 ${p50:-?} us, p99 ${p99:-?} us," \
-		"guest CPU ${idle:-?}% idle, ${busy:-?} us busy per I/O"
+		"guest CPU ${idle:-?}% idle, ${busy:-?} us busy per I/O, ${irqs:-?} disk interrupts per I/O"
 }
 
 throughput() { # DEV
