@@ -268,8 +268,12 @@ static void log_write(struct cons *c, const char *p, size_t n)
 			continue;
 		}
 		if (l) {
+			size_t put = log_put(c, ts, l);
+
+			/* A stamp cut short: the rest is lost (a failure counted it all). */
+			if (put && put < l)
+				c->log_lost += l - put;
 			c->line_start = false;
-			log_put(c, ts, l);
 		}
 		if (c->p.timestamps) {
 			const char *nl = memchr(p, '\n', n);

@@ -79,16 +79,22 @@ void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us);
 /*
  * An adaptive window, between 0 and max_us (as KVM's halt polling): it
  * starts at 0, grows (to PVB_POLL_GROW_START_NS, then doubling) after each
- * sleep that a window of max_us would have ended, and halves after each
- * sleep longer than max_us; below PVB_POLL_GROW_START_NS it is 0.  An idle
- * loop comes to sleep at once; one whose work comes back within max_us
- * after each burst polls for it.
+ * sleep that a window of max_us would have ended, and halves after every
+ * PVB_POLL_SHRINK_AFTER sleeps in a row longer than max_us; below
+ * PVB_POLL_GROW_START_NS it is 0.  An idle loop comes to sleep soon; one
+ * whose work comes back within max_us after each burst polls for it, and
+ * keeps its window through a single late one.
  */
 void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us);
 #define PVB_POLL_GROW_START_NS 10000ull
-/* The adaptive rule: the next window after a sleep of idle_ns (window and
- * max in ns). */
-uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns);
+#define PVB_POLL_SHRINK_AFTER  2u
+/*
+ * The adaptive rule: the next window after a sleep of idle_ns (window and
+ * max in ns); *long_sleeps counts the sleeps in a row longer than max (the
+ * caller keeps it, starting at 0, and passes it to every call).
+ */
+uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns,
+			      unsigned *long_sleeps);
 /*
  * The cost of one system call here in ns (the least of a few timed batches
  * of getppid()): what an adaptive window's bound can be scaled from.

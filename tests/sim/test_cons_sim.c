@@ -551,7 +551,7 @@ static void test_stamped_log(void)
 		"--timestamps", "yes", "--rotate-size", "4096", "--rotate-keep", "2", NULL
 	};
 	struct guest g;
-	char data[16000], all[3 * 4096 + 1], name[64], *f;
+	char data[16000], all[3 * 8192 + 1], name[64], *f;
 	size_t len = 0, n = 0, total = 0;
 	uint64_t lost = 0;
 
@@ -561,7 +561,7 @@ static void test_stamped_log(void)
 	free(wait_tty(8, 0, NULL));
 	for (int i = 0; n + 64 < sizeof(data); i++)
 		n += (size_t)snprintf(data + n, sizeof(data) - n, "line %04d %.*s\n", i, i % 41 + 1,
-				      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+				      "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz");
 	CU_ASSERT_EQUAL(pvf_cons_write(g.c, data, n, 5000), (ssize_t)n);
 	for (int i = 0; i < 500 && cons_counter(8, 0, "rotations") < 5; i++)
 		poll(NULL, 0, 10);
@@ -574,6 +574,7 @@ static void test_stamped_log(void)
 		f = slurp(name, &len);
 		CU_ASSERT_FATAL(f != NULL);
 		CU_ASSERT(len <= 4096);
+		len = len < 8192 ? len : 8192; /* too long already failed: no overflow */
 		memcpy(all + total, f, len);
 		total += len;
 		free(f);

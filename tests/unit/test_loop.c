@@ -25,27 +25,64 @@
 #define US 1000ull
 #define MS 1000000ull
 
+/* The rule with a fresh count of long sleeps (none before). */
+static uint64_t next(uint64_t window, uint64_t max, uint64_t idle_ns)
+{
+	unsigned long_sleeps = 0;
+
+	return pvb_poll_next_window(window, max, idle_ns, &long_sleeps);
+}
+
 static void test_rule(void)
 {
 	const uint64_t max = 2 * MS, start = PVB_POLL_GROW_START_NS;
+	unsigned n = 0;
 
 	/* idle and stays so: no window */
-	CU_ASSERT_EQUAL(pvb_poll_next_window(0, max, 5 * MS), 0);
+	CU_ASSERT_EQUAL(next(0, max, 5 * MS), 0);
 	/* a sleep a window could have ended: grow from the start, doubling */
-	CU_ASSERT_EQUAL(pvb_poll_next_window(0, max, 300 * US), start);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(start, max, 300 * US), 2 * start);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(160 * US, max, 300 * US), 320 * US);
+	CU_ASSERT_EQUAL(next(0, max, 300 * US), start);
+	CU_ASSERT_EQUAL(next(start, max, 300 * US), 2 * start);
+	CU_ASSERT_EQUAL(next(160 * US, max, 300 * US), 320 * US);
 	/* up to the bound, never beyond */
-	CU_ASSERT_EQUAL(pvb_poll_next_window(1280 * US, max, 1900 * US), max);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max), max);
+	CU_ASSERT_EQUAL(next(1280 * US, max, 1900 * US), max);
+	CU_ASSERT_EQUAL(next(max, max, max), max);
 	/* the window ended the sleep: as it is */
-	CU_ASSERT_EQUAL(pvb_poll_next_window(320 * US, max, 100 * US), 320 * US);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(320 * US, max, 320 * US), 320 * US);
-	/* longer than any window: halve, and below the start, none */
-	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max + 1), max / 2);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(2 * start, max, 10 * MS), start);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(start, max, 10 * MS), 0);
-	CU_ASSERT_EQUAL(pvb_poll_next_window(start + 1, max, 10 * MS), 0);
+	CU_ASSERT_EQUAL(next(320 * US, max, 100 * US), 320 * US);
+	CU_ASSERT_EQUAL(next(320 * US, max, 320 * US), 320 * US);
+	/* longer than any window: one such sleep keeps the window, the second in a row halves it */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max + 1, &n), max);
+	CU_ASSERT_EQUAL(n, 1);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, max + 1, &n), max / 2);
+	CU_ASSERT_EQUAL(n, 0);
+	/* a late one between sleeps a window ended, or would have, costs nothing */
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max / 2, max, 10 * MS, &n), max / 2);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max / 2, max, 100 * US, &n), max / 2);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max / 2, max, 10 * MS, &n), max / 2);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max / 2, max, 1500 * US, &n), max);
+	CU_ASSERT_EQUAL(n, 0);
+	CU_ASSERT_EQUAL(pvb_poll_next_window(max, max, 10 * MS, &n), max);
+	/* and below the start, none */
+	n = 1;
+	CU_ASSERT_EQUAL(pvb_poll_next_window(2 * start, max, 10 * MS, &n), start);
+	n = 1;
+	CU_ASSERT_EQUAL(pvb_poll_next_window(start, max, 10 * MS, &n), 0);
+	n = 1;
+	CU_ASSERT_EQUAL(pvb_poll_next_window(start + 1, max, 10 * MS, &n), 0);
+	/* a loop gone quiet: from the bound to none in twice as many sleeps as halvings */
+	n = 0;
+	{
+		uint64_t w = max;
+		int sleeps = 0;
+
+		while (w && sleeps < 100) {
+			w = pvb_poll_next_window(w, max, 10 * MS, &n);
+			sleeps++;
+		}
+		CU_ASSERT_EQUAL(w, 0);
+		CU_ASSERT_EQUAL(sleeps, 16); /* 2 ms halved 8 times is under 10 us */
+	}
 }
 
 static void test_syscall_cost(void)
@@ -160,8 +197,11 @@ static void *producer(void *opaque)
 		post(g);
 		sleep_ns(MS);
 	}
-	/* then idle spells longer than the bound: it shrinks to none */
-	for (int i = 0; i < 16; i++) {
+	/*
+	 * then idle spells longer than the bound: it shrinks to none (two
+	 * spells a halving, from at most 2.56 ms: 18; 24 for slack)
+	 */
+	for (int i = 0; i < 24; i++) {
 		sleep_ns(30 * MS);
 		post(g);
 	}
@@ -196,7 +236,7 @@ static void test_adaptive_loop(void)
 			(unsigned long long)pi.grows, (unsigned long long)pi.shrinks);
 	/* no request waited for an event that was never asked for */
 	CU_ASSERT_EQUAL(g.stuck, 0);
-	CU_ASSERT_EQUAL(g.taken, 76);
+	CU_ASSERT_EQUAL(g.taken, 84);
 	CU_ASSERT(pi.adaptive);
 	CU_ASSERT_EQUAL(pi.max_ns, 20 * MS);
 	/* the burst was found by polling, the window grew for it... */
