@@ -526,6 +526,37 @@ static void test_log_full(void)
 	unlink(log_path("eta", NULL));
 }
 
+/* A log that cannot be opened at all (a directory in its place): counted too. */
+static void test_log_unopenable(void)
+{
+	struct guest g;
+	char *log = NULL;
+	size_t len = 0;
+	uint64_t lost = 0;
+
+	unlink(log_path("kappa", NULL));
+	CU_ASSERT_FATAL(mkdir(log_path("kappa", NULL), 0755) == 0);
+	CU_ASSERT_FATAL(guest_up(&g, 10, "kappa") == 0);
+	free(wait_tty(10, 0, NULL));
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "unlogged\n", 9, 2000), 9);
+	for (int i = 0; i < 300 && (lost = cons_counter(10, 0, "log_lost_bytes")) < 9; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(lost, 9);
+	CU_ASSERT(!cons_flag(10, 0, "disabled"));
+	/* The directory gone, SIGHUP opens the log, and it takes the output. */
+	CU_ASSERT_FATAL(rmdir(log_path("kappa", NULL)) == 0);
+	CU_ASSERT_FATAL(kill(E.daemon, SIGHUP) == 0);
+	poll(NULL, 0, 200);
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "logged\n", 7, 2000), 7);
+	CU_ASSERT(wait_log(log_path("kappa", NULL), 7));
+	log = slurp(log_path("kappa", NULL), &len);
+	CU_ASSERT(log && len == 7 && !memcmp(log, "logged\n", 7));
+	free(log);
+	CU_ASSERT_EQUAL(cons_counter(10, 0, "log_lost_bytes"), 9);
+	guest_down(&g, true);
+	unlink(log_path("kappa", NULL));
+}
+
 /* "[YYYY-mm-dd HH:MM:SS] " at the start of s? */
 static bool is_stamp(const char *s)
 {
@@ -782,6 +813,7 @@ int main(void)
 	CU_add_test(s, "hostile rings and event storms", test_hostile);
 	CU_add_test(s, "guest recreated with the same name", test_recreate_same_name);
 	CU_add_test(s, "a log the file system cannot take", test_log_full);
+	CU_add_test(s, "a log that cannot be opened", test_log_unopenable);
 	CU_add_test(s, "timestamps: rotated with their lines, counted when lost", test_stamped_log);
 	CU_add_test(s, "daemon SIGKILLed and restarted", test_restart);
 	CU_add_test(s, "secondary console / channel", test_secondary_channel);
