@@ -380,6 +380,7 @@ void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us)
 {
 	l->poll_ns = 0;
 	l->poll_max_ns = (uint64_t)max_us * 1000;
+	l->long_sleeps = 0;
 }
 
 uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns,
