@@ -495,66 +495,83 @@ static void test_recreate_same_name(void)
 	guest_down(&g, true);
 }
 
+static int spoil_full(const char *path)
+{
+	return symlink("/dev/full", path);
+}
+
+static int spoil_dir(const char *path)
+{
+	return mkdir(path, 0755);
+}
+
+static int mend_dir(const char *path)
+{
+	return rmdir(path);
+}
+
+/*
+ * Guest DOMID up with its log spoiled first (SPOIL on its path), then TEXT
+ * written: log_lost_bytes comes to WANT, the console still served.
+ */
+static void spoiled_log_counts(struct guest *g, uint32_t domid, const char *name,
+			       int (*spoil)(const char *), const char *text, uint64_t want)
+{
+	uint64_t lost = 0;
+
+	unlink(log_path(name, NULL));
+	CU_ASSERT_FATAL(spoil(log_path(name, NULL)) == 0);
+	CU_ASSERT_FATAL(guest_up(g, domid, name) == 0);
+	free(wait_tty(domid, 0, NULL));
+	CU_ASSERT_EQUAL(pvf_cons_write(g->c, text, strlen(text), 2000), (ssize_t)strlen(text));
+	for (int i = 0; i < 300 && (lost = cons_counter(domid, 0, "log_lost_bytes")) < want; i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT_EQUAL(lost, want);
+	CU_ASSERT(!cons_flag(domid, 0, "disabled"));
+}
+
+/*
+ * The log mended (MEND on its path), SIGHUP reopens it: the next line is
+ * all it holds, the count stays at LOST; then the guest goes.
+ */
+static void mended_log_takes(struct guest *g, uint32_t domid, const char *name,
+			     int (*mend)(const char *), uint64_t lost)
+{
+	static const char line[] = "kept line\n";
+	char *log;
+	size_t len = 0;
+
+	CU_ASSERT_FATAL(mend(log_path(name, NULL)) == 0);
+	CU_ASSERT_FATAL(kill(E.daemon, SIGHUP) == 0);
+	poll(NULL, 0, 200);
+	CU_ASSERT_EQUAL(pvf_cons_write(g->c, line, sizeof(line) - 1, 2000),
+			(ssize_t)sizeof(line) - 1);
+	CU_ASSERT(wait_log(log_path(name, NULL), sizeof(line) - 1));
+	log = slurp(log_path(name, NULL), &len);
+	CU_ASSERT(log && len == sizeof(line) - 1 && !memcmp(log, line, len));
+	free(log);
+	CU_ASSERT_EQUAL(cons_counter(domid, 0, "log_lost_bytes"), lost);
+	guest_down(g, true);
+	unlink(log_path(name, NULL));
+}
+
 /* A log the file system cannot take: counted and said, the output still served; logged again after SIGHUP. */
 static void test_log_full(void)
 {
 	struct guest g;
-	char *log = NULL;
-	size_t len = 0;
-	uint64_t lost = 0;
 
-	unlink(log_path("eta", NULL));
-	CU_ASSERT_FATAL(symlink("/dev/full", log_path("eta", NULL)) == 0);
-	CU_ASSERT_FATAL(guest_up(&g, 7, "eta") == 0);
-	free(wait_tty(7, 0, NULL));
-	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "lost line\n", 10, 2000), 10);
-	for (int i = 0; i < 300 && (lost = cons_counter(7, 0, "log_lost_bytes")) < 10; i++)
-		poll(NULL, 0, 10);
-	CU_ASSERT_EQUAL(lost, 10);
-	CU_ASSERT(!cons_flag(7, 0, "disabled"));
-	/* Room again: a real file in its place, reopened on SIGHUP. */
-	unlink(log_path("eta", NULL));
-	CU_ASSERT_FATAL(kill(E.daemon, SIGHUP) == 0);
-	poll(NULL, 0, 200);
-	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "kept line\n", 10, 2000), 10);
-	CU_ASSERT(wait_log(log_path("eta", NULL), 10));
-	log = slurp(log_path("eta", NULL), &len);
-	CU_ASSERT(log && len == 10 && !memcmp(log, "kept line\n", 10));
-	free(log);
-	CU_ASSERT_EQUAL(cons_counter(7, 0, "log_lost_bytes"), 10);
-	guest_down(&g, true);
-	unlink(log_path("eta", NULL));
+	spoiled_log_counts(&g, 7, "eta", spoil_full, "lost line\n", 10);
+	/* Room again: a real file in its place (unlink: the link goes), reopened on SIGHUP. */
+	mended_log_takes(&g, 7, "eta", unlink, 10);
 }
 
 /* A log that cannot be opened at all (a directory in its place): counted too. */
 static void test_log_unopenable(void)
 {
 	struct guest g;
-	char *log = NULL;
-	size_t len = 0;
-	uint64_t lost = 0;
 
-	unlink(log_path("kappa", NULL));
-	CU_ASSERT_FATAL(mkdir(log_path("kappa", NULL), 0755) == 0);
-	CU_ASSERT_FATAL(guest_up(&g, 10, "kappa") == 0);
-	free(wait_tty(10, 0, NULL));
-	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "unlogged\n", 9, 2000), 9);
-	for (int i = 0; i < 300 && (lost = cons_counter(10, 0, "log_lost_bytes")) < 9; i++)
-		poll(NULL, 0, 10);
-	CU_ASSERT_EQUAL(lost, 9);
-	CU_ASSERT(!cons_flag(10, 0, "disabled"));
-	/* The directory gone, SIGHUP opens the log, and it takes the output. */
-	CU_ASSERT_FATAL(rmdir(log_path("kappa", NULL)) == 0);
-	CU_ASSERT_FATAL(kill(E.daemon, SIGHUP) == 0);
-	poll(NULL, 0, 200);
-	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "logged\n", 7, 2000), 7);
-	CU_ASSERT(wait_log(log_path("kappa", NULL), 7));
-	log = slurp(log_path("kappa", NULL), &len);
-	CU_ASSERT(log && len == 7 && !memcmp(log, "logged\n", 7));
-	free(log);
-	CU_ASSERT_EQUAL(cons_counter(10, 0, "log_lost_bytes"), 9);
-	guest_down(&g, true);
-	unlink(log_path("kappa", NULL));
+	spoiled_log_counts(&g, 10, "kappa", spoil_dir, "unlogged\n", 9);
+	mended_log_takes(&g, 10, "kappa", mend_dir, 9);
 }
 
 /* "[YYYY-mm-dd HH:MM:SS] " at the start of s? */
@@ -584,7 +601,6 @@ static void test_stamped_log(void)
 	struct guest g;
 	char data[16000], all[3 * 8192 + 1], name[64], *f;
 	size_t len = 0, n = 0, total = 0;
-	uint64_t lost = 0;
 
 	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
 	CU_ASSERT_FATAL(start_daemon(args) == 0);
@@ -635,15 +651,8 @@ static void test_stamped_log(void)
 	}
 	guest_down(&g, false);
 
-	unlink(log_path("iota", NULL));
-	CU_ASSERT_FATAL(symlink("/dev/full", log_path("iota", NULL)) == 0);
-	CU_ASSERT_FATAL(guest_up(&g, 9, "iota") == 0);
-	free(wait_tty(9, 0, NULL));
-	CU_ASSERT_EQUAL(pvf_cons_write(g.c, "one\ntwo\n", 8, 2000), 8);
-	for (int i = 0;
-	     i < 300 && (lost = cons_counter(9, 0, "log_lost_bytes")) < 8 + 2 * STAMP_LEN; i++)
-		poll(NULL, 0, 10);
-	CU_ASSERT_EQUAL(lost, 8 + 2 * STAMP_LEN);
+	/* Two lines and their two stamps, all counted. */
+	spoiled_log_counts(&g, 9, "iota", spoil_full, "one\ntwo\n", 8 + 2 * STAMP_LEN);
 	guest_down(&g, true);
 	unlink(log_path("iota", NULL));
 	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
