@@ -57,6 +57,8 @@ struct cons {
 	bool line_start;
 	bool log_failing;  /* the last write to the log failed */
 	uint64_t log_lost; /* output the log could not take */
+	/* A rotation failed: the log is written on and tried again at this size. */
+	uint64_t rotate_retry_at;
 	bool disabled;
 	/* rate limit and storm detection */
 	uint64_t window_start;
@@ -66,7 +68,8 @@ struct cons {
 	uint64_t storm_since; /* the first storm of the current run of them */
 	uint32_t storm_run;
 	/* counters */
-	uint64_t bytes_out, bytes_in, events, dropped, rotations, storms, rate_holds;
+	uint64_t bytes_out, bytes_in, events, dropped, rotations, rotate_failures, storms,
+		rate_holds;
 };
 
 static void cons_logf(struct cons *c, int level, const char *fmt, ...)
@@ -162,6 +165,7 @@ static void log_open(struct cons *c)
 	}
 	c->log_size = fstat(c->logfd, &st) ? 0 : (uint64_t)st.st_size;
 	c->line_start = true;
+	c->rotate_retry_at = 0; /* a reopened log may rotate at once */
 }
 
 static void log_close(struct cons *c)
@@ -177,27 +181,59 @@ void cons_reopen_log(struct cons *c)
 	log_open(c);
 }
 
-/* log -> log.1 -> ... -> log.<keep>; the oldest falls off. */
+/*
+ * log -> log.1 -> ... -> log.<keep>; the oldest falls off.  The log moves
+ * aside first (to log.rotating), so one that cannot move (an append-only
+ * file, a read-only directory) costs none of the older files: it is written
+ * on, and tried again after each further rotate-size of output (said once
+ * per spell, counted).  Older files that are missing are no failure.
+ */
 static void rotate(struct cons *c)
 {
 	size_t n = strlen(c->log_path) + 16;
 	char *from = malloc(n), *to = malloc(n);
+	const char *what = "rename";
+	int err = 0;
 
-	log_close(c);
-	for (unsigned i = c->p.rotate_keep; from && to && i > 0; i--) {
-		if (i == 1)
-			snprintf(from, n, "%s", c->log_path);
-		else
+	if (!from || !to) {
+		err = ENOMEM;
+	} else if (!c->p.rotate_keep) {
+		what = "unlink";
+		if (unlink(c->log_path))
+			err = errno;
+	} else {
+		snprintf(from, n, "%s.rotating", c->log_path);
+		if (rename(c->log_path, from))
+			err = errno;
+	}
+	if (!err && c->p.rotate_keep) {
+		for (unsigned i = c->p.rotate_keep; i > 1; i--) {
 			snprintf(from, n, "%s.%u", c->log_path, i - 1);
-		snprintf(to, n, "%s.%u", c->log_path, i);
+			snprintf(to, n, "%s.%u", c->log_path, i);
+			rename(from, to);
+		}
+		snprintf(from, n, "%s.rotating", c->log_path);
+		snprintf(to, n, "%s.1", c->log_path);
 		rename(from, to);
 	}
-	if (!c->p.rotate_keep)
-		unlink(c->log_path);
+	if (err) {
+		if (!c->rotate_retry_at)
+			cons_logf(c, 3,
+				  "log %s: cannot rotate it (%s: %s): written on past rotate-size, "
+				  "tried again after each further %" PRIu64 " bytes",
+				  c->log_path, what, strerror(err), c->p.rotate_size);
+		c->rotate_failures++;
+		c->rotate_retry_at = c->log_size + c->p.rotate_size;
+	} else {
+		if (c->rotate_retry_at)
+			cons_logf(c, 5, "log %s: rotated again at %" PRIu64 " bytes", c->log_path,
+				  c->log_size);
+		c->rotations++;
+		log_close(c);
+		log_open(c);
+	}
 	free(from);
 	free(to);
-	c->rotations++;
-	log_open(c);
 }
 
 /*
@@ -246,6 +282,12 @@ static size_t stamp(char *ts, size_t size)
 	return strftime(ts, size, "[%Y-%m-%d %H:%M:%S] ", &tm);
 }
 
+/* The size at which the log rotates next. */
+static uint64_t rotate_at(const struct cons *c)
+{
+	return c->rotate_retry_at ? c->rotate_retry_at : c->p.rotate_size;
+}
+
 /*
  * Every byte of n either reaches the log or is counted in log_lost_bytes
  * (timestamps included).  With rotate-size, a file is cut at the size and
@@ -261,10 +303,8 @@ static void log_write(struct cons *c, const char *p, size_t n)
 
 		if (c->p.timestamps && c->line_start)
 			l = stamp(ts, sizeof(ts));
-		if (may_rotate && c->log_size && c->log_size + l >= c->p.rotate_size) {
+		if (may_rotate && c->log_size && c->log_size + l >= rotate_at(c)) {
 			rotate(c);
-			/* A log that would not move aside is written on, not rotated again. */
-			may_rotate = !c->log_size;
 			continue;
 		}
 		if (l) {
@@ -281,9 +321,8 @@ static void log_write(struct cons *c, const char *p, size_t n)
 			if (nl)
 				k = (size_t)(nl - p) + 1;
 		}
-		if (may_rotate && c->log_size + k > c->p.rotate_size &&
-		    c->log_size < c->p.rotate_size)
-			k = (size_t)(c->p.rotate_size - c->log_size);
+		if (may_rotate && c->log_size + k > rotate_at(c) && c->log_size < rotate_at(c))
+			k = (size_t)(rotate_at(c) - c->log_size);
 		w = log_put(c, p, k);
 		if (!w)
 			w = k; /* lost (counted); go on, so each later stamp is counted too */
@@ -652,6 +691,7 @@ void cons_stats(struct cons *c, json_object *o)
 	add(o, "log_bytes", c->log_size);
 	add(o, "log_lost_bytes", c->log_lost);
 	add(o, "rotations", c->rotations);
+	add(o, "rotate_failures", c->rotate_failures);
 	add(o, "storms", c->storms);
 	add(o, "rate_holds", c->rate_holds);
 	if (c->ring) {

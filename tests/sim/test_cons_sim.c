@@ -355,6 +355,78 @@ static void test_rotation(void)
 	CU_ASSERT_FATAL(start_daemon(NULL) == 0);
 }
 
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_FATAL(f != NULL);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * A log that cannot move aside (a directory where it goes first): written
+ * on past rotate-size, every byte; the older file untouched; the failure
+ * counted and tried again after each further rotate-size.  With the way
+ * clear, the next try rotates.
+ */
+static void test_rotation_blocked(void)
+{
+	static const char *const args[] = { "--rotate-size", "4096", "--rotate-keep", "2", NULL };
+	struct guest g;
+	char data[12288 + 100], one[600], two[600], blocker[600], *log = NULL;
+	size_t len = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (char)('A' + i % 26);
+	snprintf(one, sizeof(one), "%s.1", log_path("lambda", NULL));
+	snprintf(two, sizeof(two), "%s.2", log_path("lambda", NULL));
+	snprintf(blocker, sizeof(blocker), "%s.rotating", log_path("lambda", NULL));
+	unlink(log_path("lambda", NULL));
+	unlink(two);
+	put_file(one, "older\n");
+	CU_ASSERT_FATAL(mkdir(blocker, 0755) == 0 || errno == EEXIST);
+	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
+	CU_ASSERT_FATAL(start_daemon(args) == 0);
+	CU_ASSERT_FATAL(guest_up(&g, 11, "lambda") == 0);
+	free(wait_tty(11, 0, NULL));
+
+	/* 10 KiB: past 4096 and 8192, two failed tries; the log has it all. */
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, data, 10240, 5000), 10240);
+	CU_ASSERT(wait_log(log_path("lambda", NULL), 10240));
+	log = slurp(log_path("lambda", NULL), &len);
+	CU_ASSERT(log && len == 10240 && !memcmp(log, data, len));
+	free(log);
+	CU_ASSERT_EQUAL(cons_counter(11, 0, "rotate_failures"), 2);
+	CU_ASSERT_EQUAL(cons_counter(11, 0, "rotations"), 0);
+	CU_ASSERT_EQUAL(cons_counter(11, 0, "log_lost_bytes"), 0);
+	log = slurp(one, &len);
+	CU_ASSERT(log && !strcmp(log, "older\n"));
+	free(log);
+	CU_ASSERT(access(two, F_OK) != 0);
+
+	/* The way clear: the log is cut at the next try (12288), then rotates. */
+	CU_ASSERT_FATAL(rmdir(blocker) == 0);
+	CU_ASSERT_EQUAL(pvf_cons_write(g.c, data + 10240, 2048 + 100, 5000), 2048 + 100);
+	CU_ASSERT(wait_log(one, 12288));
+	CU_ASSERT(wait_log(log_path("lambda", NULL), 100));
+	log = slurp(log_path("lambda", NULL), &len);
+	CU_ASSERT(log && len == 100 && !memcmp(log, data + 12288, len));
+	free(log);
+	log = slurp(one, &len);
+	CU_ASSERT(log && len == 12288 && !memcmp(log, data, len));
+	free(log);
+	log = slurp(two, &len);
+	CU_ASSERT(log && !strcmp(log, "older\n"));
+	free(log);
+	CU_ASSERT(access(blocker, F_OK) != 0);
+	CU_ASSERT_EQUAL(cons_counter(11, 0, "rotations"), 1);
+	CU_ASSERT_EQUAL(cons_counter(11, 0, "rotate_failures"), 2);
+	guest_down(&g, true);
+	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
+	CU_ASSERT_FATAL(start_daemon(NULL) == 0);
+}
+
 static void test_replay(void)
 {
 	struct guest g;
@@ -817,6 +889,7 @@ int main(void)
 	CU_add_test(s, "output and input through the pty", test_both_ways);
 	CU_add_test(s, "the log holds exactly the output", test_log_exact);
 	CU_add_test(s, "log rotation by size", test_rotation);
+	CU_add_test(s, "a log that cannot be rotated", test_rotation_blocked);
 	CU_add_test(s, "replay to a late client", test_replay);
 	CU_add_test(s, "rate limit", test_rate_limit);
 	CU_add_test(s, "hostile rings and event storms", test_hostile);
