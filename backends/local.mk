@@ -23,9 +23,11 @@ libpvsplit_back_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 libpvsplit_back_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
 libpvsplit_back_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS) $(JSONC_LIBS)
 
-# blkif wire formats of the three ABIs: shared by the backend and the user frontend.
+# blkif wire formats of the three ABIs (shared by the backend and the user
+# frontend) and the rules a backend holds a request to (blkcheck.h).
 noinst_LTLIBRARIES += libpvsplit-blkif.la
-libpvsplit_blkif_la_SOURCES = backends/block/blkif.c backends/block/blkif.h
+libpvsplit_blkif_la_SOURCES = backends/block/blkif.c backends/block/blkif.h \
+	backends/block/blkcheck.c backends/block/blkcheck.h
 
 # The vbd engine: backing stores, the io_uring dataplane, the control part.
 noinst_LTLIBRARIES += libpvsplit-blk.la

@@ -121,3 +121,21 @@ tests_fuzz_fuzz_consd_config_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS)
 tests_fuzz_fuzz_consd_config_LDFLAGS = -fsanitize=fuzzer
 tests_fuzz_fuzz_consd_config_LDADD = libpvsplit-cons.la
 endif
+
+# A guest's block request, decoded and checked (backends/block/blkcheck.h):
+# replayed on its corpus by make check; the libFuzzer build as for the others.
+check_PROGRAMS += tests/fuzz/replay_blkreq
+tests_fuzz_replay_blkreq_SOURCES = tests/fuzz/fuzz_blkreq.c tests/fuzz/replay.c
+tests_fuzz_replay_blkreq_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_fuzz_replay_blkreq_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_replay_blkreq_LDADD = libpvsplit-blkif.la
+TESTS += tests/fuzz/replay-blkreq.sh
+EXTRA_DIST += tests/fuzz/replay-blkreq.sh tests/fuzz/blkreq_seeds.py
+if ENABLE_FUZZ
+noinst_PROGRAMS += tests/fuzz/fuzz_blkreq
+tests_fuzz_fuzz_blkreq_SOURCES = tests/fuzz/fuzz_blkreq.c
+tests_fuzz_fuzz_blkreq_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_fuzz_fuzz_blkreq_CFLAGS = $(AM_CFLAGS)
+tests_fuzz_fuzz_blkreq_LDFLAGS = -fsanitize=fuzzer
+tests_fuzz_fuzz_blkreq_LDADD = libpvsplit-blkif.la
+endif

@@ -20,6 +20,7 @@
 #include "core/journal.h"
 #include "core/ring.h"
 
+#include "blkcheck.h"
 #include "dataplane.h"
 
 #define PAGE	     XEN_PAGE_SIZE
@@ -454,136 +455,79 @@ static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 	return BLKIF_RSP_OKAY;
 }
 
-/* Work out op, segments, byte range.  BLKIF_RSP_OKAY or the response to send. */
+/* The limits blkcheck.h holds a request to: the store as it is now (it may grow). */
+static void limits(const struct blk_dp *dp, struct blk_limits *l)
+{
+	*l = (struct blk_limits){
+		.size = dp->store->size,
+		.unit = dp->unit,
+		.logical = dp->store->logical,
+		.max_indirect = dp->p.max_indirect,
+		.barrier = dp->p.barrier,
+		.flush = dp->p.flush,
+		.discard = dp->p.discard,
+		.secure_discard = dp->store->secure_discard,
+		.readonly = dp->p.readonly,
+	};
+}
+
+/* A refusal, counted. */
+static int16_t refuse(struct blk_queue *q, enum blk_verdict v)
+{
+	switch (v) {
+	case BLK_OK:
+		break;
+	case BLK_BAD_OP:
+		q->st.err_op++;
+		break;
+	case BLK_BAD_SEGS:
+		q->st.err_segs++;
+		break;
+	case BLK_BAD_RANGE:
+		q->st.err_range++;
+		break;
+	case BLK_READONLY:
+		q->st.err_readonly++;
+		break;
+	case BLK_UNSUPPORTED:
+		q->st.err_unsupported++;
+		break;
+	}
+	return blk_verdict_status(v);
+}
+
+/* Work out op, segments, byte range (blkcheck.h).  BLKIF_RSP_OKAY or the response to send. */
 static int16_t validate(struct blk_queue *q, struct blk_io *io)
 {
 	struct blk_dp *dp = q->dp;
-	struct blk_req *r = &io->req;
-	const uint32_t logical = dp->store->logical;
-	uint64_t size = dp->store->size, max_sect;
-	bool data_op;
+	struct blk_limits l;
+	struct blk_plan plan;
+	enum blk_verdict v;
 
-	io->op = r->operation;
-	io->nsegs = 0;
-	io->segs = r->seg;
-	io->flush_first = false;
-	switch (r->operation) {
-	case BLKIF_OP_READ:
-	case BLKIF_OP_WRITE:
-		if (!r->nr_segments || r->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-			q->st.err_segs++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->nsegs = r->nr_segments;
-		break;
-	case BLKIF_OP_INDIRECT:
-		if (!dp->p.max_indirect) {
-			q->st.err_op++;
-			return BLKIF_RSP_ERROR;
-		}
+	limits(dp, &l);
+	if (io->req.operation == BLKIF_OP_INDIRECT && l.max_indirect)
 		q->st.indirect++;
-		if (r->indirect_op != BLKIF_OP_READ && r->indirect_op != BLKIF_OP_WRITE) {
-			q->st.err_op++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->op = r->indirect_op;
-		if (!r->nr_segments || r->nr_segments > dp->p.max_indirect) {
-			q->st.err_segs++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->nsegs = r->nr_segments;
-		break;
-	case BLKIF_OP_WRITE_BARRIER:
-	case BLKIF_OP_FLUSH_DISKCACHE:
-		if ((r->operation == BLKIF_OP_WRITE_BARRIER && !dp->p.barrier) ||
-		    (r->operation == BLKIF_OP_FLUSH_DISKCACHE && !dp->p.flush)) {
-			q->st.err_unsupported++;
-			return BLKIF_RSP_EOPNOTSUPP;
-		}
-		if (r->nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-			q->st.err_segs++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->nsegs = r->nr_segments;
-		break;
-	case BLKIF_OP_DISCARD:
-		if (!dp->p.discard) {
-			q->st.err_unsupported++;
-			return BLKIF_RSP_EOPNOTSUPP;
-		}
-		if (dp->p.readonly) {
-			q->st.err_readonly++;
-			return BLKIF_RSP_ERROR;
-		}
-		if ((r->discard_flag & BLKIF_DISCARD_SECURE) && !dp->store->secure_discard) {
-			q->st.err_unsupported++;
-			return BLKIF_RSP_EOPNOTSUPP;
-		}
-		max_sect = size / dp->unit;
-		if (r->sector_number > max_sect || r->nr_sectors > max_sect - r->sector_number ||
-		    !r->nr_sectors) {
-			q->st.err_range++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->off = r->sector_number * dp->unit;
-		io->len = r->nr_sectors * dp->unit;
-		if (io->off % logical || io->len % logical) {
-			q->st.err_range++;
-			return BLKIF_RSP_ERROR;
-		}
-		return BLKIF_RSP_OKAY;
-	default:
-		q->st.err_op++;
-		return BLKIF_RSP_ERROR;
-	}
-
-	data_op = io->nsegs > 0;
-	if (dp->p.readonly && (io->op != BLKIF_OP_READ && data_op)) {
-		/* Never reaches storage. */
-		q->st.err_readonly++;
-		return BLKIF_RSP_ERROR;
-	}
-	if (io->op == BLKIF_OP_FLUSH_DISKCACHE && data_op)
-		io->flush_first = true; /* flush, write, flush: stable when answered */
-	if (!data_op)
-		return BLKIF_RSP_OKAY;
-	if (r->operation == BLKIF_OP_INDIRECT) {
+	v = blk_check_req(&io->req, &l, &plan);
+	io->op = plan.op;
+	io->nsegs = plan.nsegs;
+	io->segs = io->req.seg;
+	io->flush_first = plan.flush_first;
+	io->off = plan.off;
+	io->len = plan.len;
+	if (v || !plan.nsegs)
+		return refuse(q, v);
+	if (plan.indirect) {
 		int16_t st = fetch_indirect(q, io);
 
 		if (st)
 			return st;
 	}
-
 	/* Segments, on our copy: within a page, in order, aligned for the store. */
-	{
-		const uint32_t per_page = PAGE / dp->unit;
-		uint64_t len = 0;
-
-		for (uint32_t i = 0; i < io->nsegs; i++) {
-			const struct blkif_request_segment *s = &io->segs[i];
-			uint64_t b0 = (uint64_t)s->first_sect * dp->unit;
-			uint64_t b1 = ((uint64_t)s->last_sect + 1) * dp->unit;
-
-			if (s->first_sect > s->last_sect || s->last_sect >= per_page ||
-			    b0 % logical || b1 % logical) {
-				q->st.err_segs++;
-				return BLKIF_RSP_ERROR;
-			}
-			len += b1 - b0;
-		}
-		max_sect = size / dp->unit;
-		if (r->sector_number > max_sect ||
-		    len > (max_sect - r->sector_number) * (uint64_t)dp->unit) {
-			q->st.err_range++;
-			return BLKIF_RSP_ERROR;
-		}
-		io->off = r->sector_number * dp->unit;
-		io->len = len;
-		if (io->off % logical) {
-			q->st.err_range++;
-			return BLKIF_RSP_ERROR;
-		}
-	}
+	v = blk_check_segs(&io->req, io->segs, &l, &plan);
+	if (v)
+		return refuse(q, v);
+	io->off = plan.off;
+	io->len = plan.len;
 	q->st.segments += io->nsegs;
 	return BLKIF_RSP_OKAY;
 }

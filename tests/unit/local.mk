@@ -21,3 +21,12 @@ tests_unit_test_loop_SOURCES = tests/unit/test_loop.c tests/unit/cunit_main.c \
 tests_unit_test_loop_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 tests_unit_test_loop_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_loop_LDADD = libpvsplit-back.la $(CUNIT_LIBS) -lpthread
+
+# pvsplit-blkback's request rules (backends/block/blkcheck.h), case by case.
+check_PROGRAMS += tests/unit/test_blkcheck
+TESTS += tests/unit/test_blkcheck
+tests_unit_test_blkcheck_SOURCES = tests/unit/test_blkcheck.c tests/unit/cunit_main.c \
+	tests/unit/cunit_main.h
+tests_unit_test_blkcheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_unit_test_blkcheck_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
+tests_unit_test_blkcheck_LDADD = libpvsplit-blkif.la $(CUNIT_LIBS)
