@@ -181,12 +181,31 @@ void cons_reopen_log(struct cons *c)
 	log_open(c);
 }
 
+/* rename() that never replaces a file (0, or -1 with errno: EEXIST when one is there). */
+static int move_noreplace(const char *from, const char *to)
+{
+	struct stat st;
+
+	if (!renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE))
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without the flag: the daemon is the one writer of its log dir. */
+	if (!lstat(to, &st)) {
+		errno = EEXIST;
+		return -1;
+	}
+	return rename(from, to);
+}
+
 /*
  * log -> log.1 -> ... -> log.<keep>; the oldest falls off.  The log moves
- * aside first (to log.rotating), so one that cannot move (an append-only
- * file, a read-only directory) costs none of the older files: it is written
+ * aside first (to log.rotating, never over a file already there), so one
+ * that cannot move (an append-only file, a read-only directory, a
+ * log.rotating left behind) costs none of the older files: it is written
  * on, and tried again after each further rotate-size of output (said once
- * per spell, counted).  Older files that are missing are no failure.
+ * per spell, counted).  Older files that are missing are no failure; a
+ * log.rotating that cannot become log.1 is left there, said and counted.
  */
 static void rotate(struct cons *c)
 {
@@ -203,7 +222,7 @@ static void rotate(struct cons *c)
 			err = errno;
 	} else {
 		snprintf(from, n, "%s.rotating", c->log_path);
-		if (rename(c->log_path, from))
+		if (move_noreplace(c->log_path, from))
 			err = errno;
 	}
 	if (!err && c->p.rotate_keep) {
@@ -214,7 +233,11 @@ static void rotate(struct cons *c)
 		}
 		snprintf(from, n, "%s.rotating", c->log_path);
 		snprintf(to, n, "%s.1", c->log_path);
-		rename(from, to);
+		if (rename(from, to)) {
+			cons_logf(c, 3, "log %s: rotated to %s, which cannot become %s: %s",
+				  c->log_path, from, to, strerror(errno));
+			c->rotate_failures++;
+		}
 	}
 	if (err) {
 		if (!c->rotate_retry_at)

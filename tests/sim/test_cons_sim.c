@@ -365,8 +365,9 @@ static void put_file(const char *path, const char *text)
 }
 
 /*
- * A log that cannot move aside (a directory where it goes first): written
- * on past rotate-size, every byte; the older file untouched; the failure
+ * A log that cannot move aside (a file left where it goes first, as a
+ * daemon killed mid-rotation leaves it): written on past rotate-size, every
+ * byte; the file in the way and the older one untouched; the failure
  * counted and tried again after each further rotate-size.  With the way
  * clear, the next try rotates.
  */
@@ -385,7 +386,7 @@ static void test_rotation_blocked(void)
 	unlink(log_path("lambda", NULL));
 	unlink(two);
 	put_file(one, "older\n");
-	CU_ASSERT_FATAL(mkdir(blocker, 0755) == 0 || errno == EEXIST);
+	put_file(blocker, "left behind\n");
 	CU_ASSERT_FATAL(blkenv_daemon_stop(&E, false) == 0);
 	CU_ASSERT_FATAL(start_daemon(args) == 0);
 	CU_ASSERT_FATAL(guest_up(&g, 11, "lambda") == 0);
@@ -404,9 +405,12 @@ static void test_rotation_blocked(void)
 	CU_ASSERT(log && !strcmp(log, "older\n"));
 	free(log);
 	CU_ASSERT(access(two, F_OK) != 0);
+	log = slurp(blocker, &len);
+	CU_ASSERT(log && !strcmp(log, "left behind\n"));
+	free(log);
 
 	/* The way clear: the log is cut at the next try (12288), then rotates. */
-	CU_ASSERT_FATAL(rmdir(blocker) == 0);
+	CU_ASSERT_FATAL(unlink(blocker) == 0);
 	CU_ASSERT_EQUAL(pvf_cons_write(g.c, data + 10240, 2048 + 100, 5000), 2048 + 100);
 	CU_ASSERT(wait_log(one, 12288));
 	CU_ASSERT(wait_log(log_path("lambda", NULL), 100));
