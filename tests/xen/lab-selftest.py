@@ -369,8 +369,8 @@ class Bench(unittest.TestCase):
     def test_guest_cpu_from_proc_stat(self):
         """guest-main.sh's cpu_ticks sums /proc/stat's cpu line into busy, idle
         and steal ticks; guest_cpu turns two of them and fio's IOPS into the
-        idle share and the busy microseconds per I/O (nothing when no time
-        passed or no I/O was done)."""
+        idle share, the busy microseconds per I/O and the stolen share
+        (nothing when no time passed or no I/O was done)."""
         lab = os.path.join(LAB, "images", "guest", "root", "lab", "guest-main.sh")
         with tempfile.NamedTemporaryFile("w", suffix=".stat") as stat:
             stat.write("cpu  10 1 20 300 4 5 6 7 0 0\ncpu0 10 1 20 300 4 5 6 7 0 0\n")
@@ -382,7 +382,12 @@ class Bench(unittest.TestCase):
                  "guest_cpu '0 0 0' '300 100 100' 1000 2; "
                  "echo \"[$(guest_cpu '5 5 5' '5 5 5' 100 1)][$(guest_cpu '0 0 0' '9 1 0' 0 1)]\""],
                 capture_output=True, text=True, check=True).stdout
-        self.assertEqual(got, "42 304 7\n25 1500\n20 1200\n[][]\n")
+        self.assertEqual(got, "42 304 7\n25 1500 0\n20 1200 20\n[][]\n")
+
+    def test_steal_where_the_runs_have_it(self):
+        self.keys_table_case([{"guest_steal_pct": 0}, {"guest_steal_pct": 31},
+                              {"guest_steal_pct": 2}],
+                             "guest vCPU time stolen (dom0's vCPU had its CPU)", "2%")
 
     def test_irqs_per_io_where_the_runs_have_it(self):
         self.keys_table_case([{"guest_irqs_per_io": 0.93}, {"guest_irqs_per_io": 2.0},

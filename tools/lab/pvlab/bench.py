@@ -26,7 +26,10 @@ GUEST_CPU = ("guest_idle_pct", "guest_cpu_us_per_io")
 # one event carried several responses; above 1: an I/O took several
 # requests, e.g. 1 MiB split by blkfront's segment limit)
 IRQS = ("guest_irqs_per_io",)
-EXTRA = LATENCY + GUEST_CPU + IRQS
+# the share of the guest's vCPU time stolen over each fio job: runnable
+# while another vCPU (dom0's) had its physical CPU
+STEAL = ("guest_steal_pct",)
+EXTRA = LATENCY + GUEST_CPU + IRQS + STEAL
 
 
 def rounds(summaries):
@@ -87,6 +90,8 @@ def table(figs, out):
                 lambda c: f"{c['guest_idle_pct']}%/{c['guest_cpu_us_per_io']}")
     _keys_table(figs, out, IRQS, "disk interrupts in the guest per I/O",
                 lambda c: f"{c['guest_irqs_per_io']}")
+    _keys_table(figs, out, STEAL, "guest vCPU time stolen (dom0's vCPU had its CPU)",
+                lambda c: f"{c['guest_steal_pct']}%")
 
 
 def _keys_table(figs, out, keys, title, fmt):

@@ -97,15 +97,19 @@ cpu_ticks() {
 	awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8, $5 + $6, $9; exit }' "${1:-/proc/stat}"
 }
 
-# guest_cpu BEFORE AFTER IOPS NCPU: "IDLE_PCT BUSY_US_PER_IO" between two
-# cpu_ticks: the share of the guest's CPU time spent idle (waiting for the
-# disk, when fio is all that runs), and its busy CPU time per I/O
+# guest_cpu BEFORE AFTER IOPS NCPU: "IDLE_PCT BUSY_US_PER_IO STEAL_PCT"
+# between two cpu_ticks: the share of the guest's CPU time spent idle
+# (waiting for the disk, when fio is all that runs), its busy CPU time per
+# I/O, and the share stolen (its vCPU runnable while another vCPU, dom0's,
+# had the physical CPU: Xen's runstate, as a PV guest's steal time)
 guest_cpu() {
 	awk -v a="$1" -v b="$2" -v iops="$3" -v ncpu="$4" 'BEGIN {
 		split(a, x, " "); split(b, y, " ")
-		busy = y[1] - x[1]; idle = y[2] - x[2]; total = busy + idle + y[3] - x[3]
+		busy = y[1] - x[1]; idle = y[2] - x[2]; steal = y[3] - x[3]
+		total = busy + idle + steal
 		if (total <= 0 || iops <= 0 || ncpu <= 0) exit
-		printf "%.0f %.0f\n", 100 * idle / total, busy / total * ncpu * 1e6 / iops
+		printf "%.0f %.0f %.0f\n", 100 * idle / total, busy / total * ncpu * 1e6 / iops,
+			100 * steal / total
 	}'
 }
 
@@ -131,7 +135,7 @@ irqs_per_io() {
 # disk's interrupts per I/O (irqs_per_io: how many responses one event
 # carried, inverted)
 fio_rate() {
-	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy i0 irqs ms
+	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy steal i0 irqs ms
 	t0=$(cpu_ticks)
 	i0=$(blkif_irqs)
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
@@ -147,16 +151,18 @@ fio_rate() {
 	cpu=$(guest_cpu "$t0" "$(cpu_ticks)" "$iops" "$(grep -c '^cpu[0-9]' /proc/stat)")
 	ms=$(echo "$out" | awk -F';' -v f=$((field + 2)) '{ print $f }')
 	irqs=$(irqs_per_io "$i0" "$(blkif_irqs)" "$iops" "$ms")
-	read -r idle busy <<<"$cpu"
+	read -r idle busy steal <<<"$cpu"
 	lab_metric "disk.$LAB_DISK_LABEL.$name.mib_s" "$bw" MiB/s
 	lab_metric "disk.$LAB_DISK_LABEL.$name.iops" "$iops" IOPS
 	[ -z "$p50" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p50_us" "$p50" us
 	[ -z "$p99" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.clat_p99_us" "$p99" us
 	[ -z "$idle" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_idle_pct" "$idle" %
 	[ -z "$busy" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_cpu_us_per_io" "$busy" us
+	[ -z "$steal" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_steal_pct" "$steal" %
 	[ -z "$irqs" ] || lab_metric "disk.$LAB_DISK_LABEL.$name.guest_irqs_per_io" "$irqs" irqs
 	echo "$name: $bw MiB/s, $iops IOPS, completion latency p50 ${p50:-?} us, p99 ${p99:-?} us," \
-		"guest CPU ${idle:-?}% idle, ${busy:-?} us busy per I/O, ${irqs:-?} disk interrupts per I/O"
+		"guest CPU ${idle:-?}% idle, ${steal:-?}% stolen, ${busy:-?} us busy per I/O," \
+		"${irqs:-?} disk interrupts per I/O"
 }
 
 throughput() { # DEV
