@@ -136,8 +136,9 @@ struct blk_dp {
 	struct pvb_evtchn *ev;
 	struct blk_dp_hooks hooks;
 	uint32_t max_segs;
-	bool async_big; /* IOSQE_ASYNC for transfers of BIG_IO and more */
-	uint32_t unit;	/* bytes per sector number */
+	bool async_big;	       /* IOSQE_ASYNC for transfers of BIG_IO and more */
+	uint32_t unit;	       /* bytes per sector number */
+	struct blk_limits lim; /* what requests are checked against (blkcheck.h) */
 	struct blk_queue q[BLK_MAX_QUEUES];
 };
 
@@ -455,10 +456,10 @@ static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
 	return BLKIF_RSP_OKAY;
 }
 
-/* The limits blkcheck.h holds a request to: the store as it is now (it may grow). */
-static void limits(const struct blk_dp *dp, struct blk_limits *l)
+/* The limits blkcheck.h holds a request to; the size follows the store (blk_dp_resized()). */
+static void limits_init(struct blk_dp *dp)
 {
-	*l = (struct blk_limits){
+	dp->lim = (struct blk_limits){
 		.size = dp->store->size,
 		.unit = dp->unit,
 		.logical = dp->store->logical,
@@ -499,15 +500,13 @@ static int16_t refuse(struct blk_queue *q, enum blk_verdict v)
 /* Work out op, segments, byte range (blkcheck.h).  BLKIF_RSP_OKAY or the response to send. */
 static int16_t validate(struct blk_queue *q, struct blk_io *io)
 {
-	struct blk_dp *dp = q->dp;
-	struct blk_limits l;
+	const struct blk_limits *l = &q->dp->lim;
 	struct blk_plan plan;
 	enum blk_verdict v;
 
-	limits(dp, &l);
-	if (io->req.operation == BLKIF_OP_INDIRECT && l.max_indirect)
+	if (io->req.operation == BLKIF_OP_INDIRECT && l->max_indirect)
 		q->st.indirect++;
-	v = blk_check_req(&io->req, &l, &plan);
+	v = blk_check_req(&io->req, l, &plan);
 	io->op = plan.op;
 	io->nsegs = plan.nsegs;
 	io->segs = io->req.seg;
@@ -523,7 +522,7 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 			return st;
 	}
 	/* Segments, on our copy: within a page, in order, aligned for the store. */
-	v = blk_check_segs(&io->req, io->segs, &l, &plan);
+	v = blk_check_segs(&io->req, io->segs, l, &plan);
 	if (v)
 		return refuse(q, v);
 	io->off = plan.off;
@@ -1394,6 +1393,7 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 			       ? p->max_indirect
 			       : BLKIF_MAX_SEGMENTS_PER_REQUEST;
 	dp->unit = p->large_sectors ? store->logical : SECT;
+	limits_init(dp);
 	/*
 	 * Handing a large transfer to an io_uring worker lets its copy run
 	 * beside the ring loop; with one CPU (a dom0 with dom0_max_vcpus=1)
@@ -1434,7 +1434,7 @@ void blk_dp_stop(struct blk_dp *dp)
 
 void blk_dp_resized(struct blk_dp *dp)
 {
-	(void)dp; /* requests read dp->store->size at validation */
+	dp->lim.size = dp->store->size; /* requests are checked against the new size */
 }
 
 static void add(json_object *o, const char *k, uint64_t v)
