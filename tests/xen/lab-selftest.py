@@ -21,7 +21,7 @@ LAB = os.path.join(os.path.abspath(SRC), "tools", "lab")
 sys.dont_write_bytecode = True
 sys.path.insert(0, LAB)
 
-from pvlab import bench, cli, cpio, elf, images, kmod, overlay  # noqa: E402
+from pvlab import bench, cli, cpio, elf, hostload, images, kmod, overlay  # noqa: E402
 from pvlab.ui import LabError  # noqa: E402
 
 
@@ -133,6 +133,58 @@ class Shell(unittest.TestCase):
         self.assertLessEqual(int(secs), 3, out)
 
 
+class HostLoad(unittest.TestCase):
+    STAT = ("cpu  {0} 0 {1} {2} 5 1 1 {3} 0 0\n"
+            "cpu0 1 0 1 1 0 0 0 0 0 0\ncpu1 1 0 1 1 0 0 0 0 0 0\nintr 1 2 3\n")
+
+    def sample(self, d, user, system, idle, steal, qemu=None):
+        """hostload.sample() of a /proc in D with these counters (and, with
+        QEMU, a process 42 whose utime + stime is QEMU)."""
+        with open(os.path.join(d, "stat"), "w") as f:
+            f.write(self.STAT.format(user, system, idle, steal))
+        if qemu is None:
+            return hostload.sample(None, root=d)
+        os.makedirs(os.path.join(d, "42"), exist_ok=True)
+        with open(os.path.join(d, "42", "stat"), "w") as f:
+            # a name with spaces and parentheses; utime, stime are fields 14, 15
+            f.write(f"42 (qemu (x) y) S 1 42 42 0 -1 4194560 1 0 0 0 {qemu - 7} 7 0 0 20 0 3 0\n")
+        return hostload.sample(42, root=d)
+
+    def test_the_labs_share_others_and_stolen(self):
+        """Over a span of 200 ticks on 2 CPUs (100 each): QEMU used 150
+        ticks (1.5 CPUs), the host was busy 170 (so others 10%), 20 were
+        stolen (10%)."""
+        with tempfile.TemporaryDirectory() as d:
+            a = self.sample(d, 100, 50, 1000, 3, qemu=500)
+            self.assertEqual(a.ncpu, 2)
+            b = self.sample(d, 250, 70, 1010, 23, qemu=650)
+            self.assertEqual(hostload.span(a, b), {"host_qemu_cpus": (1.5, "CPUs"),
+                                                   "host_others_pct": (10, "%"),
+                                                   "host_steal_pct": (10, "%")})
+            # without the process (gone, or none): the host's busy share only
+            a.proc_ticks = None
+            self.assertEqual(hostload.span(a, b), {"host_busy_pct": (85, "%"),
+                                                   "host_steal_pct": (10, "%")})
+            self.assertEqual(hostload.span(b, b), {})  # no time passed
+
+    def test_a_process_that_is_gone(self):
+        with tempfile.TemporaryDirectory() as d:
+            self.sample(d, 1, 1, 1, 0)
+            self.assertIsNone(hostload.sample(7, root=d).proc_ticks)
+            with open(os.path.join(d, "stat"), "w") as f:
+                f.write("intr 1\n")
+            self.assertRaises(ValueError, hostload.sample, None, d)
+
+    def test_run_summary_names_the_hosts_load(self):
+        out = io.StringIO()
+        cli.print_summary({"backend": "pvsplit", "passed": True, "steps": [], "marks": {},
+                           "metrics": {"run.host_qemu_cpus": {"value": 1.8},
+                                       "run.host_others_pct": {"value": 4},
+                                       "run.host_steal_pct": {"value": 0}},
+                           "serial_log": "s", "rundir": "r"}, out)
+        self.assertIn("host over the run       QEMU 1.8 CPUs, others 4%, stolen 0%", out.getvalue())
+
+
 class HostDom0(unittest.TestCase):
     """A real dom0 host's plumbing: the overlay unpacked into a scratch root,
     dom0-main.sh run there with LAB_MODE=host and records in a file."""
@@ -163,6 +215,9 @@ class HostDom0(unittest.TestCase):
                 "lab_mark dom0-up\n"
                 "lab_step payload 10 test -x \"$LAB_DESTDIR/usr/local/bin/tool\"\n"
                 "echo said-on-stdout\n"
+                "lab_emit span name work edge begin\n"
+                "sleep 0.6\n"
+                "lab_emit span name work edge end\n"
                 "lab_emit done status pass failed 0\n")
         with open(os.path.join(LAB, "images", "common", "root", "lab", "lab-lib.sh"), "rb") as f:
             lib = f.read()
@@ -175,6 +230,11 @@ class HostDom0(unittest.TestCase):
             self.assertTrue(result.passed(), result.to_json())
             self.assertEqual([s["name"] for s in result.steps], ["payload"])
             self.assertIn("dom0-up", result.marks)
+            # the host's load over a span and over the whole run (no QEMU here)
+            for span in ("work", "run"):
+                for k in ("host_busy_pct", "host_steal_pct"):
+                    self.assertIn(f"{span}.{k}", result.metrics)
+                self.assertNotIn(f"{span}.host_qemu_cpus", result.metrics)
             with open(m.serial_log) as f:
                 self.assertIn("said-on-stdout", f.read())
             self.assertFalse(os.path.exists(m.root), "the scratch root is left behind")
@@ -383,6 +443,12 @@ class Bench(unittest.TestCase):
                  "echo \"[$(guest_cpu '5 5 5' '5 5 5' 100 1)][$(guest_cpu '0 0 0' '9 1 0' 0 1)]\""],
                 capture_output=True, text=True, check=True).stdout
         self.assertEqual(got, "42 304 7\n25 1500 0\n20 1200 20\n[][]\n")
+
+    def test_host_load_where_the_runs_have_it(self):
+        self.keys_table_case([{"host_qemu_cpus": 1.9, "host_others_pct": 3, "host_steal_pct": 0},
+                              {"host_qemu_cpus": 2.0, "host_others_pct": 30, "host_steal_pct": 5},
+                              {"host_qemu_cpus": 1.2, "host_others_pct": 1, "host_steal_pct": 1}],
+                             "the host under the lab: QEMU's CPUs / others' share / stolen", "1.9/3%/1%")
 
     def test_steal_where_the_runs_have_it(self):
         self.keys_table_case([{"guest_steal_pct": 0}, {"guest_steal_pct": 31},

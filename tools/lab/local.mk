@@ -17,7 +17,7 @@ dist_labpy_DATA = \
 	tools/lab/pvlab/images.py \
 	tools/lab/pvlab/kmod.py \
 	tools/lab/pvlab/machine.py \
-	tools/lab/pvlab/monitor.py \
+	tools/lab/pvlab/hostload.py tools/lab/pvlab/monitor.py \
 	tools/lab/pvlab/overlay.py \
 	tools/lab/pvlab/stage.py \
 	tools/lab/pvlab/ui.py

@@ -29,7 +29,11 @@ IRQS = ("guest_irqs_per_io",)
 # the share of the guest's vCPU time stolen over each fio job: runnable
 # while another vCPU (dom0's) had its physical CPU
 STEAL = ("guest_steal_pct",)
-EXTRA = LATENCY + GUEST_CPU + IRQS + STEAL
+# the host under the lab over each fio job (hostload.py): the CPUs' worth
+# of time the lab's QEMU used, the share of the host's CPU time anything
+# else used, the share stolen from the host by a hypervisor under it
+HOST = ("host_qemu_cpus", "host_others_pct", "host_steal_pct")
+EXTRA = LATENCY + GUEST_CPU + IRQS + STEAL + HOST
 
 
 def rounds(summaries):
@@ -92,6 +96,8 @@ def table(figs, out):
                 lambda c: f"{c['guest_irqs_per_io']}")
     _keys_table(figs, out, STEAL, "guest vCPU time stolen (dom0's vCPU had its CPU)",
                 lambda c: f"{c['guest_steal_pct']}%")
+    _keys_table(figs, out, HOST, "the host under the lab: QEMU's CPUs / others' share / stolen",
+                lambda c: f"{c['host_qemu_cpus']}/{c['host_others_pct']}%/{c['host_steal_pct']}%")
 
 
 def _keys_table(figs, out, keys, title, fmt):

@@ -220,6 +220,9 @@ def print_summary(s, out=sys.stdout):
     for (label, key) in (("boot to dom0 up", "dom0-up"), ("boot to guest ready", "guest.ready"),
                          ("boot to result", "done")):
         print(f"  {label:24}{_fmt_secs(marks.get(key))}", file=out)
+    load = host_load_line(s["metrics"], "run")
+    if load:
+        print(f"  {'host over the run':24}{load}", file=out)
     print(f"  {'step':40} {'status':6} {'secs':>8}", file=out)
     for st in s["steps"]:
         detail = f"  {st['detail']}" if st.get("detail") else ""
@@ -227,6 +230,19 @@ def print_summary(s, out=sys.stdout):
     print_metrics([s], out)
     print(f"  serial log: {s['serial_log']}", file=out)
     print(f"  run log:    {os.path.join(s['rundir'], 'run.log')}", file=out)
+
+
+def host_load_line(metrics, name):
+    """The host's load over span NAME in words (hostload), or None."""
+    m = lambda k: metrics.get(f"{name}.{k}", {}).get("value")
+    parts = []
+    if m("host_qemu_cpus") is not None:
+        parts.append(f"QEMU {m('host_qemu_cpus')} CPUs, others {m('host_others_pct')}%")
+    if m("host_busy_pct") is not None:
+        parts.append(f"busy {m('host_busy_pct')}%")
+    if m("host_steal_pct") is not None:
+        parts.append(f"stolen {m('host_steal_pct')}%")
+    return ", ".join(parts) or None
 
 
 def print_metrics(summaries, out=sys.stdout):

@@ -98,6 +98,10 @@ class QemuMachine:
     def poll(self):
         return self.proc.poll()
 
+    def qemu_pid(self):
+        """The lab machine's process: its CPU time is the lab's (hostload)."""
+        return self.proc.pid if self.proc else None
+
     def stop(self, wait=60):
         try:
             self.proc.wait(timeout=wait)

@@ -12,6 +12,7 @@ import os
 import re
 import time
 
+from . import hostload
 from .ui import progress
 
 GRACE = 60
@@ -75,6 +76,7 @@ class Monitor:
         self.deadline = None
         self.waiting_for = "boot: Xen and dom0 up to dom0's first record"
         self.serial_pos = 0
+        self.spans = {}  # name -> the hostload.Sample at its begin record
 
     def say(self, msg):
         progress(msg)
@@ -88,6 +90,7 @@ class Monitor:
         self.t0 = time.monotonic()
         self.deadline = self.boot_timeout
         self.m.start()
+        self._ev_span({"name": "run", "edge": "begin"}, False)
         try:
             self._follow(ChannelReader(self.m.channel))
         except KeyboardInterrupt as e:
@@ -170,6 +173,21 @@ class Monitor:
         self.result.marks[name] = round(self.now(), 2)
         self.say(f"---- {name}")
 
+    def _ev_span(self, rec, guest):
+        """A span of work (a fio job): the host's load over it becomes
+        metrics NAME.host_* (hostload)."""
+        name = str(rec.get("name"))
+        try:
+            now = hostload.sample(getattr(self.m, "qemu_pid", lambda: None)())
+        except (OSError, ValueError) as e:
+            self.say(f"(no host load for {name}: {e})")
+            return
+        if rec.get("edge") == "begin":
+            self.spans[name] = now
+        elif name in self.spans:
+            for (k, (v, unit)) in hostload.span(self.spans.pop(name), now).items():
+                self.result.metrics[f"{name}.{k}"] = {"value": v, "unit": unit}
+
     def _ev_out(self, rec, guest):
         self.result.outputs.append({"src": rec.get("src"), "line": rec.get("line")})
         if self.echo_outputs:
@@ -182,6 +200,7 @@ class Monitor:
     def _ev_done(self, rec, guest):
         self.result.done = rec
         self.result.marks["done"] = round(self.now(), 2)
+        self._ev_span({"name": "run", "edge": "end"}, False)
         self.say(f"---- done: {rec.get('status')}")
 
 

@@ -11,6 +11,9 @@
 #   ev=out    src line            a line of output worth showing the person
 #   ev=mark   name                a milestone other scripts wait for
 #   ev=note   text                something the person should know
+#   ev=span   name edge           work NAME begins or ends (edge begin|end):
+#                                 the host adds its own load over it as
+#                                 metrics NAME.host_* (pvlab/hostload.py)
 #   ev=done   status              the end of the run (dom0 only)
 
 : "${LAB_EMIT_TO:=/dev/stdout}"

@@ -138,9 +138,11 @@ fio_rate() {
 	local name=$1 dev=$2 rw=$3 out field bw iops p50 p99 t0 cpu idle busy steal i0 irqs ms
 	t0=$(cpu_ticks)
 	i0=$(blkif_irqs)
+	lab_emit span name "disk.$LAB_DISK_LABEL.$name" edge begin
 	out=$(fio --name="$name" --filename="$dev" --direct=1 --ioengine=libaio --rw="$rw" \
 		--bs="$4" --iodepth="$5" --size=64M --runtime="$LAB_FIO_SECS" --time_based \
 		--output-format=terse --terse-version=3) || return 1
+	lab_emit span name "disk.$LAB_DISK_LABEL.$name" edge end
 	# terse v3: field 7/8 read KiB/s and IOPS, 18-37 its completion latency
 	# percentiles; 48/49 and 59-78 the same for writes
 	case $rw in *write) field=48 ;; *) field=7 ;; esac

@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""What the machine under the lab did while the guest worked.
+
+The lab's Xen runs inside QEMU under TCG: every vCPU of the lab machine is a
+thread of one host process.  When the host is busy with something else, or
+is itself a virtual machine whose CPUs are taken away, the whole lab runs
+slower, and the guest's own counters cannot tell why.  These figures can:
+over a span of the guest's work (one fio job), from /proc/stat and
+/proc/PID/stat on the host,
+
+  host_qemu_cpus   CPUs' worth of time the lab's QEMU used (2.0: both vCPU
+                   threads of a 2-CPU lab machine never slept)
+  host_others_pct  the share of the host's CPU time used by anything else
+                   (other processes, the host kernel's own work)
+  host_steal_pct   the share of the host's CPU time stolen by the
+                   hypervisor under it (0 on bare metal)
+
+A span is timed by the records the host reads (begin and end both arrive
+through dom0's relay, up to about a second late), so its edges are
+approximate; over a job of several seconds that is good enough to tell a
+quiet host from a busy one.
+"""
+import os
+
+# /proc/stat's first line after "cpu": user nice system idle iowait irq
+# softirq steal (guest and guest_nice are counted in user and nice)
+_BUSY = (0, 1, 2, 5, 6)
+_IDLE = (3, 4)
+_STEAL = 7
+
+
+class Sample:
+    """The host's CPU counters at one moment: the "cpu" line of /proc/stat
+    (clock ticks) and, when pid is given, that process's utime + stime."""
+
+    def __init__(self, cpu, proc_ticks, ncpu):
+        self.cpu = cpu
+        self.proc_ticks = proc_ticks
+        self.ncpu = ncpu
+
+
+def parse_stat(text):
+    """(the "cpu" line's first 8 fields as ints, the number of cpuN lines)."""
+    fields, ncpu = None, 0
+    for line in text.splitlines():
+        w = line.split()
+        if not w:
+            continue
+        if w[0] == "cpu":
+            fields = [int(x) for x in w[1:9]] + [0] * max(0, 9 - len(w))
+        elif w[0].startswith("cpu") and w[0][3:].isdigit():
+            ncpu += 1
+    if fields is None:
+        raise ValueError("no 'cpu' line in /proc/stat")
+    return fields[:8], ncpu
+
+
+def parse_proc_ticks(text):
+    """utime + stime of a /proc/PID/stat line (the name may hold spaces
+    and parentheses: the fields start after the last ')')."""
+    rest = text[text.rindex(")") + 2:].split()
+    return int(rest[11]) + int(rest[12])
+
+
+def sample(pid=None, root="/proc"):
+    """A Sample of this host now; proc_ticks is None without pid or once
+    the process is gone."""
+    with open(os.path.join(root, "stat")) as f:
+        cpu, ncpu = parse_stat(f.read())
+    ticks = None
+    if pid is not None:
+        try:
+            with open(os.path.join(root, str(pid), "stat")) as f:
+                ticks = parse_proc_ticks(f.read())
+        except (OSError, ValueError, IndexError):
+            ticks = None
+    return Sample(cpu, ticks, ncpu)
+
+
+def span(a, b):
+    """{name: (value, unit)} between two Samples; {} when no time passed."""
+    d = [y - x for (x, y) in zip(a.cpu, b.cpu)]
+    busy = sum(d[i] for i in _BUSY)
+    total = busy + sum(d[i] for i in _IDLE) + d[_STEAL]
+    if total <= 0:
+        return {}
+    out = {"host_steal_pct": (round(100 * d[_STEAL] / total), "%")}
+    if a.proc_ticks is not None and b.proc_ticks is not None:
+        proc = max(0, b.proc_ticks - a.proc_ticks)
+        ncpu = b.ncpu or 1
+        # total counts every CPU's ticks: per CPU, it is the span's length
+        out["host_qemu_cpus"] = (round(proc * ncpu / total, 2), "CPUs")
+        out["host_others_pct"] = (round(100 * max(0, busy - proc) / total), "%")
+    else:
+        out["host_busy_pct"] = (round(100 * busy / total), "%")
+    return out
