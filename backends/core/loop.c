@@ -71,6 +71,10 @@ struct pvb_loop {
 	uint64_t poll_clock_reads; /* clock reads for polling (windows, idle spells) */
 	uint64_t window_start;	   /* the last window's first clock read */
 	unsigned poll_hits;	   /* windows with work since the fds were last looked at */
+	uint64_t poll_preempts;	   /* windows in which this CPU was taken away */
+	uint64_t preempted_at;	   /* adaptive: the last window's preemption (0: none) */
+	uint64_t hold_ns;	   /* adaptive: the last hold's length */
+	uint64_t hold_until;	   /* adaptive: no polling before this time */
 };
 
 /* Windows that found work between two looks at the fds while polling. */
@@ -381,6 +385,26 @@ void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us)
 	l->poll_ns = 0;
 	l->poll_max_ns = (uint64_t)max_us * 1000;
 	l->long_sleeps = 0;
+	l->hold_ns = l->hold_until = l->preempted_at = 0;
+}
+
+void pvb_poll_preempted(uint64_t now, uint64_t *hold_ns, uint64_t *until)
+{
+	/* Soon after the last hold ended: the CPU is still wanted, hold longer. */
+	if (*hold_ns && now < *until + *hold_ns)
+		*hold_ns =
+			*hold_ns * 2 < PVB_POLL_HOLD_MAX_NS ? *hold_ns * 2 : PVB_POLL_HOLD_MAX_NS;
+	else
+		*hold_ns = PVB_POLL_HOLD_MIN_NS;
+	*until = now + *hold_ns;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns,
@@ -425,15 +449,10 @@ void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out)
 		.grows = l->poll_grows,
 		.shrinks = l->poll_shrinks,
 		.clock_reads = l->poll_clock_reads,
+		.preempts = l->poll_preempts,
+		.held = l->hold_until != 0 && l->poll_ns == 0 && l->poll_max_ns != 0 &&
+			mono_ns() < l->hold_until,
 	};
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t pvb_syscall_cost_ns(void)
@@ -459,7 +478,7 @@ uint64_t pvb_syscall_cost_ns(void)
  */
 static bool poll_window(struct pvb_loop *l)
 {
-	uint64_t now, end = 0, yield_at = 0;
+	uint64_t now, end = 0, yield_at = 0, last = 0;
 	size_t n = l->npollers;
 	unsigned calls = 0;
 	bool work = false;
@@ -496,6 +515,24 @@ static bool poll_window(struct pvb_loop *l)
 		calls = 0;
 		now = mono_ns();
 		l->poll_clock_reads++;
+		if (last && now - last > PVB_POLL_PREEMPT_NS) {
+			/*
+			 * The CPU was taken away between two looks (by the
+			 * hypervisor for another vCPU, by the host under an
+			 * emulated machine, by another task after a yield):
+			 * something else wants it, perhaps the very guest whose
+			 * ring this polls, and each turn it gets stretches the
+			 * window to a time slice.  An adaptive window ends here
+			 * and polling holds off (see pvb_loop_run()); a fixed
+			 * one, the operator's choice, only counts it.
+			 */
+			l->poll_preempts++;
+			if (l->poll_max_ns) {
+				l->preempted_at = now;
+				break;
+			}
+		}
+		last = now;
 		if (!end) {
 			l->window_start = now;
 			end = now + l->poll_ns;
@@ -586,10 +623,18 @@ int pvb_loop_run(struct pvb_loop *l)
 			 * ended so, or there was none), so the window may change
 			 * here, before any callback asks pvb_loop_polling().
 			 */
+			uint64_t now = mono_ns();
 			uint64_t w = pvb_poll_next_window(l->poll_ns, l->poll_max_ns,
-							  mono_ns() - idle_from, &l->long_sleeps);
+							  now - idle_from, &l->long_sleeps);
 
 			l->poll_clock_reads++;
+			if (l->preempted_at) {
+				pvb_poll_preempted(l->preempted_at, &l->hold_ns, &l->hold_until);
+				l->preempted_at = 0;
+				l->long_sleeps = 0;
+			}
+			if (now < l->hold_until)
+				w = 0; /* held off: the CPU is wanted elsewhere */
 
 			l->poll_grows += w > l->poll_ns;
 			l->poll_shrinks += w < l->poll_ns;

@@ -96,6 +96,23 @@ void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us);
 uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns,
 			      unsigned *long_sleeps);
 /*
+ * A polling window in which the CPU was taken away for longer than
+ * PVB_POLL_PREEMPT_NS between two looks at the clock (the hypervisor ran
+ * another vCPU, the host under an emulated machine another thread, or a
+ * yield another task) was spinning on a CPU something else wants: when
+ * busy, spinning delays that other work, perhaps the guest's own vCPU, and
+ * polling's answers come a time slice late.  An adaptive window ends, goes
+ * to 0 and stays there until *until: a hold of PVB_POLL_HOLD_MIN_NS,
+ * doubled up to PVB_POLL_HOLD_MAX_NS when the preemption (at now) came
+ * within one hold's length after the previous hold ended.  Then it grows
+ * again by the rule above.  (The caller keeps *hold_ns and *until, both
+ * starting at 0.)  A fixed window is only counted (pvb_poll_info.preempts).
+ */
+void pvb_poll_preempted(uint64_t now, uint64_t *hold_ns, uint64_t *until);
+#define PVB_POLL_PREEMPT_NS  500000ull
+#define PVB_POLL_HOLD_MIN_NS 10000000ull
+#define PVB_POLL_HOLD_MAX_NS 1000000000ull
+/*
  * The cost of one system call here in ns (the least of a few timed batches
  * of getppid()): what an adaptive window's bound can be scaled from.
  */
@@ -114,6 +131,8 @@ struct pvb_poll_info {
 	 * (clock_gettime() can be a system call in a Xen PV guest.)
 	 */
 	uint64_t clock_reads;
+	uint64_t preempts; /* windows in which the CPU was taken away */
+	bool held;	   /* adaptive: no polling now, after a preemption */
 };
 void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out);
 

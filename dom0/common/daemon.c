@@ -155,6 +155,8 @@ static json_object *poll_stats(const struct pvb_loop *l)
 	json_object_object_add(o, "grows", json_object_new_int64((int64_t)pi.grows));
 	json_object_object_add(o, "shrinks", json_object_new_int64((int64_t)pi.shrinks));
 	json_object_object_add(o, "clock_reads", json_object_new_int64((int64_t)pi.clock_reads));
+	json_object_object_add(o, "preempts", json_object_new_int64((int64_t)pi.preempts));
+	json_object_object_add(o, "held", json_object_new_boolean(pi.held));
 	return o;
 }
 

@@ -519,16 +519,10 @@ static void polling_case(const char *poll_us)
 		uint64_t reqs = dev_counter(1, d.devid, "requests.read") +
 				dev_counter(1, d.devid, "requests.write");
 
-		if (!polled || events * 2 >= reqs)
-			fprintf(stderr, "polling: %llu polled, %llu events, %llu requests\n",
-				(unsigned long long)polled, (unsigned long long)events,
-				(unsigned long long)reqs);
-		CU_ASSERT(polled > 0);
-		/* Most requests came without an event. */
-		CU_ASSERT(events * 2 < reqs);
 		/* the daemon says how it polls (the stats' "polling") */
 		json_object *root = blkenv_stats(&E), *pol;
 		bool adaptive = !strncmp(poll_us, "auto", 4);
+		uint64_t preempts = 0;
 
 		if (root && json_object_object_get_ex(root, "polling", &pol)) {
 			const char *mode =
@@ -537,17 +531,35 @@ static void polling_case(const char *poll_us)
 			CU_ASSERT_STRING_EQUAL(mode ? mode : "(none)",
 					       adaptive ? "adaptive" : "fixed");
 			CU_ASSERT_EQUAL(stat_u64(pol, "max_us"), 20000);
+			CU_ASSERT(json_object_object_get_ex(pol, "preempts", NULL));
+			preempts = stat_u64(pol, "preempts");
 			if (adaptive)
 				CU_ASSERT(stat_u64(pol, "grows") > 0);
 		} else {
 			CU_FAIL("no \"polling\" in the daemon's stats");
 		}
 		json_object_put(root);
+		if (!polled || events * 2 >= reqs)
+			fprintf(stderr,
+				"polling: %llu polled, %llu events, %llu requests, "
+				"%llu windows preempted\n",
+				(unsigned long long)polled, (unsigned long long)events,
+				(unsigned long long)reqs, (unsigned long long)preempts);
+		/*
+		 * Most requests came without an event: found by polling.  An
+		 * adaptive window holds off after its CPU was taken away (a busy
+		 * test machine): then they may not have.
+		 */
+		if (!adaptive || !preempts) {
+			CU_ASSERT(polled > 0);
+			CU_ASSERT(events * 2 < reqs);
+		}
 		/* and so does the table */
 		{
 			char *table = pvsplit_stats("");
 			const char *want = adaptive ? "  polling: adaptive, window "
-						    : "  polling: 20000 us after each burst\n";
+						    : "  polling: 20000 us after each burst (CPU "
+						      "taken away in ";
 
 			CU_ASSERT(table && strstr(table, want));
 			if (table && !strstr(table, want))

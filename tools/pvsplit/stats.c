@@ -118,18 +118,23 @@ static void print_table(json_object *daemon)
 	       (int)get(daemon, "pid", NULL));
 	if (json_object_object_get_ex(daemon, "polling", &v)) {
 		const char *mode = json_object_get_string(json_object_object_get(v, "mode"));
+		json_object *held = json_object_object_get(v, "held");
 
 		if (!mode)
 			mode = "off";
 		if (!strcmp(mode, "adaptive"))
 			printf("  polling: adaptive, window %lld of at most %lld us (grown %lld, "
-			       "shrunk %lld times)\n",
+			       "shrunk %lld times; CPU taken away in %lld windows%s)\n",
 			       (long long)get(v, "window_us", NULL),
 			       (long long)get(v, "max_us", NULL), (long long)get(v, "grows", NULL),
-			       (long long)get(v, "shrinks", NULL));
+			       (long long)get(v, "shrinks", NULL),
+			       (long long)get(v, "preempts", NULL),
+			       held && json_object_get_boolean(held) ? ", holding off now" : "");
 		else if (strcmp(mode, "off"))
-			printf("  polling: %lld us after each burst\n",
-			       (long long)get(v, "max_us", NULL));
+			printf("  polling: %lld us after each burst (CPU taken away in %lld "
+			       "windows)\n",
+			       (long long)get(v, "max_us", NULL),
+			       (long long)get(v, "preempts", NULL));
 		else
 			printf("  polling: off\n");
 	}
