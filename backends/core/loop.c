@@ -75,6 +75,7 @@ struct pvb_loop {
 	uint64_t preempted_at;	   /* adaptive: the last window's preemption (0: none) */
 	uint64_t hold_ns;	   /* adaptive: the last hold's length */
 	uint64_t hold_until;	   /* adaptive: no polling before this time */
+	bool held;		   /* adaptive: the window is 0 for a hold */
 };
 
 /* Windows that found work between two looks at the fds while polling. */
@@ -378,6 +379,7 @@ void pvb_loop_set_poll_us(struct pvb_loop *l, uint32_t us)
 {
 	l->poll_ns = (uint64_t)us * 1000;
 	l->poll_max_ns = 0;
+	l->held = false; /* a fixed window never holds off */
 }
 
 void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us)
@@ -386,6 +388,7 @@ void pvb_loop_set_poll_adaptive(struct pvb_loop *l, uint32_t max_us)
 	l->poll_max_ns = (uint64_t)max_us * 1000;
 	l->long_sleeps = 0;
 	l->hold_ns = l->hold_until = l->preempted_at = 0;
+	l->held = false;
 }
 
 void pvb_poll_preempted(uint64_t now, uint64_t *hold_ns, uint64_t *until)
@@ -397,14 +400,6 @@ void pvb_poll_preempted(uint64_t now, uint64_t *hold_ns, uint64_t *until)
 	else
 		*hold_ns = PVB_POLL_HOLD_MIN_NS;
 	*until = now + *hold_ns;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t pvb_poll_next_window(uint64_t window, uint64_t max, uint64_t idle_ns,
@@ -450,9 +445,16 @@ void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out)
 		.shrinks = l->poll_shrinks,
 		.clock_reads = l->poll_clock_reads,
 		.preempts = l->poll_preempts,
-		.held = l->hold_until != 0 && l->poll_ns == 0 && l->poll_max_ns != 0 &&
-			mono_ns() < l->hold_until,
+		.held = l->held,
 	};
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 uint64_t pvb_syscall_cost_ns(void)
@@ -629,11 +631,13 @@ int pvb_loop_run(struct pvb_loop *l)
 
 			l->poll_clock_reads++;
 			if (l->preempted_at) {
+				/* the window ends at 0 even if the hold is over by now */
 				pvb_poll_preempted(l->preempted_at, &l->hold_ns, &l->hold_until);
 				l->preempted_at = 0;
-				l->long_sleeps = 0;
+				w = 0;
 			}
-			if (now < l->hold_until)
+			l->held = now < l->hold_until;
+			if (l->held)
 				w = 0; /* held off: the CPU is wanted elsewhere */
 
 			l->poll_grows += w > l->poll_ns;

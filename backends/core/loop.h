@@ -132,7 +132,7 @@ struct pvb_poll_info {
 	 */
 	uint64_t clock_reads;
 	uint64_t preempts; /* windows in which the CPU was taken away */
-	bool held;	   /* adaptive: no polling now, after a preemption */
+	bool held;	   /* adaptive: the window is 0 for a hold after a preemption */
 };
 void pvb_loop_poll_info(const struct pvb_loop *l, struct pvb_poll_info *out);
 

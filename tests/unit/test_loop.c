@@ -383,8 +383,8 @@ static void test_preempted_rule(void)
 struct preempt_rig {
 	struct pvb_loop *l;
 	int pipe[2];
-	unsigned calls, late; /* calls in the window; windows seen during the hold */
-	bool stalled;
+	unsigned calls, late;	 /* calls in the window; windows seen during the hold */
+	bool stalled, held_seen; /* held_seen: stats said "held" during the hold */
 	uint64_t stalled_at, regrown_at, deadline;
 };
 
@@ -427,7 +427,11 @@ static void preempt_wake(void *opaque, uint32_t events)
 	r->calls = 0;
 	if (now > r->deadline) {
 		pvb_loop_stop(r->l);
+	} else if (r->stalled && !pi.window_ns) {
+		if (pi.held)
+			r->held_seen = true;
 	} else if (r->stalled && pi.window_ns) {
+		CU_ASSERT_FALSE(pi.held);
 		if (now < r->stalled_at + PVB_POLL_HOLD_MIN_NS)
 			r->late++; /* polling during the hold */
 		else if (!r->regrown_at)
@@ -462,6 +466,7 @@ static void test_preempted_loop(void)
 	CU_ASSERT(pi.preempts >= 1);
 	/* no window during the hold (another preemption only lengthens it) */
 	CU_ASSERT_EQUAL(r.late, 0);
+	CU_ASSERT_TRUE(r.held_seen);
 	/* polling came back after it */
 	CU_ASSERT(r.regrown_at != 0);
 
