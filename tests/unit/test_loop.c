@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -487,6 +488,97 @@ static void test_preempted_loop(void)
 	close(r.pipe[1]);
 }
 
+/*
+ * The wake after a preempted window comes after its hold is over (the
+ * daemon slept 20 ms, the hold was 10): the window is 0 all the same, not
+ * kept as a long sleep would keep it (a busy machine that preempts every
+ * window would otherwise never shrink it).
+ */
+struct late_rig {
+	struct preempt_rig r;
+	int tfd;
+	bool fired;
+	uint64_t window_at_wake;
+};
+
+static bool late_poll(void *opaque)
+{
+	struct late_rig *lr = opaque;
+	struct pvb_poll_info pi;
+	char buf[16];
+
+	pvb_loop_poll_info(lr->r.l, &pi);
+	if (!lr->r.stalled && pi.window_ns >= MS && ++lr->r.calls == 200) {
+		struct itimerspec its = { .it_value = { .tv_nsec = 20 * 1000000L } };
+
+		lr->r.stalled = true;
+		while (read(lr->r.pipe[0], buf, sizeof(buf)) > 0)
+			; /* nothing wakes the loop now but the timer */
+		CU_ASSERT_EQUAL(timerfd_settime(lr->tfd, 0, &its, NULL), 0);
+		sleep_ns(3 * MS);
+	}
+	return false;
+}
+
+static void late_wake(void *opaque, uint32_t events)
+{
+	struct late_rig *lr = opaque;
+
+	(void)events;
+	lr->r.calls = 0;
+	if (now_ns() > lr->r.deadline)
+		pvb_loop_stop(lr->r.l);
+}
+
+static void late_timer(void *opaque, uint32_t events)
+{
+	struct late_rig *lr = opaque;
+	struct pvb_poll_info pi;
+	uint64_t n;
+
+	(void)events;
+	if (read(lr->tfd, &n, sizeof(n)) < 0)
+		return;
+	pvb_loop_poll_info(lr->r.l, &pi);
+	lr->fired = true;
+	lr->window_at_wake = pi.window_ns;
+	pvb_loop_stop(lr->r.l);
+}
+
+static void test_preempted_late_wake(void)
+{
+	struct late_rig lr = { .tfd = -1 };
+	struct pvb_poll_info pi;
+	struct pvb_poller *p;
+
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_new(&lr.r.l), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(lr.r.pipe, O_NONBLOCK | O_CLOEXEC), 0);
+	lr.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	CU_ASSERT_FATAL(lr.tfd >= 0);
+	CU_ASSERT_EQUAL(write(lr.r.pipe[1], "x", 1), 1); /* readable until the stall */
+	CU_ASSERT_EQUAL_FATAL(pvb_watch_add(lr.r.l, lr.r.pipe[0], EPOLLIN, late_wake, &lr, NULL),
+			      0);
+	CU_ASSERT_EQUAL_FATAL(pvb_watch_add(lr.r.l, lr.tfd, EPOLLIN, late_timer, &lr, NULL), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_poller_add(lr.r.l, late_poll, preempt_arm, &lr, &p), 0);
+	pvb_loop_set_poll_adaptive(lr.r.l, 2000);
+	lr.r.deadline = now_ns() + 5000 * MS;
+	CU_ASSERT_EQUAL(pvb_loop_run(lr.r.l), 0);
+	pvb_loop_poll_info(lr.r.l, &pi);
+	if (!lr.fired || lr.window_at_wake)
+		fprintf(stderr, "late wake: stalled %d, fired %d, window %llu ns, %llu preempts\n",
+			lr.r.stalled, lr.fired, (unsigned long long)lr.window_at_wake,
+			(unsigned long long)pi.preempts);
+	CU_ASSERT_TRUE(lr.r.stalled);
+	CU_ASSERT_TRUE(lr.fired);
+	CU_ASSERT(pi.preempts >= 1);
+	CU_ASSERT_EQUAL(lr.window_at_wake, 0);
+	pvb_poller_del(p);
+	pvb_loop_free(lr.r.l);
+	close(lr.tfd);
+	close(lr.r.pipe[0]);
+	close(lr.r.pipe[1]);
+}
+
 /* A fixed window: polls from the start, never adapts. */
 static void test_fixed(void)
 {
@@ -517,6 +609,8 @@ int main(void)
 		{ "preempted: the hold's rule", test_preempted_rule },
 		{ "preempted: an adaptive window holds off, a fixed one counts",
 		  test_preempted_loop },
+		{ "preempted: the window is 0 at the next wake, even after the hold",
+		  test_preempted_late_wake },
 	};
 
 	return CUNIT_MAIN("pvb_loop polling", NULL, NULL, tests);
