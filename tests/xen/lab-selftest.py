@@ -175,6 +175,100 @@ class HostLoad(unittest.TestCase):
                 f.write("intr 1\n")
             self.assertRaises(ValueError, hostload.sample, None, d)
 
+    def test_dom0_span(self):
+        """dom0's counters at a span's edges (user nice system idle iowait irq
+        softirq steal): 100 ticks on one vCPU, 60 busy, 10 stolen; 2 vCPUs
+        double the CPUs; per_io divides by IOPS."""
+        a = [100, 0, 50, 1000, 0, 5, 5, 3]
+        b = [140, 0, 60, 1030, 0, 10, 10, 13]
+        self.assertEqual(hostload.dom0_span(a, b, 1), {"dom0_cpus": (0.6, "CPUs"),
+                                                       "dom0_steal_pct": (10, "%")})
+        self.assertEqual(hostload.dom0_span(a, b, 2)["dom0_cpus"], (1.2, "CPUs"))
+        self.assertEqual(hostload.dom0_span(a, a, 1), {})  # no time passed
+        self.assertEqual(hostload.dom0_span(b, a, 1), {})  # counters went back
+        self.assertEqual(hostload.dom0_span(a, b[:5], 1), {})  # a short line
+        # the backend's threads: 30 ticks of 100
+        self.assertEqual(hostload.dom0_span(a, b, 1, (70, 100))["dom0_backend_cpus"], (0.3, "CPUs"))
+        for bad in ((100, 70), (None, 5), None):
+            self.assertNotIn("dom0_backend_cpus", hostload.dom0_span(a, b, 1, bad))
+        self.assertEqual(hostload.per_io(0.6, 2000), (300, "us"))
+        self.assertIsNone(hostload.per_io(0.6, 0))
+        self.assertIsNone(hostload.per_io(None, 100))
+
+    def test_monitor_turns_relayed_dom0_counters_into_metrics(self):
+        """A guest span relayed with dom0's counters at both edges, then the
+        job's IOPS: dom0_cpus, dom0_steal_pct, then dom0_cpu_us_per_io; a span
+        without them (an older image) or an edge without a begin adds none."""
+        from pvlab.monitor import Monitor
+        mon = Monitor(object(), 30, io.StringIO())
+        rec = lambda **k: json.dumps(dict(k, **{"from": "guest"}))
+        mon._record(rec(ev="span", name="disk.p.qd1", edge="begin",
+                        dom0_cpu=[100, 0, 50, 1000, 0, 5, 5, 3], dom0_ncpu=1,
+                        dom0_backend_ticks=500))
+        mon._record(rec(ev="span", name="disk.p.qd1", edge="end",
+                        dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1,
+                        dom0_backend_ticks=520))
+        mon._record(rec(ev="metric", name="disk.p.qd1.iops", value=2000, unit="IOPS"))
+        m = {k: v["value"] for (k, v) in mon.result.metrics.items() if ".dom0_" in k}
+        self.assertEqual(m, {"disk.p.qd1.dom0_cpus": 0.6, "disk.p.qd1.dom0_steal_pct": 10,
+                             "disk.p.qd1.dom0_cpu_us_per_io": 300,
+                             "disk.p.qd1.dom0_backend_cpus": 0.2,
+                             "disk.p.qd1.dom0_backend_us_per_io": 100})
+        mon._record(rec(ev="span", name="disk.p.old", edge="begin"))
+        mon._record(rec(ev="span", name="disk.p.old", edge="end"))
+        mon._record(rec(ev="span", name="disk.p.lone", edge="end",
+                        dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1))
+        mon._record(rec(ev="metric", name="disk.p.old.iops", value=2000, unit="IOPS"))
+        self.assertFalse([k for k in mon.result.metrics if ".dom0_" in k and ".qd1." not in k])
+
+    def test_dom0_relay_adds_its_counters_to_span_edges(self):
+        """dom0-main.sh's with_dom0_cpu: a span record gets dom0's first
+        /proc/stat line (steal 0 when the kernel has no such field), the
+        vCPU count and the backend's ticks, still one JSON object; any other record, or a stat file
+        without numbers, passes unchanged."""
+        lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
+        span = '{"ev":"span","t":1.5,"name":"disk.p.qd1","edge":"end"}'
+        with tempfile.TemporaryDirectory() as d:
+            for (name, text) in (("full", "cpu  7 1 2 90 3 4 5 6 0 0\ncpu0 7 1 2 90 3 4 5 6 0 0\n"),
+                                 ("nosteal", "cpu  7 1 2 90 3 4 5\n"),
+                                 ("junk", "cpu  7 x 2 90 3 4 5 6\n")):
+                os.makedirs(os.path.join(d, name))  # a /proc of its own
+                with open(os.path.join(d, name, "stat"), "w") as f:
+                    f.write(text)
+            got = subprocess.run(
+                ["bash", "-c", f"eval \"$(sed -n '/^with_dom0_cpu() {{/,/^}}/p;"
+                 f"/^backend_ticks() {{/,/^}}/p' {lab})\"; "
+                 f"for f in full nosteal junk; do with_dom0_cpu '{span}' 2 {d}/$f; "
+                 "echo \"$RELAY_REC\"; done; "
+                 f"with_dom0_cpu '{{\"ev\":\"metric\"}}' 2 {d}/full; echo \"$RELAY_REC\""],
+                capture_output=True, text=True, check=True).stdout.splitlines()
+        recs = [json.loads(x) for x in got]
+        self.assertEqual(recs[0]["dom0_cpu"], [7, 1, 2, 90, 3, 4, 5, 6])
+        self.assertEqual(recs[0]["dom0_backend_ticks"], 0)
+        self.assertEqual(recs[0]["dom0_ncpu"], 2)
+        self.assertEqual(recs[0]["name"], "disk.p.qd1")
+        self.assertEqual(recs[1]["dom0_cpu"], [7, 1, 2, 90, 3, 4, 5, 0])
+        self.assertEqual(got[2], span)
+        self.assertEqual(recs[3], {"ev": "metric"})
+
+    def test_backend_ticks_sum_the_backends_threads(self):
+        """dom0-main.sh's backend_ticks: utime + stime of pvsplit-blkback
+        processes and xen-blkback's threads (blkback.*), nothing else, names
+        with spaces and parentheses parsed from the last ')'."""
+        lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
+        procs = {"10": "pvsplit-blkback", "11": "blkback.1.xvda", "12": "blkback.1.xvdb",
+                 "13": "loop0", "14": "pvsplit-consoled", "15": "x) pvsplit-blkback (y"}
+        with tempfile.TemporaryDirectory() as d:
+            for (i, (pid, comm)) in enumerate(sorted(procs.items())):
+                os.makedirs(os.path.join(d, pid))
+                with open(os.path.join(d, pid, "stat"), "w") as f:
+                    f.write(f"{pid} ({comm}) S 1 1 1 0 -1 0 0 0 0 0 {100 * (i + 1)} {i + 1} 0 0\n")
+            got = subprocess.run(
+                ["bash", "-c", f"eval \"$(sed -n '/^backend_ticks() {{/,/^}}/p' {lab})\"; "
+                 f"backend_ticks {d}; echo $BACKEND_TICKS"],
+                capture_output=True, text=True, check=True).stdout
+        self.assertEqual(got, f"{101 + 202 + 303}\n")
+
     def test_run_summary_names_the_hosts_load(self):
         out = io.StringIO()
         cli.print_summary({"backend": "pvsplit", "passed": True, "steps": [], "marks": {},
@@ -449,6 +543,19 @@ class Bench(unittest.TestCase):
                               {"host_qemu_cpus": 2.0, "host_others_pct": 30, "host_steal_pct": 5},
                               {"host_qemu_cpus": 1.2, "host_others_pct": 1, "host_steal_pct": 1}],
                              "the host under the lab: QEMU's CPUs / others' share / stolen", "1.9/3%/1%")
+
+    def test_dom0_load_where_the_runs_have_it(self):
+        self.keys_table_case([{"dom0_cpus": 0.9, "dom0_steal_pct": 3, "dom0_cpu_us_per_io": 310},
+                              {"dom0_cpus": 1.0, "dom0_steal_pct": 9, "dom0_cpu_us_per_io": 400},
+                              {"dom0_cpus": 0.5, "dom0_steal_pct": 1, "dom0_cpu_us_per_io": 200}],
+                             "dom0 over each fio job: busy CPUs / stolen / busy us per I/O",
+                             "0.9/3%/310")
+
+    def test_backend_cpu_where_the_runs_have_it(self):
+        self.keys_table_case([{"dom0_backend_us_per_io": 90}, {"dom0_backend_us_per_io": 80},
+                              {"dom0_backend_us_per_io": 70}],
+                             "the backend's own threads in dom0: busy us per I/O (not loop workers, writeback)",
+                             "80")
 
     def test_steal_where_the_runs_have_it(self):
         self.keys_table_case([{"guest_steal_pct": 0}, {"guest_steal_pct": 31},

@@ -33,7 +33,12 @@ STEAL = ("guest_steal_pct",)
 # of time the lab's QEMU used, the share of the host's CPU time anything
 # else used, the share stolen from the host by a hypervisor under it
 HOST = ("host_qemu_cpus", "host_others_pct", "host_steal_pct")
-EXTRA = LATENCY + GUEST_CPU + IRQS + STEAL + HOST
+# dom0 over each fio job (hostload.py, from dom0's relay): its busy time in
+# CPUs, the share of its vCPU time stolen, its busy time per I/O (a polling
+# backend's spinning counts as busy), and the backend's own threads' part
+DOM0 = ("dom0_cpus", "dom0_steal_pct", "dom0_cpu_us_per_io")
+BACKEND_CPU = ("dom0_backend_us_per_io",)
+EXTRA = LATENCY + GUEST_CPU + IRQS + STEAL + HOST + DOM0 + BACKEND_CPU
 
 
 def rounds(summaries):
@@ -98,6 +103,11 @@ def table(figs, out):
                 lambda c: f"{c['guest_steal_pct']}%")
     _keys_table(figs, out, HOST, "the host under the lab: QEMU's CPUs / others' share / stolen",
                 lambda c: f"{c['host_qemu_cpus']}/{c['host_others_pct']}%/{c['host_steal_pct']}%")
+    _keys_table(figs, out, DOM0, "dom0 over each fio job: busy CPUs / stolen / busy us per I/O",
+                lambda c: f"{c['dom0_cpus']}/{c['dom0_steal_pct']}%/{c['dom0_cpu_us_per_io']}")
+    _keys_table(figs, out, BACKEND_CPU,
+                "the backend's own threads in dom0: busy us per I/O (not loop workers, writeback)",
+                lambda c: f"{c['dom0_backend_us_per_io']}")
 
 
 def _keys_table(figs, out, keys, title, fmt):

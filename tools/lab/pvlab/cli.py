@@ -258,7 +258,9 @@ def print_metrics(summaries, out=sys.stdout):
             return "-"
         p50 = f", p50 {m('clat_p50_us')} us" if m("clat_p50_us") is not None else ""
         idle = f", idle {m('guest_idle_pct')}%" if m("guest_idle_pct") is not None else ""
-        return f"{m('mib_s')} MiB/s {m('iops')} IOPS{p50}{idle}"
+        dom0 = (f", dom0 {m('dom0_cpu_us_per_io')} us/IO"
+                if m("dom0_cpu_us_per_io") is not None else "")
+        return f"{m('mib_s')} MiB/s {m('iops')} IOPS{p50}{idle}{dom0}"
 
     cells = {r: [cell(s, r) for s in have] for r in rows}
     width = max([24] + [len(label(s)) + 2 for s in have] + [len(c) + 2 for r in rows for c in cells[r]])

@@ -15,6 +15,21 @@ over a span of the guest's work (one fio job), from /proc/stat and
   host_steal_pct   the share of the host's CPU time stolen by the
                    hypervisor under it (0 on bare metal)
 
+and from dom0's own /proc/stat, which dom0's relay of the guest's records
+adds to each edge of a span (dom0_cpu, dom0_ncpu),
+
+  dom0_cpus           dom0's vCPUs' busy time, in CPUs (1.0: a dom0 of one
+                      vCPU never idle; a polling backend counts as busy)
+  dom0_steal_pct      the share of dom0's vCPU time stolen: runnable while
+                      Xen ran another vCPU (the guest's) on its CPU
+  dom0_cpu_us_per_io  dom0's busy time per I/O of the span's job (dom0_cpus
+                      over the job's IOPS, once the guest reports them)
+  dom0_backend_cpus, dom0_backend_us_per_io
+                      the same for the disk backend's own threads only
+                      (pvsplit-blkback with its io_uring workers, or
+                      xen-blkback's kernel threads; not the loop devices'
+                      workers nor writeback, which either may cause)
+
 A span is timed by the records the host reads (begin and end both arrive
 through dom0's relay, up to about a second late), so its edges are
 approximate; over a job of several seconds that is good enough to tell a
@@ -94,3 +109,33 @@ def span(a, b):
     else:
         out["host_busy_pct"] = (round(100 * busy / total), "%")
     return out
+
+
+def dom0_span(a, b, ncpu, backend=None):
+    """{name: (value, unit)} between two of dom0's "cpu" lines (lists of the
+    8 counters a relayed span record carries) and, with BACKEND (the
+    backend's ticks at both edges), its threads' share; {} when no time
+    passed or a counter went back (not two samples of one dom0)."""
+    if len(a) < 8 or len(b) < 8:
+        return {}
+    d = [y - x for (x, y) in zip(a[:8], b[:8])]
+    if min(d) < 0:
+        return {}
+    busy = sum(d[i] for i in _BUSY)
+    total = busy + sum(d[i] for i in _IDLE) + d[_STEAL]
+    if total <= 0:
+        return {}
+    ncpu = max(1, ncpu)
+    out = {"dom0_cpus": (round(busy * ncpu / total, 2), "CPUs"),
+           "dom0_steal_pct": (round(100 * d[_STEAL] / total), "%")}
+    if backend and all(isinstance(x, int) for x in backend) and backend[1] >= backend[0]:
+        out["dom0_backend_cpus"] = (round((backend[1] - backend[0]) * ncpu / total, 2), "CPUs")
+    return out
+
+
+def per_io(cpus, iops):
+    """(busy us per I/O, unit) for a busy time of CPUS over a job of IOPS,
+    or None without I/O."""
+    if not iops or iops <= 0 or cpus is None:
+        return None
+    return (round(cpus * 1e6 / iops), "us")

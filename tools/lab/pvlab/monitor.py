@@ -77,6 +77,7 @@ class Monitor:
         self.waiting_for = "boot: Xen and dom0 up to dom0's first record"
         self.serial_pos = 0
         self.spans = {}  # name -> the hostload.Sample at its begin record
+        self.dom0_spans = {}  # name -> dom0's "cpu" counters at its begin record
 
     def say(self, msg):
         progress(msg)
@@ -165,8 +166,24 @@ class Monitor:
             self.deadline = self.now() + GRACE * 3
 
     def _ev_metric(self, rec, guest):
-        self.result.metrics[rec["name"]] = {"value": rec.get("value"), "unit": rec.get("unit")}
-        self.say(f"     {rec['name']} = {rec.get('value')} {rec.get('unit', '')}")
+        self._metric(rec["name"], rec.get("value"), rec.get("unit"))
+        # a job's IOPS come after its span: dom0's busy time per I/O now
+        name = str(rec["name"])
+        if name.endswith(".iops"):
+            job = name[:-len(".iops")]
+            for (cpus, per_io) in (("dom0_cpus", "dom0_cpu_us_per_io"),
+                                   ("dom0_backend_cpus", "dom0_backend_us_per_io")):
+                busy = self.result.metrics.get(f"{job}.{cpus}", {}).get("value")
+                try:
+                    v = hostload.per_io(busy, float(rec.get("value")))
+                except (TypeError, ValueError):
+                    v = None
+                if v:
+                    self._metric(f"{job}.{per_io}", *v)
+
+    def _metric(self, name, value, unit):
+        self.result.metrics[name] = {"value": value, "unit": unit}
+        self.say(f"     {name} = {value} {unit or ''}")
 
     def _ev_mark(self, rec, guest):
         name = ("guest." if guest else "") + str(rec.get("name"))
@@ -177,6 +194,7 @@ class Monitor:
         """A span of work (a fio job): the host's load over it becomes
         metrics NAME.host_* (hostload)."""
         name = str(rec.get("name"))
+        self._dom0_span(name, rec)
         try:
             now = hostload.sample(getattr(self.m, "qemu_pid", lambda: None)())
         except (OSError, ValueError) as e:
@@ -186,6 +204,21 @@ class Monitor:
             self.spans[name] = now
         elif name in self.spans:
             for (k, (v, unit)) in hostload.span(self.spans.pop(name), now).items():
+                self.result.metrics[f"{name}.{k}"] = {"value": v, "unit": unit}
+
+    def _dom0_span(self, name, rec):
+        """dom0's load over span NAME from the counters dom0's relay added
+        to its edges: metrics NAME.dom0_* (hostload.dom0_span)."""
+        cpu = rec.get("dom0_cpu")
+        if not isinstance(cpu, list) or not all(isinstance(x, int) for x in cpu):
+            return
+        ticks = rec.get("dom0_backend_ticks")
+        if rec.get("edge") == "begin":
+            self.dom0_spans[name] = (cpu, ticks)
+        elif name in self.dom0_spans:
+            (cpu0, ticks0) = self.dom0_spans.pop(name)
+            ncpu = rec.get("dom0_ncpu") if isinstance(rec.get("dom0_ncpu"), int) else 1
+            for (k, (v, unit)) in hostload.dom0_span(cpu0, cpu, ncpu, (ticks0, ticks)).items():
                 self.result.metrics[f"{name}.{k}"] = {"value": v, "unit": unit}
 
     def _ev_out(self, rec, guest):

@@ -151,7 +151,8 @@ write_guest_cfg() {
 # ---- the guest's console: relay its records, keep its text in dom0's log ----
 
 relay_guest_console() {
-	local log line rec
+	local log line rec ncpu
+	ncpu=$(grep -c '^cpu[0-9]' /proc/stat)
 	log=$(backend_console_log "$GUEST")
 	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
 	touch "$GUEST_EVENTS"
@@ -165,12 +166,56 @@ relay_guest_console() {
 		*"@@LAB {"*)
 			rec=${line#*@@LAB }
 			printf '%s\n' "$rec" >>"$GUEST_EVENTS"
+			with_dom0_cpu "$rec" "$ncpu"
+			rec=$RELAY_REC
 			case $rec in *'"ev":"step"'*'"status":"fail"'*) echo "$rec" >>"$GUEST_FAILURES" ;; esac
 			lab_emit_raw "{\"from\":\"guest\",${rec#\{}"
 			;;
 		*) [ "${LAB_INTERACTIVE:-0}" = 1 ] || printf 'guest| %s\n' "$line" ;;
 		esac
 	done
+}
+
+# backend_ticks [PROC]: BACKEND_TICKS = the CPU time (utime + stime, clock
+# ticks) of the disk backend's own threads: the pvsplit-blkback processes
+# (with their io_uring workers) and xen-blkback's kernel threads (blkback.*)
+# in PROC (default /proc).  Not the loop devices' workers or the page
+# cache's writeback, which either backend may cause.  No fork.
+backend_ticks() {
+	local f line rest comm
+	local -a v
+	BACKEND_TICKS=0
+	for f in "${1:-/proc}"/[0-9]*/stat; do
+		read -r line <"$f" 2>/dev/null || continue
+		comm=${line#*\(}
+		comm=${comm%\)*}
+		case $comm in pvsplit-blkback | blkback.*) ;; *) continue ;; esac
+		rest=${line##*\) }
+		read -ra v <<<"$rest"
+		[[ ${v[11]:-} =~ ^[0-9]+$ && ${v[12]:-} =~ ^[0-9]+$ ]] || continue
+		BACKEND_TICKS=$((BACKEND_TICKS + v[11] + v[12]))
+	done
+}
+
+# with_dom0_cpu REC NCPU [PROC]: RELAY_REC = the guest's record REC, and if
+# it is a span's edge, with dom0's own CPU counters at this moment added:
+# "dom0_cpu":[user,nice,system,idle,iowait,irq,softirq,steal] (clock ticks,
+# all of dom0's vCPUs, the first line of PROC/stat), "dom0_ncpu":NCPU and
+# "dom0_backend_ticks" (backend_ticks).  The host turns two edges into
+# dom0_* metrics (pvlab/hostload.py).  No fork: the relay runs this per
+# record.
+with_dom0_cpu() {
+	local _c u n s i w q sq st _rest proc=${3:-/proc}
+	RELAY_REC=$1
+	case $1 in *'"ev":"span"'*'}') ;; *) return 0 ;; esac
+	read -r _c u n s i w q sq st _rest <"$proc/stat"
+	[ "$_c" = cpu ] || return 0
+	for _c in "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}"; do
+		[[ $_c =~ ^[0-9]+$ ]] || return 0
+	done
+	backend_ticks "$proc"
+	printf -v RELAY_REC '%s,"dom0_cpu":[%s,%s,%s,%s,%s,%s,%s,%s],"dom0_ncpu":%s,"dom0_backend_ticks":%s}' \
+		"${1%\}}" "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}" "$2" "$BACKEND_TICKS"
 }
 
 # wait for the guest's mark NAME
