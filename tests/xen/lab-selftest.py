@@ -178,7 +178,7 @@ class HostLoad(unittest.TestCase):
     def test_dom0_span(self):
         """dom0's counters at a span's edges (user nice system idle iowait irq
         softirq steal): 100 ticks on one vCPU, 60 busy, 10 stolen; 2 vCPUs
-        double the CPUs; per_io divides by IOPS."""
+        double the CPUs; per_io divides by IOPS; rounded() as shown."""
         a = [100, 0, 50, 1000, 0, 5, 5, 3]
         b = [140, 0, 60, 1030, 0, 10, 10, 13]
         self.assertEqual(hostload.dom0_span(a, b, 1), {"dom0_cpus": (0.6, "CPUs"),
@@ -191,6 +191,17 @@ class HostLoad(unittest.TestCase):
         self.assertEqual(hostload.dom0_span(a, b, 1, (70, 100))["dom0_backend_cpus"], (0.3, "CPUs"))
         for bad in ((100, 70), (None, 5), None):
             self.assertNotIn("dom0_backend_cpus", hostload.dom0_span(a, b, 1, bad))
+        # with the uptime: 2 s at 100 Hz on 1 vCPU = 200 ticks, 30 idle and
+        # 10 stolen, so 160 busy (the sampled counters said 60)
+        got = hostload.dom0_span(a, b, 1, (0, 40), (10.5, 12.5), 100)
+        self.assertEqual(got, {"dom0_cpus": (0.8, "CPUs"), "dom0_steal_pct": (5, "%"),
+                               "dom0_backend_cpus": (0.2, "CPUs")})
+        # 2 vCPUs, 1 s at 250 Hz: 500 ticks, 40 not busy
+        self.assertEqual(hostload.dom0_span(a, b, 2, None, (1, 2), 250)["dom0_cpus"][0], 1.84)
+        # an uptime that went back: the sampled counters
+        self.assertEqual(hostload.dom0_span(a, b, 1, None, (12.5, 10.5))["dom0_cpus"], (0.6, "CPUs"))
+        self.assertEqual(hostload.rounded({"dom0_cpus": (0.6666, "CPUs"), "x": (12.6, "%")}),
+                         {"dom0_cpus": (0.67, "CPUs"), "x": (13, "%")})
         self.assertEqual(hostload.per_io(0.6, 2000), (300, "us"))
         self.assertIsNone(hostload.per_io(0.6, 0))
         self.assertIsNone(hostload.per_io(None, 100))
@@ -220,12 +231,27 @@ class HostLoad(unittest.TestCase):
                         dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1))
         mon._record(rec(ev="metric", name="disk.p.old.iops", value=2000, unit="IOPS"))
         self.assertFalse([k for k in mon.result.metrics if ".dom0_" in k and ".qd1." not in k])
+        # per I/O from the figures before rounding: 3 ticks of 600 (0.005
+        # CPUs, shown as 0.01) over 2400 IOPS is 2 us, not 4; with the
+        # uptime, 6 s at 100 Hz less 300 idle and stolen: 0.5 CPUs
+        mon._record(rec(ev="span", name="disk.p.qd32", edge="begin", dom0_cpu=[0] * 8,
+                        dom0_ncpu=1, dom0_hz=100, dom0_up=100.0, dom0_backend_ticks=0))
+        mon._record(rec(ev="span", name="disk.p.qd32", edge="end",
+                        dom0_cpu=[2, 0, 1, 290, 0, 0, 0, 10], dom0_ncpu=1, dom0_hz=100,
+                        dom0_up=106.0, dom0_backend_ticks=3))
+        mon._record(rec(ev="metric", name="disk.p.qd32.iops", value=2400, unit="IOPS"))
+        m = {k: v["value"] for (k, v) in mon.result.metrics.items() if ".qd32.dom0_" in k}
+        self.assertEqual(m, {"disk.p.qd32.dom0_cpus": 0.5, "disk.p.qd32.dom0_steal_pct": 2,
+                             "disk.p.qd32.dom0_cpu_us_per_io": 208,
+                             "disk.p.qd32.dom0_backend_cpus": 0.01,
+                             "disk.p.qd32.dom0_backend_us_per_io": 2})
 
     def test_dom0_relay_adds_its_counters_to_span_edges(self):
         """dom0-main.sh's with_dom0_cpu: a span record gets dom0's first
         /proc/stat line (steal 0 when the kernel has no such field), the
-        vCPU count and the backend's ticks, still one JSON object; any other record, or a stat file
-        without numbers, passes unchanged."""
+        uptime, the vCPU count, the clock's ticks per second and the
+        backend's ticks, still one JSON object; any other record, or a stat
+        file without numbers, passes unchanged."""
         lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
         span = '{"ev":"span","t":1.5,"name":"disk.p.qd1","edge":"end"}'
         with tempfile.TemporaryDirectory() as d:
@@ -235,17 +261,21 @@ class HostLoad(unittest.TestCase):
                 os.makedirs(os.path.join(d, name))  # a /proc of its own
                 with open(os.path.join(d, name, "stat"), "w") as f:
                     f.write(text)
+                with open(os.path.join(d, name, "uptime"), "w") as f:
+                    f.write("123.45 200.00\n")
             got = subprocess.run(
                 ["bash", "-c", f"eval \"$(sed -n '/^with_dom0_cpu() {{/,/^}}/p;"
                  f"/^backend_ticks() {{/,/^}}/p' {lab})\"; "
-                 f"for f in full nosteal junk; do with_dom0_cpu '{span}' 2 {d}/$f; "
+                 f"for f in full nosteal junk; do with_dom0_cpu '{span}' 2 250 {d}/$f; "
                  "echo \"$RELAY_REC\"; done; "
-                 f"with_dom0_cpu '{{\"ev\":\"metric\"}}' 2 {d}/full; echo \"$RELAY_REC\""],
+                 f"with_dom0_cpu '{{\"ev\":\"metric\"}}' 2 250 {d}/full; echo \"$RELAY_REC\""],
                 capture_output=True, text=True, check=True).stdout.splitlines()
         recs = [json.loads(x) for x in got]
         self.assertEqual(recs[0]["dom0_cpu"], [7, 1, 2, 90, 3, 4, 5, 6])
         self.assertEqual(recs[0]["dom0_backend_ticks"], 0)
         self.assertEqual(recs[0]["dom0_ncpu"], 2)
+        self.assertEqual(recs[0]["dom0_hz"], 250)
+        self.assertEqual(recs[0]["dom0_up"], 123.45)
         self.assertEqual(recs[0]["name"], "disk.p.qd1")
         self.assertEqual(recs[1]["dom0_cpu"], [7, 1, 2, 90, 3, 4, 5, 0])
         self.assertEqual(got[2], span)

@@ -77,7 +77,8 @@ class Monitor:
         self.waiting_for = "boot: Xen and dom0 up to dom0's first record"
         self.serial_pos = 0
         self.spans = {}  # name -> the hostload.Sample at its begin record
-        self.dom0_spans = {}  # name -> dom0's "cpu" counters at its begin record
+        self.dom0_spans = {}  # name -> dom0's counters at its begin record
+        self.dom0_exact = {}  # name -> its dom0_span figures, not rounded
 
     def say(self, msg):
         progress(msg)
@@ -171,9 +172,10 @@ class Monitor:
         name = str(rec["name"])
         if name.endswith(".iops"):
             job = name[:-len(".iops")]
+            exact = self.dom0_exact.pop(job, {})
             for (cpus, per_io) in (("dom0_cpus", "dom0_cpu_us_per_io"),
                                    ("dom0_backend_cpus", "dom0_backend_us_per_io")):
-                busy = self.result.metrics.get(f"{job}.{cpus}", {}).get("value")
+                busy = exact.get(cpus, (None,))[0]
                 try:
                     v = hostload.per_io(busy, float(rec.get("value")))
                 except (TypeError, ValueError):
@@ -212,13 +214,16 @@ class Monitor:
         cpu = rec.get("dom0_cpu")
         if not isinstance(cpu, list) or not all(isinstance(x, int) for x in cpu):
             return
-        ticks = rec.get("dom0_backend_ticks")
+        edge = (cpu, rec.get("dom0_backend_ticks"), rec.get("dom0_up"))
         if rec.get("edge") == "begin":
-            self.dom0_spans[name] = (cpu, ticks)
+            self.dom0_spans[name] = edge
         elif name in self.dom0_spans:
-            (cpu0, ticks0) = self.dom0_spans.pop(name)
-            ncpu = rec.get("dom0_ncpu") if isinstance(rec.get("dom0_ncpu"), int) else 1
-            for (k, (v, unit)) in hostload.dom0_span(cpu0, cpu, ncpu, (ticks0, ticks)).items():
+            begin = self.dom0_spans.pop(name)
+            num = lambda k, dflt: rec.get(k) if isinstance(rec.get(k), int) and rec.get(k) > 0 else dflt
+            exact = hostload.dom0_span(begin[0], cpu, num("dom0_ncpu", 1), (begin[1], edge[1]),
+                                       (begin[2], edge[2]), num("dom0_hz", 100))
+            self.dom0_exact[name] = exact
+            for (k, (v, unit)) in hostload.rounded(exact).items():
                 self.result.metrics[f"{name}.{k}"] = {"value": v, "unit": unit}
 
     def _ev_out(self, rec, guest):

@@ -151,8 +151,9 @@ write_guest_cfg() {
 # ---- the guest's console: relay its records, keep its text in dom0's log ----
 
 relay_guest_console() {
-	local log line rec ncpu
+	local log line rec ncpu hz
 	ncpu=$(grep -c '^cpu[0-9]' /proc/stat)
+	hz=$(getconf CLK_TCK 2>/dev/null) && [[ $hz =~ ^[1-9][0-9]*$ ]] || hz=100
 	log=$(backend_console_log "$GUEST")
 	[ "$LAB_MODE" = host ] && log=$LAB_DIR/console.out
 	touch "$GUEST_EVENTS"
@@ -166,7 +167,7 @@ relay_guest_console() {
 		*"@@LAB {"*)
 			rec=${line#*@@LAB }
 			printf '%s\n' "$rec" >>"$GUEST_EVENTS"
-			with_dom0_cpu "$rec" "$ncpu"
+			with_dom0_cpu "$rec" "$ncpu" "$hz"
 			rec=$RELAY_REC
 			case $rec in *'"ev":"step"'*'"status":"fail"'*) echo "$rec" >>"$GUEST_FAILURES" ;; esac
 			lab_emit_raw "{\"from\":\"guest\",${rec#\{}"
@@ -197,25 +198,27 @@ backend_ticks() {
 	done
 }
 
-# with_dom0_cpu REC NCPU [PROC]: RELAY_REC = the guest's record REC, and if
-# it is a span's edge, with dom0's own CPU counters at this moment added:
+# with_dom0_cpu REC NCPU HZ [PROC]: RELAY_REC = the guest's record REC, and
+# if it is a span's edge, with dom0's own CPU counters at this moment added:
 # "dom0_cpu":[user,nice,system,idle,iowait,irq,softirq,steal] (clock ticks,
-# all of dom0's vCPUs, the first line of PROC/stat), "dom0_ncpu":NCPU and
+# all of dom0's vCPUs, the first line of PROC/stat), "dom0_up" (seconds,
+# PROC/uptime), "dom0_ncpu":NCPU, "dom0_hz":HZ (ticks per second) and
 # "dom0_backend_ticks" (backend_ticks).  The host turns two edges into
 # dom0_* metrics (pvlab/hostload.py).  No fork: the relay runs this per
 # record.
 with_dom0_cpu() {
-	local _c u n s i w q sq st _rest proc=${3:-/proc}
+	local _c u n s i w q sq st _rest up proc=${4:-/proc}
 	RELAY_REC=$1
 	case $1 in *'"ev":"span"'*'}') ;; *) return 0 ;; esac
+	read -r up _rest <"$proc/uptime"
 	read -r _c u n s i w q sq st _rest <"$proc/stat"
-	[ "$_c" = cpu ] || return 0
+	[ "$_c" = cpu ] && [[ $up =~ ^[0-9]+(\.[0-9]+)?$ ]] || return 0
 	for _c in "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}"; do
 		[[ $_c =~ ^[0-9]+$ ]] || return 0
 	done
 	backend_ticks "$proc"
-	printf -v RELAY_REC '%s,"dom0_cpu":[%s,%s,%s,%s,%s,%s,%s,%s],"dom0_ncpu":%s,"dom0_backend_ticks":%s}' \
-		"${1%\}}" "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}" "$2" "$BACKEND_TICKS"
+	printf -v RELAY_REC '%s,"dom0_cpu":[%s,%s,%s,%s,%s,%s,%s,%s],"dom0_up":%s,"dom0_ncpu":%s,"dom0_hz":%s,"dom0_backend_ticks":%s}' \
+		"${1%\}}" "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}" "$up" "$2" "$3" "$BACKEND_TICKS"
 }
 
 # wait for the guest's mark NAME
