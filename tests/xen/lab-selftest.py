@@ -283,11 +283,13 @@ class HostLoad(unittest.TestCase):
 
     def test_backend_ticks_sum_the_backends_threads(self):
         """dom0-main.sh's backend_ticks: utime + stime of pvsplit-blkback
-        processes and xen-blkback's threads (blkback.*), nothing else, names
+        processes and xen-blkback's threads (1.xvda-0, or blkback.* in older
+        kernels), nothing else, names
         with spaces and parentheses parsed from the last ')'."""
         lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
-        procs = {"10": "pvsplit-blkback", "11": "blkback.1.xvda", "12": "blkback.1.xvdb",
-                 "13": "loop0", "14": "pvsplit-consoled", "15": "x) pvsplit-blkback (y"}
+        procs = {"10": "pvsplit-blkback", "11": "1.xvda-0", "12": "blkback.1.xvdb",
+                 "13": "loop0", "14": "pvsplit-consoled", "15": "x) pvsplit-blkback (y",
+                 "16": "kworker/0:1-events"}
         with tempfile.TemporaryDirectory() as d:
             for (i, (pid, comm)) in enumerate(sorted(procs.items())):
                 os.makedirs(os.path.join(d, pid))

@@ -179,8 +179,9 @@ relay_guest_console() {
 
 # backend_ticks [PROC]: BACKEND_TICKS = the CPU time (utime + stime, clock
 # ticks) of the disk backend's own threads: the pvsplit-blkback processes
-# (with their io_uring workers) and xen-blkback's kernel threads (blkback.*)
-# in PROC (default /proc).  Not the loop devices' workers or the page
+# (with their io_uring workers) and xen-blkback's kernel threads (DOMID.DEV-RING
+# as Linux names them since multi-queue, blkback.* before) in PROC (default
+# /proc).  Not the loop devices' workers or the page
 # cache's writeback, which either backend may cause.  No fork.
 backend_ticks() {
 	local f line rest comm
@@ -190,7 +191,7 @@ backend_ticks() {
 		read -r line <"$f" 2>/dev/null || continue
 		comm=${line#*\(}
 		comm=${comm%\)*}
-		case $comm in pvsplit-blkback | blkback.*) ;; *) continue ;; esac
+		case $comm in pvsplit-blkback | blkback.* | [0-9]*.*-[0-9]*) ;; *) continue ;; esac
 		rest=${line##*\) }
 		read -ra v <<<"$rest"
 		[[ ${v[11]:-} =~ ^[0-9]+$ && ${v[12]:-} =~ ^[0-9]+$ ]] || continue
