@@ -301,6 +301,56 @@ class HostLoad(unittest.TestCase):
                 capture_output=True, text=True, check=True).stdout
         self.assertEqual(got, f"{101 + 202 + 303}\n")
 
+    def test_perf_span_samples_each_job(self):
+        """dom0-main.sh's perf_span (--perf): a span's begin starts perf
+        record on every CPU into LAB_DIR/perf/NAME.data, its end stops that
+        perf with SIGINT and waits for it; other records, a name with odd
+        characters and an end without a begin start nothing."""
+        lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
+        with tempfile.TemporaryDirectory() as d:
+            fake = os.path.join(d, "bin", "perf")
+            os.makedirs(os.path.dirname(fake))
+            with open(fake, "w") as f:
+                # records its arguments, writes -o's file on SIGINT, exits (not
+                # a shell script: bash starts background jobs with SIGINT
+                # ignored, and a shell cannot trap what it was started ignoring)
+                f.write(f"#!{sys.executable}\n"
+                        "import os, signal, sys, time\n"
+                        "log = os.path.join(os.environ['LAB_DIR'], 'calls')\n"
+                        "open(log, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+                        "def stop(*_):\n"
+                        "    open(sys.argv[-1], 'w').write('data\\n')\n"
+                        "    open(log, 'a').write('int\\n')\n"
+                        "    sys.exit(0)\n"
+                        "signal.signal(signal.SIGINT, stop)\n"
+                        "while True:\n"
+                        "    time.sleep(0.05)\n")
+            os.chmod(fake, 0o755)
+            span = lambda name, edge: json.dumps({"ev": "span", "name": name, "edge": edge})
+            script = (f"eval \"$(sed -n '/^declare -A PERF_PIDS/p;/^perf_span() {{/,/^}}/p' {lab})\"; "
+                      f"perf_span '{span('disk.p.qd1', 'begin')}'; sleep 0.3; "
+                      f"perf_span '{span('disk.p.qd1', 'end')}'; "
+                      f"perf_span '{json.dumps({'ev': 'metric', 'name': 'x'})}'; "
+                      f"perf_span '{span('a/b', 'begin')}'; "
+                      f"perf_span '{span('disk.p.lone', 'end')}'; "
+                      "echo \"left: ${#PERF_PIDS[@]}\"")
+            got = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                                 env=dict(os.environ, LAB_DIR=d,
+                                          PATH=os.path.dirname(fake) + ":" + os.environ["PATH"]))
+            self.assertEqual(got.stdout, "left: 0\n", got.stderr)
+            with open(os.path.join(d, "calls")) as f:
+                calls = f.read().splitlines()
+            self.assertEqual(calls, [f"record -e cpu-clock -F 1000 -a -q -o {d}/perf/disk.p.qd1.data",
+                                     "int"])
+            with open(os.path.join(d, "perf", "disk.p.qd1.data")) as f:
+                self.assertEqual(f.read(), "data\n")
+
+    def test_perf_option(self):
+        """--perf is an option of run and bench (off by default)."""
+        for cmd in ("run", "bench"):
+            self.assertTrue(cli.parser().parse_args([cmd, "--perf"]).perf)
+            self.assertFalse(cli.parser().parse_args([cmd]).perf)
+
     def test_run_summary_names_the_hosts_load(self):
         out = io.StringIO()
         cli.print_summary({"backend": "pvsplit", "passed": True, "steps": [], "marks": {},

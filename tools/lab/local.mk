@@ -46,6 +46,8 @@ dist_labguestlab_DATA = tools/lab/images/guest/root/lab/guest-main.sh
 # pvsplit-lab bench only: the device model layer and the HVM guest's stage 1
 labdom0hvmdir = $(pkgdatadir)/lab/images/dom0-hvm
 dist_labdom0hvm_DATA = tools/lab/images/dom0-hvm/recipe
+labdom0perfdir = $(pkgdatadir)/lab/images/dom0-perf
+dist_labdom0perf_DATA = tools/lab/images/dom0-perf/recipe
 labhvmbootdir = $(pkgdatadir)/lab/images/guest-hvmboot
 dist_labhvmboot_DATA = tools/lab/images/guest-hvmboot/recipe
 labhvmbootrootdir = $(pkgdatadir)/lab/images/guest-hvmboot/root

@@ -53,8 +53,9 @@ class Lab:
                            "or set PVSPLIT_BUILD")
         return self.builddir
 
-    def build_all(self, hvm=False):
-        """Boot files and the base images (cached; dom0-hvm too for HVM);
+    def build_all(self, hvm=False, perf=False):
+        """Boot files and the base images (cached; dom0-hvm too for HVM,
+        dom0-perf for --perf);
         returns them as a dict.  One pvsplit-lab at a time builds in a cache
         (a lock file)."""
         t0 = time.monotonic()
@@ -67,6 +68,8 @@ class Lab:
             if hvm:
                 out["dom0-hvm"] = self.images.base("dom0-hvm")
                 out["guest-hvmboot"] = self.images.base("guest-hvmboot")
+            if perf:
+                out["dom0-perf"] = self.images.base("dom0-perf")
         progress(f"images ready in {time.monotonic() - t0:.1f} s (cache: {self.cache})")
         return out
 
@@ -97,7 +100,10 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
     """Pack this run's dom0 initrd (on a real dom0 HOST: the overlay alone);
     returns (boot files, initrd path)."""
     hvm = backend == "emulated"
-    boot = lab.build_all(hvm=hvm)
+    perf = getattr(args, "perf", False) and not host
+    if getattr(args, "perf", False) and host:
+        progress("--perf: the lab brings perf into its own dom0 only (QEMU); not on this host")
+    boot = lab.build_all(hvm=hvm, perf=perf)
     module = None
     if frontend == "pvsplit":
         module = kmod.build_blkfront(lab.require_build(), lab.images.abi(),
@@ -123,6 +129,8 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
         env += f"LAB_GUEST_CPUS={shlex.quote(GUEST_CPUS_PIN_DOM0)}\n"
     if getattr(args, "bench", False):
         env += "LAB_BENCH=1\nLAB_T_GUEST_BOOT=600\n"  # an HVM guest boots in ~1 min
+    if perf:
+        env += "LAB_PERF=1\n"
     guest_initrd = os.path.join(rundir, "guest-initrd.cpio")
     guest_tar = os.path.join(rundir, "guest-root.tar") if hvm else None
     if hvm:
@@ -133,7 +141,8 @@ def prepare_run(lab, args, backend, rundir, host, frontend="stock", bench_disk=N
         overlay.pack_guest_initrd(guest_initrd, boot["guest"], lab.datadir, env, args.guest_script,
                                   module)
     initrd = os.path.join(rundir, "dom0-initrd.cpio")
-    bases = [] if host else [boot["dom0"]] + ([boot["dom0-hvm"]] if hvm else [])
+    bases = [] if host else ([boot["dom0"]] + ([boot["dom0-hvm"]] if hvm else [])
+                             + ([boot["dom0-perf"]] if perf else []))
     overlay.pack_dom0_initrd(initrd, bases, lab.datadir, env, args.dom0_script,
                              build_dest, boot["kernel"], guest_initrd, guest_tar)
     for f in (guest_initrd, guest_tar):
@@ -417,6 +426,9 @@ def _run_opts(p, scripts=True):
                    help="more pvsplit-blkback options for the pvsplit backends, "
                         "e.g. '--poll-us 2000'")
     p.add_argument("--keep-initrd", action="store_true", help="keep the run's dom0 initrd")
+    p.add_argument("--perf", action="store_true",
+                   help="sample dom0's CPUs with perf during each fio job and print where "
+                        "the time went (QEMU only; the figures of such a run are perturbed)")
     p.add_argument("--pin-dom0", action="store_true",
                    help="dom0's vCPU on physical CPU 0 only (Xen's dom0_vcpus_pin) and the "
                         "guests on the other: a dom0 with a CPU of its own (QEMU only)")

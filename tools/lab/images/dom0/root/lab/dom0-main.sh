@@ -169,6 +169,7 @@ relay_guest_console() {
 			printf '%s\n' "$rec" >>"$GUEST_EVENTS"
 			with_dom0_cpu "$rec" "$ncpu" "$hz"
 			rec=$RELAY_REC
+			[ "${LAB_PERF:-0}" = 1 ] && perf_span "$rec"
 			case $rec in *'"ev":"step"'*'"status":"fail"'*) echo "$rec" >>"$GUEST_FAILURES" ;; esac
 			lab_emit_raw "{\"from\":\"guest\",${rec#\{}"
 			;;
@@ -220,6 +221,59 @@ with_dom0_cpu() {
 	backend_ticks "$proc"
 	printf -v RELAY_REC '%s,"dom0_cpu":[%s,%s,%s,%s,%s,%s,%s,%s],"dom0_up":%s,"dom0_ncpu":%s,"dom0_hz":%s,"dom0_backend_ticks":%s}' \
 		"${1%\}}" "$u" "$n" "$s" "$i" "$w" "$q" "$sq" "${st:-0}" "$up" "$2" "$3" "$BACKEND_TICKS"
+}
+
+# ---- --perf: where dom0's CPU time goes during each fio job ----
+
+# perf_span REC: at a guest span's begin, start sampling every CPU of dom0
+# into $LAB_DIR/perf/NAME.data; at its end, stop that (SIGINT: perf writes
+# its file and exits).  The relay runs this only with LAB_PERF=1.
+declare -A PERF_PIDS=()
+perf_span() {
+	local name edge pid
+	[[ $1 =~ \"ev\":[[:space:]]*\"span\" ]] || return 0
+	[[ $1 =~ \"name\":[[:space:]]*\"([A-Za-z0-9_.-]+)\" ]] || return 0
+	name=${BASH_REMATCH[1]}
+	[[ $1 =~ \"edge\":[[:space:]]*\"(begin|end)\" ]] || return 0
+	edge=${BASH_REMATCH[1]}
+	if [ "$edge" = begin ]; then
+		mkdir -p "$LAB_DIR/perf"
+		perf record -e cpu-clock -F "${LAB_PERF_HZ:-1000}" -a -q \
+			-o "$LAB_DIR/perf/$name.data" >"$LAB_DIR/perf/$name.log" 2>&1 </dev/null &
+		PERF_PIDS[$name]=$!
+	elif [ -n "${PERF_PIDS[$name]:-}" ]; then
+		pid=${PERF_PIDS[$name]}
+		unset "PERF_PIDS[$name]"
+		kill -INT "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	return 0
+}
+
+# the kernel's addresses for perf's report (a lab dom0's own setting)
+perf_prepare() {
+	echo 0 >/proc/sys/kernel/kptr_restrict
+	echo -1 >/proc/sys/kernel/perf_event_paranoid
+}
+
+# perf_report: per fio job, the share of dom0's samples by task and by
+# binary, then the top functions (not the idle task's)
+perf_report() {
+	local f name n=0
+	for f in "$LAB_DIR"/perf/*.data; do
+		[ -s "$f" ] || continue
+		name=$(basename "$f" .data)
+		n=$((n + 1))
+		lab_out perf "== $name: dom0's samples by task and binary"
+		while IFS= read -r line; do
+			[ -n "$line" ] && lab_out perf "$line"
+		done < <(perf report -i "$f" --stdio -q --sort comm,dso 2>/dev/null | head -n 12)
+		lab_out perf "== $name: top functions (not idle)"
+		while IFS= read -r line; do
+			[ -n "$line" ] && lab_out perf "$line"
+		done < <(perf report -i "$f" --stdio -q --sort comm,sym 2>/dev/null | grep -v swapper | head -n 30)
+	done
+	[ "$n" -gt 0 ] || { echo "no perf data in $LAB_DIR/perf: no fio job ran, or perf failed (see its .log there)"; return 1; }
 }
 
 # wait for the guest's mark NAME
@@ -542,6 +596,8 @@ guest_steps() {
 	if [ -f "$LAB_ROOT/user/dom0-script" ]; then
 		lab_step dom0-script "$LAB_T_GUEST_SCRIPT" run_dom0_script
 	fi
+	[ "${LAB_PERF:-0}" = 1 ] && lab_step perf-report 300 perf_report
+	return 0
 }
 
 # pvsplit-lab bench: the guest only measures (LAB_BENCH=1)
@@ -552,6 +608,8 @@ bench_steps() {
 	if declare -F backend_bench_stats >/dev/null; then
 		lab_step backend-stats 60 backend_bench_stats
 	fi
+	[ "${LAB_PERF:-0}" = 1 ] && lab_step perf-report 300 perf_report
+	return 0
 }
 
 guest_phase() {
@@ -560,6 +618,7 @@ guest_phase() {
 		open_console_session "$LAB_DIR/console.out"
 		lab_step guest-unpause 30 xl unpause "$GUEST" || return 1
 	fi
+	[ "${LAB_PERF:-0}" = 1 ] && perf_prepare
 	relay_guest_console &
 	RELAY_PID=$!
 	if [ "${LAB_BENCH:-0}" = 1 ]; then bench_steps; else guest_steps; fi
