@@ -304,8 +304,9 @@ class HostLoad(unittest.TestCase):
     def test_perf_span_samples_each_job(self):
         """dom0-main.sh's perf_span (--perf): a span's begin starts perf
         record on every CPU into LAB_DIR/perf/NAME.data, its end stops that
-        perf with SIGINT and waits for it; other records, a name with odd
-        characters and an end without a begin start nothing."""
+        perf with SIGINT, sent again until perf has its handler, and waits
+        for it; other records, a name with odd characters and an end without
+        a begin start nothing."""
         lab = os.path.join(LAB, "images", "dom0", "root", "lab", "dom0-main.sh")
         with tempfile.TemporaryDirectory() as d:
             fake = os.path.join(d, "bin", "perf")
@@ -314,6 +315,8 @@ class HostLoad(unittest.TestCase):
                 # records its arguments, writes -o's file on SIGINT, exits (not
                 # a shell script: bash starts background jobs with SIGINT
                 # ignored, and a shell cannot trap what it was started ignoring)
+                # records its arguments, then (as a perf slow to start) sets
+                # its handler only after 0.5 s: a SIGINT before then is lost
                 f.write(f"#!{sys.executable}\n"
                         "import os, signal, sys, time\n"
                         "log = os.path.join(os.environ['LAB_DIR'], 'calls')\n"
@@ -322,13 +325,17 @@ class HostLoad(unittest.TestCase):
                         "    open(sys.argv[-1], 'w').write('data\\n')\n"
                         "    open(log, 'a').write('int\\n')\n"
                         "    sys.exit(0)\n"
+                        "time.sleep(0.5)\n"
                         "signal.signal(signal.SIGINT, stop)\n"
                         "while True:\n"
                         "    time.sleep(0.05)\n")
             os.chmod(fake, 0o755)
             span = lambda name, edge: json.dumps({"ev": "span", "name": name, "edge": edge})
             script = (f"eval \"$(sed -n '/^declare -A PERF_PIDS/p;/^perf_span() {{/,/^}}/p' {lab})\"; "
-                      f"perf_span '{span('disk.p.qd1', 'begin')}'; sleep 0.3; "
+                      f"perf_span '{span('disk.p.qd1', 'begin')}'; "
+                      # a job lasts seconds: perf is running (not yet
+                      # handling SIGINT) when its end comes
+                      "for i in {1..100}; do [ -s \"$LAB_DIR/calls\" ] && break; sleep 0.05; done; "
                       f"perf_span '{span('disk.p.qd1', 'end')}'; "
                       f"perf_span '{json.dumps({'ev': 'metric', 'name': 'x'})}'; "
                       f"perf_span '{span('a/b', 'begin')}'; "

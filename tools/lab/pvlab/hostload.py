@@ -15,8 +15,10 @@ over a span of the guest's work (one fio job), from /proc/stat and
   host_steal_pct   the share of the host's CPU time stolen by the
                    hypervisor under it (0 on bare metal)
 
-and from dom0's own /proc/stat, which dom0's relay of the guest's records
-adds to each edge of a span (dom0_cpu, dom0_ncpu),
+and from dom0's own counters, which dom0's relay of the guest's records
+adds to each edge of a span (dom0_cpu: /proc/stat's first line; dom0_up:
+/proc/uptime; dom0_ncpu, dom0_hz; dom0_backend_ticks: the backend's
+threads' CPU time),
 
   dom0_cpus           dom0's vCPUs' busy time, in CPUs (1.0: a dom0 of one
                       vCPU never idle; a polling backend counts as busy)
@@ -29,6 +31,10 @@ adds to each edge of a span (dom0_cpu, dom0_ncpu),
                       (pvsplit-blkback with its io_uring workers, or
                       xen-blkback's kernel threads; not the loop devices'
                       workers nor writeback, which either may cause)
+
+Inside QEMU on a busy host, dom0's clocks also count the time the host took
+from dom0's vCPU thread: there the dom0 figures are not CPU cost (its idle
+and steal counters have come out inconsistent with its threads' times).
 
 A span is timed by the records the host reads (begin and end both arrive
 through dom0's relay, up to about a second late), so its edges are

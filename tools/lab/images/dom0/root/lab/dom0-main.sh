@@ -227,10 +227,13 @@ with_dom0_cpu() {
 
 # perf_span REC: at a guest span's begin, start sampling every CPU of dom0
 # into $LAB_DIR/perf/NAME.data; at its end, stop that (SIGINT: perf writes
-# its file and exits).  The relay runs this only with LAB_PERF=1.
+# its file and exits).  A background job starts with SIGINT ignored until
+# perf sets its handler, so the signal is sent again every 0.1 s, for 5 s
+# at most, then SIGKILL: the relay must not hang on a perf that is stuck.
+# The relay runs this only with LAB_PERF=1.
 declare -A PERF_PIDS=()
 perf_span() {
-	local name edge pid
+	local name edge pid st
 	[[ $1 =~ \"ev\":[[:space:]]*\"span\" ]] || return 0
 	[[ $1 =~ \"name\":[[:space:]]*\"([A-Za-z0-9_.-]+)\" ]] || return 0
 	name=${BASH_REMATCH[1]}
@@ -244,7 +247,15 @@ perf_span() {
 	elif [ -n "${PERF_PIDS[$name]:-}" ]; then
 		pid=${PERF_PIDS[$name]}
 		unset "PERF_PIDS[$name]"
-		kill -INT "$pid" 2>/dev/null
+		for _ in {1..50}; do
+			# gone, or exited and waiting for our wait (state Z)
+			read -r st 2>/dev/null <"/proc/$pid/stat" || break
+			st=${st##*) }
+			[ "${st%% *}" = Z ] && break
+			kill -INT "$pid" 2>/dev/null
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	fi
 	return 0
@@ -259,7 +270,7 @@ perf_prepare() {
 # perf_report: per fio job, the share of dom0's samples by task and by
 # binary, then the top functions (not the idle task's)
 perf_report() {
-	local f name n=0
+	local f name line n=0
 	for f in "$LAB_DIR"/perf/*.data; do
 		[ -s "$f" ] || continue
 		name=$(basename "$f" .data)
