@@ -213,38 +213,39 @@ class HostLoad(unittest.TestCase):
         from pvlab.monitor import Monitor
         mon = Monitor(object(), 30, io.StringIO())
         rec = lambda **k: json.dumps(dict(k, **{"from": "guest"}))
-        mon._record(rec(ev="span", name="disk.p.qd1", edge="begin",
-                        dom0_cpu=[100, 0, 50, 1000, 0, 5, 5, 3], dom0_ncpu=1,
-                        dom0_backend_ticks=500))
-        mon._record(rec(ev="span", name="disk.p.qd1", edge="end",
-                        dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1,
-                        dom0_backend_ticks=520))
-        mon._record(rec(ev="metric", name="disk.p.qd1.iops", value=2000, unit="IOPS"))
-        m = {k: v["value"] for (k, v) in mon.result.metrics.items() if ".dom0_" in k}
-        self.assertEqual(m, {"disk.p.qd1.dom0_cpus": 0.6, "disk.p.qd1.dom0_steal_pct": 10,
-                             "disk.p.qd1.dom0_cpu_us_per_io": 300,
-                             "disk.p.qd1.dom0_backend_cpus": 0.2,
-                             "disk.p.qd1.dom0_backend_us_per_io": 100})
-        mon._record(rec(ev="span", name="disk.p.old", edge="begin"))
-        mon._record(rec(ev="span", name="disk.p.old", edge="end"))
-        mon._record(rec(ev="span", name="disk.p.lone", edge="end",
-                        dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1))
-        mon._record(rec(ev="metric", name="disk.p.old.iops", value=2000, unit="IOPS"))
-        self.assertFalse([k for k in mon.result.metrics if ".dom0_" in k and ".qd1." not in k])
+
+        def job(name, begin, end, iops):
+            """A fio job NAME relayed with dom0's counters BEGIN and END
+            (dicts of a record's dom0_* fields, or None: not relayed), then
+            its IOPS: the job's dom0_* metrics."""
+            for (edge, extra) in (("begin", begin), ("end", end)):
+                if extra is not None:
+                    mon._record(rec(ev="span", name=name, edge=edge, **extra))
+            mon._record(rec(ev="metric", name=f"{name}.iops", value=iops, unit="IOPS"))
+            return {k[len(name) + 1:]: v["value"] for (k, v) in mon.result.metrics.items()
+                    if k.startswith(f"{name}.dom0_")}
+
+        self.assertEqual(job("disk.p.qd1",
+                             dict(dom0_cpu=[100, 0, 50, 1000, 0, 5, 5, 3], dom0_ncpu=1,
+                                  dom0_backend_ticks=500),
+                             dict(dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1,
+                                  dom0_backend_ticks=520), 2000),
+                         {"dom0_cpus": 0.6, "dom0_steal_pct": 10, "dom0_cpu_us_per_io": 300,
+                          "dom0_backend_cpus": 0.2, "dom0_backend_us_per_io": 100})
+        # spans without the counters (an older image), an end without a begin
+        self.assertEqual(job("disk.p.old", {}, {}, 2000), {})
+        self.assertEqual(job("disk.p.lone", None,
+                             dict(dom0_cpu=[140, 0, 60, 1030, 0, 10, 10, 13], dom0_ncpu=1), 2000), {})
         # per I/O from the figures before rounding: 3 ticks of 600 (0.005
         # CPUs, shown as 0.01) over 2400 IOPS is 2 us, not 4; with the
         # uptime, 6 s at 100 Hz less 300 idle and stolen: 0.5 CPUs
-        mon._record(rec(ev="span", name="disk.p.qd32", edge="begin", dom0_cpu=[0] * 8,
-                        dom0_ncpu=1, dom0_hz=100, dom0_up=100.0, dom0_backend_ticks=0))
-        mon._record(rec(ev="span", name="disk.p.qd32", edge="end",
-                        dom0_cpu=[2, 0, 1, 290, 0, 0, 0, 10], dom0_ncpu=1, dom0_hz=100,
-                        dom0_up=106.0, dom0_backend_ticks=3))
-        mon._record(rec(ev="metric", name="disk.p.qd32.iops", value=2400, unit="IOPS"))
-        m = {k: v["value"] for (k, v) in mon.result.metrics.items() if ".qd32.dom0_" in k}
-        self.assertEqual(m, {"disk.p.qd32.dom0_cpus": 0.5, "disk.p.qd32.dom0_steal_pct": 2,
-                             "disk.p.qd32.dom0_cpu_us_per_io": 208,
-                             "disk.p.qd32.dom0_backend_cpus": 0.01,
-                             "disk.p.qd32.dom0_backend_us_per_io": 2})
+        self.assertEqual(job("disk.p.qd32",
+                             dict(dom0_cpu=[0] * 8, dom0_ncpu=1, dom0_hz=100, dom0_up=100.0,
+                                  dom0_backend_ticks=0),
+                             dict(dom0_cpu=[2, 0, 1, 290, 0, 0, 0, 10], dom0_ncpu=1, dom0_hz=100,
+                                  dom0_up=106.0, dom0_backend_ticks=3), 2400),
+                         {"dom0_cpus": 0.5, "dom0_steal_pct": 2, "dom0_cpu_us_per_io": 208,
+                          "dom0_backend_cpus": 0.01, "dom0_backend_us_per_io": 2})
 
     def test_dom0_relay_adds_its_counters_to_span_edges(self):
         """dom0-main.sh's with_dom0_cpu: a span record gets dom0's first
