@@ -224,6 +224,11 @@ int pvhv_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port, struct pvhv_evt
 	return ev->hv->ops->evtchn_unmask_op(ev, port, op);
 }
 
+enum pvhv_evtchn_fd_kind pvhv_evtchn_fd_kind(struct pvhv_evtchn *ev)
+{
+	return ev->hv->ops->evtchn_fd_kind ? ev->hv->ops->evtchn_fd_kind(ev) : PVHV_EVTCHN_FD_POLL;
+}
+
 int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
 {
 	return ev->hv->ops->evtchn_unbind(ev, port);

@@ -37,6 +37,8 @@ struct pvhv_ops {
 	int (*evtchn_unmask_op)(struct pvhv_evtchn *ev, uint32_t port,
 				struct pvhv_evtchn_unmask_op *op);
 	int (*evtchn_unbind)(struct pvhv_evtchn *ev, uint32_t port);
+	/* NULL: PVHV_EVTCHN_FD_POLL. */
+	enum pvhv_evtchn_fd_kind (*evtchn_fd_kind)(struct pvhv_evtchn *ev);
 
 	int (*foreign_map)(struct pvhv *hv, uint32_t domid, int prot, const uint64_t *frames,
 			   uint32_t count, void **addr);

@@ -421,6 +421,13 @@ static int xen_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port,
 	return 0;
 }
 
+/* The evtchn device's read() is xen_evtchn_pending()'s, made non-blocking at open. */
+static enum pvhv_evtchn_fd_kind xen_evtchn_fd_kind(struct pvhv_evtchn *ev)
+{
+	(void)ev;
+	return PVHV_EVTCHN_FD_READ;
+}
+
 static int xen_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port)
 {
 	return xenevtchn_unbind(EV(ev), port) ? neg_errno() : 0;
@@ -457,6 +464,7 @@ const struct pvhv_ops pvhvi_xen_ops = {
 	.evtchn_pending = xen_evtchn_pending,
 	.evtchn_unmask = xen_evtchn_unmask,
 	.evtchn_unmask_op = xen_evtchn_unmask_op,
+	.evtchn_fd_kind = xen_evtchn_fd_kind,
 	.evtchn_unbind = xen_evtchn_unbind,
 	.foreign_map = xen_foreign_map,
 	.foreign_unmap = xen_foreign_unmap,

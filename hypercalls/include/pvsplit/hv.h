@@ -280,6 +280,20 @@ struct pvhv_evtchn_unmask_op {
 
 int pvhv_evtchn_unmask_op(struct pvhv_evtchn *ev, uint32_t port, struct pvhv_evtchn_unmask_op *op);
 
+/*
+ * What pvhv_evtchn_fd() gives a caller that waits for it its own way (in an
+ * io_uring, with the wait it sleeps in):
+ *   PVHV_EVTCHN_FD_READ  read(fd, buf, len) takes pending ports as
+ *                        pvhv_evtchn_pending_batch() does: whole uint32_t
+ *                        ports, len a multiple of 4; the fd is non-blocking
+ *                        (xen: the evtchn device);
+ *   PVHV_EVTCHN_FD_POLL  poll it only (readable while a port is pending),
+ *                        then take ports with pvhv_evtchn_pending_batch()
+ *                        (sim).
+ */
+enum pvhv_evtchn_fd_kind { PVHV_EVTCHN_FD_POLL = 1, PVHV_EVTCHN_FD_READ };
+enum pvhv_evtchn_fd_kind pvhv_evtchn_fd_kind(struct pvhv_evtchn *ev);
+
 /* Close a port.  Its peer becomes unbound and re-bindable.  0 or -ENOTCONN (both). */
 int pvhv_evtchn_unbind(struct pvhv_evtchn *ev, uint32_t port);
 
