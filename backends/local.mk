@@ -20,8 +20,9 @@ libpvsplit_back_la_SOURCES = \
 	backends/core/ring.h \
 	backends/core/xenbus.c
 libpvsplit_back_la_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
-libpvsplit_back_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
-libpvsplit_back_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS) $(JSONC_LIBS)
+libpvsplit_back_la_CFLAGS = $(AM_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS) $(LIBURING_CFLAGS)
+libpvsplit_back_la_LIBADD = libpvsplit-hv.la libpvsplit-schema.la $(XENSTORE_LIBS) $(JSONC_LIBS) \
+	$(LIBURING_LIBS)
 
 # blkif wire formats of the three ABIs (shared by the backend and the user
 # frontend) and the rules a backend holds a request to (blkcheck.h).

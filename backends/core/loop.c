@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* pvb_loop: epoll, timerfd and signalfd behind a small callback API. */
 #include <errno.h>
+#include <liburing.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -43,6 +45,23 @@ struct pvb_poller {
 	bool dead;
 };
 
+/* An fd waited for where the loop sleeps (loop.h). */
+struct pvb_uwait {
+	struct pvb_loop *l;
+	int fd;
+	void *buf; /* len bytes, after the struct; NULL: a poll */
+	uint32_t len;
+	pvb_uwait_fn fn;
+	void *opaque;
+	bool armed;	     /* an operation in the io_uring, until its CQE */
+	bool dead;	     /* pvb_uwait_del(): freed once not armed */
+	bool fallback;	     /* an io_uring error: in the epoll set for good */
+	bool on_demand;	     /* pvb_uwait_on_demand(): */
+	bool wanted;	     /* ... pvb_uwait_arm() since the last fn */
+	struct pvb_watch *w; /* in the epoll set (PVB_WAIT_EPOLL, fallback) */
+	struct pvb_uwait *next;
+};
+
 struct sig_action {
 	int sig;
 	bool stop;
@@ -76,7 +95,21 @@ struct pvb_loop {
 	uint64_t hold_ns;	   /* adaptive: the last hold's length */
 	uint64_t hold_until;	   /* adaptive: no polling before this time */
 	bool held;		   /* adaptive: the window is 0 for a hold */
+	/* Sleeping in an io_uring (PVB_WAIT_URING): */
+	struct io_uring ring;
+	bool ring_up;	/* ring made (it stays until the loop is freed) */
+	bool uring;	/* the loop sleeps in it */
+	bool ep_armed;	/* the epoll set's poll is in the ring */
+	bool ep_ready;	/* ... and came back in the wait: the epoll set has events */
+	unsigned fresh; /* CQEs in the ring when the wait ended (loop_reap()) */
+	struct pvb_uwait *uwaits;
+	uint64_t sleeps, ring_ops, fallbacks;
 };
+
+/* user_data of the ring's own operations; a uwait's is its address. */
+#define TAG_EPOLL    1u
+#define TAG_CANCEL   2u
+#define RING_ENTRIES 32u
 
 /* Windows that found work between two looks at the fds while polling. */
 #define POLL_HITS_PER_EPOLL 8
@@ -100,9 +133,13 @@ int pvb_loop_new(struct pvb_loop **out)
 	}
 	l->sigfd = -1;
 	sigemptyset(&l->sigs);
+	/* Sleep in an io_uring if the kernel gives one; else in epoll_wait(). */
+	(void)pvb_loop_set_wait(l, PVB_WAIT_URING);
 	*out = l;
 	return 0;
 }
+
+static void reap_uwaits(struct pvb_loop *l);
 
 static void reap(struct pvb_loop *l)
 {
@@ -124,6 +161,7 @@ static void reap(struct pvb_loop *l)
 		l->npollers = k;
 		l->pollers_dead = false;
 	}
+	reap_uwaits(l);
 }
 
 void pvb_loop_free(struct pvb_loop *l)
@@ -134,6 +172,16 @@ void pvb_loop_free(struct pvb_loop *l)
 		pvb_watch_del(l->sigw);
 	if (l->sigfd >= 0)
 		close(l->sigfd);
+	for (struct pvb_uwait *u = l->uwaits; u; u = u->next)
+		pvb_watch_del(u->w);
+	if (l->ring_up)
+		io_uring_queue_exit(&l->ring); /* ends what is armed: nothing is */
+	while (l->uwaits) {
+		struct pvb_uwait *u = l->uwaits;
+
+		l->uwaits = u->next;
+		free(u);
+	}
 	reap(l);
 	for (size_t i = 0; i < l->npollers; i++)
 		free(l->pollers[i]);
@@ -190,6 +238,282 @@ void pvb_watch_del(struct pvb_watch *w)
 	/* Freed after the round: its event may still be in hand. */
 	w->next_dead = w->l->dead;
 	w->l->dead = w;
+}
+
+/* ---- uwaits: fds waited for where the loop sleeps ---- */
+
+/* A uwait in the epoll set: what the io_uring would have done, by hand. */
+static void uwait_ready(void *opaque, uint32_t events)
+{
+	struct pvb_uwait *u = opaque;
+	ssize_t n;
+
+	if (u->dead)
+		return;
+	if (!u->buf) {
+		u->fn(u->opaque, NULL, (int)events);
+		return;
+	}
+	n = read(u->fd, u->buf, u->len);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	u->fn(u->opaque, u->buf, n < 0 ? -errno : (int)n);
+}
+
+static int uwait_to_epoll(struct pvb_uwait *u)
+{
+	if (u->w)
+		return 0;
+	return pvb_watch_add(u->l, u->fd, EPOLLIN, uwait_ready, u, &u->w);
+}
+
+static struct io_uring_sqe *ring_sqe(struct pvb_loop *l)
+{
+	struct io_uring_sqe *e = io_uring_get_sqe(&l->ring);
+
+	if (!e) {
+		io_uring_submit(&l->ring);
+		e = io_uring_get_sqe(&l->ring);
+	}
+	return e;
+}
+
+/* Cancel u's operation in the ring, now (its CQE comes back -ECANCELED). */
+static void uwait_cancel(struct pvb_uwait *u)
+{
+	struct io_uring_sqe *e;
+
+	if (!u->armed || !u->l->ring_up)
+		return;
+	e = ring_sqe(u->l);
+	if (!e)
+		return;
+	io_uring_prep_cancel64(e, (uint64_t)(uintptr_t)u, 0);
+	io_uring_sqe_set_data64(e, TAG_CANCEL);
+	io_uring_submit(&u->l->ring);
+}
+
+int pvb_uwait_add(struct pvb_loop *l, int fd, uint32_t len, pvb_uwait_fn fn, void *opaque,
+		  struct pvb_uwait **out)
+{
+	struct pvb_uwait *u;
+	int r;
+
+	if (fd < 0 || !fn || len > INT32_MAX)
+		return -EINVAL;
+	u = calloc(1, sizeof(*u) + len);
+	if (!u)
+		return -ENOMEM;
+	*u = (struct pvb_uwait){
+		.l = l, .fd = fd, .buf = len ? u + 1 : NULL, .len = len, .fn = fn, .opaque = opaque
+	};
+	/* In the ring: armed at the next round (loop_arm()). */
+	r = l->uring ? 0 : uwait_to_epoll(u);
+	if (r) {
+		free(u);
+		return r;
+	}
+	u->next = l->uwaits;
+	l->uwaits = u;
+	if (out)
+		*out = u;
+	return 0;
+}
+
+void pvb_uwait_del(struct pvb_uwait *u)
+{
+	if (!u || u->dead)
+		return;
+	u->dead = true;
+	pvb_watch_del(u->w);
+	u->w = NULL;
+	/* Now, not at the next round: the ring holds the fd open until then. */
+	uwait_cancel(u);
+}
+
+void pvb_uwait_on_demand(struct pvb_uwait *u)
+{
+	u->on_demand = true;
+}
+
+void pvb_uwait_arm(struct pvb_uwait *u)
+{
+	u->wanted = true;
+}
+
+/* Free the uwaits deleted and no longer in the ring. */
+static void reap_uwaits(struct pvb_loop *l)
+{
+	struct pvb_uwait **pp = &l->uwaits;
+
+	while (*pp) {
+		struct pvb_uwait *u = *pp;
+
+		if (u->dead && !u->armed) {
+			*pp = u->next;
+			free(u);
+		} else {
+			pp = &u->next;
+		}
+	}
+}
+
+int pvb_loop_set_wait(struct pvb_loop *l, enum pvb_wait_mode mode)
+{
+	if (mode == PVB_WAIT_EPOLL) {
+		if (!l->uring)
+			return 0;
+		l->uring = false;
+		for (struct pvb_uwait *u = l->uwaits; u; u = u->next) {
+			if (u->dead)
+				continue;
+			/* A read the ring makes before the cancel is still delivered (loop_reap()). */
+			uwait_cancel(u);
+			if (uwait_to_epoll(u))
+				return -ENOMEM; /* cannot happen but by ENOMEM */
+		}
+		return 0;
+	}
+	if (l->uring)
+		return 0;
+	if (!l->ring_up) {
+		int r = io_uring_queue_init(RING_ENTRIES, &l->ring, 0);
+
+		if (r)
+			return r;
+		l->ring_up = true;
+	}
+	l->uring = true;
+	for (struct pvb_uwait *u = l->uwaits; u; u = u->next) {
+		if (u->dead || u->fallback || !u->w)
+			continue;
+		pvb_watch_del(u->w);
+		u->w = NULL;
+		u->wanted = true; /* once: whatever the set would have said */
+	}
+	return 0;
+}
+
+void pvb_loop_wait_info(const struct pvb_loop *l, struct pvb_wait_info *out)
+{
+	*out = (struct pvb_wait_info){ .mode = l->uring ? PVB_WAIT_URING : PVB_WAIT_EPOLL,
+				       .sleeps = l->sleeps,
+				       .ring_ops = l->ring_ops,
+				       .fallbacks = l->fallbacks };
+}
+
+/*
+ * Queue, in the ring, each uwait not waited for yet, and the epoll set's poll
+ * too if the loop is going to sleep.  Returns the operations queued.
+ */
+static unsigned loop_arm(struct pvb_loop *l, bool sleeping)
+{
+	unsigned n = 0;
+	struct io_uring_sqe *e;
+
+	if (sleeping && !l->ep_armed && (e = ring_sqe(l))) {
+		io_uring_prep_poll_add(e, l->ep, POLLIN);
+		io_uring_sqe_set_data64(e, TAG_EPOLL);
+		l->ep_armed = true;
+		n++;
+	}
+	for (struct pvb_uwait *u = l->uwaits; u; u = u->next) {
+		if (u->dead || u->armed || u->w || (u->on_demand && !u->wanted) ||
+		    !(e = ring_sqe(l)))
+			continue;
+		/* A non-blocking fd: the kernel waits for it to poll readable, then reads. */
+		if (u->buf)
+			io_uring_prep_read(e, u->fd, u->buf, u->len, (uint64_t)-1);
+		else
+			io_uring_prep_poll_add(e, u->fd, POLLIN);
+		io_uring_sqe_set_data64(e, (uint64_t)(uintptr_t)u);
+		u->armed = true;
+		n++;
+	}
+	return n;
+}
+
+/* What came back from the ring: uwaits' fns run, the epoll set's poll is noted. */
+static void loop_reap(struct pvb_loop *l)
+{
+	struct io_uring_cqe *cqe;
+
+	while (!io_uring_peek_cqe(&l->ring, &cqe)) {
+		uint64_t tag = cqe->user_data;
+		int res = cqe->res;
+		bool fresh = l->fresh > 0;
+		struct pvb_uwait *u;
+
+		l->fresh -= fresh;
+		io_uring_cqe_seen(&l->ring, cqe);
+		if (tag == TAG_CANCEL)
+			continue;
+		if (tag == TAG_EPOLL) {
+			/*
+			 * In the wait: look at the set (after an error too: the
+			 * next sleep tries again).  Since the wait, in a callback
+			 * (a queue's completion posted inline, its io_uring's fd
+			 * then polls readable until reaped, and the poll is
+			 * checked before that): a hint only, the next sleep
+			 * polls the set again, and the kernel checks it at once.
+			 */
+			l->ep_armed = false;
+			l->ep_ready |= fresh && res != -ECANCELED;
+			continue;
+		}
+		u = (struct pvb_uwait *)(uintptr_t)tag;
+		u->armed = false;
+		u->wanted = false;
+		l->ring_ops++;
+		if (u->dead || res == -EAGAIN || res == -EINTR || res == -ECANCELED)
+			continue; /* (an -EAGAIN read: waited for again) */
+		if (res < 0) {
+			/* The ring cannot do it: the epoll set can, and reports what the fd says. */
+			l->fallbacks++;
+			u->fallback = true;
+			if (uwait_to_epoll(u))
+				u->fn(u->opaque, u->buf, res);
+			continue;
+		}
+		u->fn(u->opaque, u->buf, res);
+	}
+}
+
+/*
+ * Sleep in the ring: one system call that also waits for the uwaits and the
+ * epoll set.  Returns 0 (woken, or interrupted) or -errno (the ring failed).
+ */
+static int ring_sleep(struct pvb_loop *l)
+{
+	struct io_uring_cqe *cqe;
+	unsigned head, stale = 0;
+	int r;
+
+	/*
+	 * The epoll set's poll may have come back already: an io_uring's fd in
+	 * the set (a queue's) polls readable from the moment a completion is
+	 * posted, inline in the very system call that submitted it, and the
+	 * poll is checked at that call's return, before the completion is
+	 * reaped.  Such a poll says nothing now: poll again, in the wait (the
+	 * kernel checks the set at once, as epoll_wait() would).  Anything else
+	 * that came back is work: no sleep.
+	 */
+	l->fresh = 0;
+	io_uring_for_each_cqe(&l->ring, head, cqe)
+	{
+		if (cqe->user_data != TAG_EPOLL && cqe->user_data != TAG_CANCEL)
+			return 0;
+		stale++;
+	}
+	if (stale) {
+		io_uring_cq_advance(&l->ring, stale);
+		l->ep_armed = false;
+	}
+	loop_arm(l, true);
+	l->ep_ready = false;
+	r = io_uring_submit_and_wait(&l->ring, 1);
+	l->fresh = io_uring_cq_ready(&l->ring);
+	return r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY ? r : 0;
 }
 
 static void timer_fired(void *opaque, uint32_t events)
@@ -578,7 +902,7 @@ int pvb_loop_run(struct pvb_loop *l)
 	while (!l->stop) {
 		int timeout = l->ndefer ? 0 : -1;
 		uint64_t idle_from = 0;
-		bool idle_window = false;
+		bool idle_window = false, slept;
 		int n;
 
 		if (timeout < 0 && l->poll_ns && l->npollers) {
@@ -612,12 +936,27 @@ int pvb_loop_run(struct pvb_loop *l)
 				l->poll_clock_reads++;
 			}
 		}
-		n = epoll_wait(l->ep, evs, 64, timeout);
-
-		if (n < 0) {
-			if (errno == EINTR)
+		if (timeout < 0)
+			l->sleeps++;
+		slept = timeout < 0 && l->uring;
+		if (slept) {
+			n = 0;
+			if (ring_sleep(l)) {
+				/* Back to epoll_wait() for good; the uwaits go into the set. */
+				l->fallbacks++;
+				pvb_loop_set_wait(l, PVB_WAIT_EPOLL);
 				continue;
-			return -errno;
+			}
+		} else {
+			/* Uwaits done since the last sleep: waited for again, with this round's call. */
+			if (l->uring && loop_arm(l, false))
+				io_uring_submit(&l->ring);
+			n = epoll_wait(l->ep, evs, 64, timeout);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
 		}
 		if (idle_from) {
 			/*
@@ -643,6 +982,18 @@ int pvb_loop_run(struct pvb_loop *l)
 			l->poll_grows += w > l->poll_ns;
 			l->poll_shrinks += w < l->poll_ns;
 			l->poll_ns = w;
+		}
+		if (l->ring_up) {
+			loop_reap(l);
+			/* Woken in the ring with events in the epoll set: take them
+			 * (a poll that came back after a round's own look: the next). */
+			if (l->ep_ready && slept) {
+				n = epoll_wait(l->ep, evs, 64, 0);
+				if (n < 0 && errno != EINTR)
+					return -errno;
+				n = n < 0 ? 0 : n;
+			}
+			l->ep_ready = false;
 		}
 		for (int i = 0; i < n; i++) {
 			struct pvb_watch *w = evs[i].data.ptr;

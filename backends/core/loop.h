@@ -3,7 +3,10 @@
  * pvb_loop: the backends' event loop.  One epoll set, fd watches with a
  * callback each, one-shot or periodic timers (timerfd), and "after batch"
  * work that runs once every ready fd of an epoll round has been handled
- * (where a ring's queued I/O is submitted in one go).
+ * (where a ring's queued I/O is submitted in one go).  It sleeps in an
+ * io_uring of its own, the epoll set polled there, along with the fds
+ * whose wait and read can be made by the kernel (uwaits: the event
+ * channel's), or in epoll_wait() (pvb_loop_set_wait()).
  * Single-threaded; no global state; returns -errno.
  */
 #ifndef PVSPLIT_BACK_LOOP_H
@@ -35,6 +38,62 @@ int pvb_watch_add(struct pvb_loop *l, int fd, uint32_t events, pvb_io_fn fn, voi
 		  struct pvb_watch **out);
 int pvb_watch_mod(struct pvb_watch *w, uint32_t events);
 void pvb_watch_del(struct pvb_watch *w);
+
+/*
+ * An fd waited for where the loop sleeps.  By default the loop sleeps in an
+ * io_uring of its own (its epoll set polled through it): a uwait is then
+ * part of that wait, and a read uwait's read() is made by the kernel once
+ * the fd is readable, so the wakeup and the read cost no system call of
+ * their own (two fewer per event than epoll_wait() and read(): each is tens
+ * of microseconds in a PV dom0).  Without the io_uring (pvb_loop_set_wait(),
+ * or a kernel that refuses it), a uwait is an ordinary watch and the loop
+ * makes the read() itself.  Either way:
+ *   len > 0   read(fd, buf, len) once fd is readable, into a buffer of the
+ *             uwait's own (it outlives the owner's pvb_uwait_del() until the
+ *             kernel is done with it); fn gets buf and the read's result
+ *             (bytes, or -errno; never -EAGAIN);
+ *   len == 0  fn gets the poll's events (EPOLLIN...) once fd is readable
+ *             (buf NULL) and nothing is read: the owner must drain fd, or
+ *             fn runs again.
+ * Waited for again after each fn, until pvb_uwait_del() (which may be called
+ * from inside any callback).  An io_uring operation that fails (an old
+ * kernel, an fd that io_uring cannot read) makes that uwait an ordinary
+ * watch from then on (pvb_wait_info.fallbacks), transparently.  fd must be
+ * non-blocking.  Returns 0 or -errno.
+ */
+struct pvb_uwait;
+typedef void (*pvb_uwait_fn)(void *opaque, const void *buf, int res);
+int pvb_uwait_add(struct pvb_loop *l, int fd, uint32_t len, pvb_uwait_fn fn, void *opaque,
+		  struct pvb_uwait **out);
+void pvb_uwait_del(struct pvb_uwait *w);
+/*
+ * On demand: in the io_uring, u is waited for only after pvb_uwait_arm(),
+ * once (until fn runs; fn or anything after may arm it again).  For an fd
+ * that polls readable while its owner is busy with it and is worth a wakeup
+ * only sometimes: an io_uring's own fd, readable from the moment a
+ * completion is posted inline, during the submission, until it is reaped,
+ * and worth waiting for only while operations are outstanding.  In the
+ * epoll set (PVB_WAIT_EPOLL, a fallback) it is always watched.
+ */
+void pvb_uwait_on_demand(struct pvb_uwait *u);
+void pvb_uwait_arm(struct pvb_uwait *u);
+
+enum pvb_wait_mode { PVB_WAIT_URING, PVB_WAIT_EPOLL };
+/*
+ * Where the loop sleeps: PVB_WAIT_URING (the default, if the kernel gives
+ * an io_uring) or PVB_WAIT_EPOLL (epoll_wait(), uwaits as watches).  May be
+ * called at any time outside a callback.  Returns 0, or -errno when the
+ * io_uring cannot be made (then the loop stays as it was).
+ */
+int pvb_loop_set_wait(struct pvb_loop *l, enum pvb_wait_mode mode);
+
+struct pvb_wait_info {
+	enum pvb_wait_mode mode;
+	uint64_t sleeps;    /* times the loop blocked (either way) */
+	uint64_t ring_ops;  /* uwait operations completed in the io_uring */
+	uint64_t fallbacks; /* uwaits moved to the epoll set after an io_uring error */
+};
+void pvb_loop_wait_info(const struct pvb_loop *l, struct pvb_wait_info *out);
 
 /* A timer firing after ms, then every period_ms (0: once). */
 int pvb_timer_add(struct pvb_loop *l, uint64_t ms, uint64_t period_ms, pvb_timer_fn fn,

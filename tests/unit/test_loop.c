@@ -4,7 +4,8 @@
  * loop serving a producer thread the way a backend serves a frontend (work
  * found by polling while notifications are off, an event through a pipe only
  * when the poller is armed).  The producer checks that no request waits:
- * a loop that slept with notifications off would leave one unserved.
+ * a loop that slept with notifications off would leave one unserved.  And
+ * uwaits: fds read where the loop sleeps, in its io_uring or its epoll set.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -597,6 +599,252 @@ static void test_fixed(void)
 	pvb_loop_free(l);
 }
 
+/* ---- uwaits: fds waited for where the loop sleeps, in its io_uring or epoll set ---- */
+
+struct uw {
+	struct pvb_loop *l;
+	struct pvb_uwait *u;
+	int pipe[2];
+	char got[64];
+	size_t ngot;
+	int calls, errors, last_err;
+	int switch_after; /* calls after which the fn moves the loop to epoll (0: never) */
+	int polls;	  /* len 0: the events seen */
+};
+
+static void uw_read(void *opaque, const void *buf, int res)
+{
+	struct uw *t = opaque;
+
+	t->calls++;
+	if (res < 0) {
+		t->errors++;
+		t->last_err = res;
+		pvb_uwait_del(t->u); /* the fd keeps polling readable: enough */
+		pvb_loop_stop(t->l);
+		return;
+	}
+	CU_ASSERT_TRUE(res > 0 && t->ngot + (size_t)res <= sizeof(t->got));
+	if (res > 0 && t->ngot + (size_t)res <= sizeof(t->got)) {
+		memcpy(t->got + t->ngot, buf, (size_t)res);
+		t->ngot += (size_t)res;
+	}
+	if (t->switch_after && t->calls == t->switch_after)
+		CU_ASSERT_EQUAL(pvb_loop_set_wait(t->l, PVB_WAIT_EPOLL), 0);
+	if (t->ngot >= 12)
+		pvb_loop_stop(t->l);
+}
+
+/* The writer: a timer that puts 4 bytes in the pipe each time it fires. */
+static void uw_write(void *opaque)
+{
+	struct uw *t = opaque;
+	static const char *parts[] = { "abcd", "efgh", "ijkl" };
+	int k = t->calls < 3 ? t->calls : 2;
+
+	CU_ASSERT_EQUAL(write(t->pipe[1], parts[k], 4), 4);
+}
+
+static void uw_setup(struct uw *t, enum pvb_wait_mode mode)
+{
+	memset(t, 0, sizeof(*t));
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_new(&t->l), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_loop_set_wait(t->l, mode), 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(t->pipe, O_NONBLOCK | O_CLOEXEC), 0);
+}
+
+static void uw_teardown(struct uw *t)
+{
+	pvb_uwait_del(t->u);
+	pvb_loop_free(t->l);
+	close(t->pipe[0]);
+	close(t->pipe[1]);
+}
+
+/*
+ * Reads through the loop, each write seen whole and in order, the loop
+ * asleep between writes (woken by the pipe in the ring, or by the timer's
+ * fd through the epoll set polled in the ring).
+ */
+static void uw_reads(enum pvb_wait_mode mode, int switch_after)
+{
+	struct uw t;
+	struct pvb_timer *tm;
+	struct pvb_wait_info wi;
+
+	uw_setup(&t, mode);
+	t.switch_after = switch_after;
+	CU_ASSERT_EQUAL_FATAL(pvb_uwait_add(t.l, t.pipe[0], 16, uw_read, &t, &t.u), 0);
+	CU_ASSERT_EQUAL_FATAL(pvb_timer_add(t.l, 5, 5, uw_write, &t, &tm), 0);
+	CU_ASSERT_EQUAL(pvb_loop_run(t.l), 0);
+	CU_ASSERT_EQUAL(t.ngot, 12);
+	CU_ASSERT_EQUAL(memcmp(t.got, "abcdefghijkl", 12), 0);
+	CU_ASSERT_EQUAL(t.calls, 3);
+	pvb_loop_wait_info(t.l, &wi);
+	CU_ASSERT_TRUE(wi.sleeps >= 3);
+	CU_ASSERT_EQUAL(wi.fallbacks, 0);
+	if (mode == PVB_WAIT_EPOLL) {
+		CU_ASSERT_EQUAL(wi.mode, PVB_WAIT_EPOLL);
+		CU_ASSERT_EQUAL(wi.ring_ops, 0);
+	} else if (switch_after) {
+		CU_ASSERT_EQUAL(wi.mode, PVB_WAIT_EPOLL);
+		CU_ASSERT_TRUE(wi.ring_ops >= 1);
+	} else {
+		CU_ASSERT_EQUAL(wi.mode, PVB_WAIT_URING);
+		CU_ASSERT_EQUAL(wi.ring_ops, 3); /* the reads, each done in the ring */
+	}
+	pvb_timer_del(tm);
+	uw_teardown(&t);
+}
+
+static void test_uwait_ring(void)
+{
+	uw_reads(PVB_WAIT_URING, 0);
+}
+
+static void test_uwait_epoll(void)
+{
+	uw_reads(PVB_WAIT_EPOLL, 0);
+}
+
+/* From the ring to the epoll set inside a callback: nothing lost, nothing twice. */
+static void test_uwait_switch(void)
+{
+	uw_reads(PVB_WAIT_URING, 1);
+}
+
+/* len 0: the events, nothing read; the owner drains. */
+static void uw_poll(void *opaque, const void *buf, int res)
+{
+	struct uw *t = opaque;
+	char c[8];
+
+	CU_ASSERT_PTR_NULL(buf);
+	CU_ASSERT_TRUE(res & EPOLLIN);
+	t->polls++;
+	CU_ASSERT_EQUAL(read(t->pipe[0], c, sizeof(c)), 1);
+	if (t->polls == 2)
+		pvb_loop_stop(t->l);
+	else
+		CU_ASSERT_EQUAL(write(t->pipe[1], "y", 1), 1);
+}
+
+static void uw_polls(enum pvb_wait_mode mode)
+{
+	struct uw t;
+
+	uw_setup(&t, mode);
+	CU_ASSERT_EQUAL_FATAL(pvb_uwait_add(t.l, t.pipe[0], 0, uw_poll, &t, &t.u), 0);
+	CU_ASSERT_EQUAL(write(t.pipe[1], "x", 1), 1);
+	CU_ASSERT_EQUAL(pvb_loop_run(t.l), 0);
+	CU_ASSERT_EQUAL(t.polls, 2);
+	uw_teardown(&t);
+}
+
+static void test_uwait_poll(void)
+{
+	uw_polls(PVB_WAIT_URING);
+	uw_polls(PVB_WAIT_EPOLL);
+}
+
+/*
+ * A read the ring cannot make (an epoll fd polls readable but refuses
+ * read(): EINVAL): the uwait moves to the epoll set, whose read() reports
+ * the fd's own error to the owner.
+ */
+static void test_uwait_fallback(void)
+{
+	struct uw t;
+	struct pvb_wait_info wi;
+	int ep, pr[2];
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	uw_setup(&t, PVB_WAIT_URING);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	CU_ASSERT_FATAL(ep >= 0);
+	CU_ASSERT_EQUAL_FATAL(pipe2(pr, O_NONBLOCK | O_CLOEXEC), 0);
+	CU_ASSERT_EQUAL(epoll_ctl(ep, EPOLL_CTL_ADD, pr[0], &ev), 0);
+	CU_ASSERT_EQUAL(write(pr[1], "z", 1), 1);
+	CU_ASSERT_EQUAL_FATAL(pvb_uwait_add(t.l, ep, 16, uw_read, &t, &t.u), 0);
+	CU_ASSERT_EQUAL(pvb_loop_run(t.l), 0);
+	CU_ASSERT_EQUAL(t.errors, 1);
+	CU_ASSERT_EQUAL(t.last_err, -EINVAL);
+	pvb_loop_wait_info(t.l, &wi);
+	CU_ASSERT_EQUAL(wi.fallbacks, 1);
+	CU_ASSERT_EQUAL(wi.mode, PVB_WAIT_URING); /* the loop itself still sleeps in the ring */
+	t.u = NULL;				  /* deleted by uw_read */
+	uw_teardown(&t);
+	close(ep);
+	close(pr[0]);
+	close(pr[1]);
+}
+
+/*
+ * On demand: an fd that polls readable all along (a byte never read) is
+ * reported only after pvb_uwait_arm(), once per arm; without one the loop
+ * sleeps through it.
+ */
+struct od {
+	struct uw t;
+	int ticks, armed_at, polled_at[4], npolled;
+};
+
+static void od_poll(void *opaque, const void *buf, int res)
+{
+	struct od *o = opaque;
+
+	(void)buf;
+	CU_ASSERT_TRUE(res & EPOLLIN);
+	if (o->npolled < 4)
+		o->polled_at[o->npolled] = o->ticks;
+	o->npolled++;
+}
+
+static void od_tick(void *opaque)
+{
+	struct od *o = opaque;
+
+	o->ticks++;
+	if (o->ticks == 2 || o->ticks == 5)
+		pvb_uwait_arm(o->t.u);
+	if (o->ticks == 8)
+		pvb_loop_stop(o->t.l);
+}
+
+static void test_uwait_on_demand(void)
+{
+	struct od o = { 0 };
+	struct pvb_timer *tm;
+
+	uw_setup(&o.t, PVB_WAIT_URING);
+	CU_ASSERT_EQUAL(write(o.t.pipe[1], "x", 1), 1);
+	CU_ASSERT_EQUAL_FATAL(pvb_uwait_add(o.t.l, o.t.pipe[0], 0, od_poll, &o, &o.t.u), 0);
+	pvb_uwait_on_demand(o.t.u);
+	CU_ASSERT_EQUAL_FATAL(pvb_timer_add(o.t.l, 3, 3, od_tick, &o, &tm), 0);
+	CU_ASSERT_EQUAL(pvb_loop_run(o.t.l), 0);
+	/* once after each arm, in the round that armed it, never before the first */
+	CU_ASSERT_EQUAL(o.npolled, 2);
+	CU_ASSERT_EQUAL(o.polled_at[0], 2);
+	CU_ASSERT_EQUAL(o.polled_at[1], 5);
+	pvb_timer_del(tm);
+	uw_teardown(&o.t);
+}
+
+/* Bad arguments; a uwait deleted before the loop ever ran. */
+static void test_uwait_args(void)
+{
+	struct uw t;
+	struct pvb_uwait *u;
+
+	uw_setup(&t, PVB_WAIT_URING);
+	CU_ASSERT_EQUAL(pvb_uwait_add(t.l, -1, 8, uw_read, &t, &u), -EINVAL);
+	CU_ASSERT_EQUAL(pvb_uwait_add(t.l, t.pipe[0], 8, NULL, &t, &u), -EINVAL);
+	CU_ASSERT_EQUAL(pvb_uwait_add(t.l, t.pipe[0], 8, uw_read, &t, &u), 0);
+	pvb_uwait_del(u);
+	pvb_uwait_del(NULL);
+	uw_teardown(&t);
+}
+
 int main(void)
 {
 	static const struct cunit_test tests[] = {
@@ -611,6 +859,13 @@ int main(void)
 		  test_preempted_loop },
 		{ "preempted: the window is 0 at the next wake, even after the hold",
 		  test_preempted_late_wake },
+		{ "uwait: reads in the io_uring", test_uwait_ring },
+		{ "uwait: reads in the epoll set", test_uwait_epoll },
+		{ "uwait: io_uring to epoll inside a callback", test_uwait_switch },
+		{ "uwait: polls, both ways", test_uwait_poll },
+		{ "uwait: an fd the io_uring cannot read falls back", test_uwait_fallback },
+		{ "uwait: arguments, deleted unused", test_uwait_args },
+		{ "uwait: on demand, once per arm", test_uwait_on_demand },
 	};
 
 	return CUNIT_MAIN("pvb_loop polling", NULL, NULL, tests);
