@@ -97,7 +97,9 @@ struct blk_queue {
 	int port;
 	struct io_uring uring;
 	bool uring_up;
-	struct pvb_watch *uw;	   /* the ring's fd: readable while completions wait */
+	/* The ring's fd, readable while completions wait: waited for (on demand)
+	 * only while requests are in flight. */
+	struct pvb_uwait *uw;
 	struct pvb_poller *poller; /* busy polling of the ring and the CQ (--poll-us) */
 	/* The port's unmask, made by queue_unmask() (unmask_async) or by pvb_evtchn. */
 	struct pvhv_evtchn_unmask_op unmask;
@@ -278,6 +280,13 @@ static void batch_end(struct blk_queue *q)
 {
 	uint64_t t;
 
+	/*
+	 * Completions still to come: have the loop wait for the ring's fd.
+	 * Not otherwise: the fd polls readable for every completion posted
+	 * inline, while submitting, and a wakeup for those would be wasted.
+	 */
+	if (q->inflight && q->uw)
+		pvb_uwait_arm(q->uw);
 	if (!q->nunstamped) {
 		q->now = 0; /* outside a batch, qnow() reads the clock */
 		return;
@@ -1004,17 +1013,19 @@ static void on_event(void *opaque)
 	batch_end(q);
 }
 
-static void on_completion(void *opaque, uint32_t events)
+static void on_completion(void *opaque, const void *buf, int res)
 {
 	struct blk_queue *q = opaque;
 
-	(void)events;
+	(void)buf;
+	(void)res;
 	/*
-	 * The ring's own fd, level-triggered: readable while completions wait
-	 * in the CQ.  Completions that came inline, while submitting, were
-	 * reaped then, so the wakeup they caused ends inside epoll_wait (the
-	 * fd polls not ready) instead of costing a return to us, as an
-	 * eventfd's count would (a system call saved per such request).
+	 * The ring's own fd: readable while completions wait in the CQ.
+	 * Completions that came inline, while submitting, were reaped then:
+	 * the loop waits for the fd only while requests are in flight
+	 * (batch_end()), and otherwise (in its epoll set) finds it not ready
+	 * when it looks, instead of a return to us, as an eventfd's count
+	 * would cost (a system call saved per such request).
 	 */
 	if (!io_uring_cq_ready(&q->uring)) {
 		/* An overflowed CQ polls readable too: have the kernel flush it. */
@@ -1022,6 +1033,8 @@ static void on_completion(void *opaque, uint32_t events)
 			io_uring_get_events(&q->uring);
 		if (!io_uring_cq_ready(&q->uring)) {
 			q->st.cq_empty++;
+			if (q->inflight)
+				pvb_uwait_arm(q->uw); /* still waiting */
 			return;
 		}
 	}
@@ -1083,8 +1096,7 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	if (q->port > 0)
 		pvb_evtchn_unbind(dp->ev, (uint32_t)q->port);
 	q->port = 0;
-	if (q->uw)
-		pvb_watch_del(q->uw);
+	pvb_uwait_del(q->uw);
 	q->uw = NULL;
 	if (q->uring_up) {
 		/*
@@ -1330,9 +1342,10 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	if (r)
 		return r;
 	q->uring_up = true;
-	r = pvb_watch_add(dp->loop, q->uring.ring_fd, EPOLLIN, on_completion, q, &q->uw);
+	r = pvb_uwait_add(dp->loop, q->uring.ring_fd, 0, on_completion, q, &q->uw);
 	if (r)
 		return r;
+	pvb_uwait_on_demand(q->uw);
 	r = pvb_poller_add(dp->loop, queue_poll, queue_arm, q, &q->poller);
 	if (r)
 		return r;

@@ -13,42 +13,62 @@ struct port {
 	bool owner_unmasks; /* pvb_evtchn_owner_unmasks() */
 };
 
+#define BATCH 64
+
 struct pvb_evtchn {
 	struct pvhv_evtchn *ev;
-	struct pvb_watch *w;
+	struct pvb_uwait *uw;
 	struct port *ports;
 	uint32_t nports;
 };
 
-static void ready(void *opaque, uint32_t events)
+static void dispatch(struct pvb_evtchn *e, const uint32_t *ports, int n)
+{
+	for (int i = 0; i < n; i++) {
+		uint32_t p = ports[i];
+
+		if (p < e->nports && e->ports[p].held) {
+			e->ports[p].pending = true; /* stays masked until released */
+			continue;
+		}
+		if (p >= e->nports || !e->ports[p].owner_unmasks)
+			pvhv_evtchn_unmask(e->ev, p);
+		if (p < e->nports && e->ports[p].fn)
+			e->ports[p].fn(e->ports[p].opaque);
+	}
+}
+
+/*
+ * PVHV_EVTCHN_FD_READ: the loop read ports (in its io_uring, with the wait
+ * it sleeps in: no system call of ours).  A full buffer leaves the rest
+ * pending: the fd stays readable and the next read takes them.
+ */
+static void ports_read(void *opaque, const void *buf, int res)
+{
+	if (res > 0)
+		dispatch(opaque, buf, res / (int)sizeof(uint32_t));
+}
+
+/* PVHV_EVTCHN_FD_POLL: the fd polls readable; take the ports. */
+static void ready(void *opaque, const void *buf, int res)
 {
 	struct pvb_evtchn *e = opaque;
-	uint32_t ports[64];
+	uint32_t ports[BATCH];
 	int n;
 
-	(void)events;
+	(void)buf;
+	(void)res;
 	/*
 	 * Bounded, 16 batches: a peer hammering one port cannot keep us here
 	 * forever; what is left keeps the fd readable.  A short batch means
 	 * nothing else was pending: no further read to learn that.
 	 */
 	for (int b = 0; b < 16; b++) {
-		n = pvhv_evtchn_pending_batch(e->ev, ports, 64);
+		n = pvhv_evtchn_pending_batch(e->ev, ports, BATCH);
 		if (n <= 0)
 			break;
-		for (int i = 0; i < n; i++) {
-			uint32_t p = ports[i];
-
-			if (p < e->nports && e->ports[p].held) {
-				e->ports[p].pending = true; /* stays masked until released */
-				continue;
-			}
-			if (p >= e->nports || !e->ports[p].owner_unmasks)
-				pvhv_evtchn_unmask(e->ev, p);
-			if (p < e->nports && e->ports[p].fn)
-				e->ports[p].fn(e->ports[p].opaque);
-		}
-		if (n < 64)
+		dispatch(e, ports, n);
+		if (n < BATCH)
 			break;
 	}
 }
@@ -61,8 +81,11 @@ int pvb_evtchn_new(struct pvhv *hv, struct pvb_loop *loop, struct pvb_evtchn **o
 	if (!e)
 		return -ENOMEM;
 	r = pvhv_evtchn_open(hv, &e->ev);
-	if (!r)
-		r = pvb_watch_add(loop, pvhv_evtchn_fd(e->ev), EPOLLIN, ready, e, &e->w);
+	if (!r && pvhv_evtchn_fd_kind(e->ev) == PVHV_EVTCHN_FD_READ)
+		r = pvb_uwait_add(loop, pvhv_evtchn_fd(e->ev), BATCH * sizeof(uint32_t), ports_read,
+				  e, &e->uw);
+	else if (!r)
+		r = pvb_uwait_add(loop, pvhv_evtchn_fd(e->ev), 0, ready, e, &e->uw);
 	if (r) {
 		pvhv_evtchn_close(e->ev);
 		free(e);
@@ -76,7 +99,7 @@ void pvb_evtchn_free(struct pvb_evtchn *e)
 {
 	if (!e)
 		return;
-	pvb_watch_del(e->w);
+	pvb_uwait_del(e->uw);
 	pvhv_evtchn_close(e->ev);
 	free(e->ports);
 	free(e);

@@ -40,6 +40,9 @@ static void usage(FILE *f)
 		"                        at most MAX us (default: 50 system calls' worth,\n"
 		"                        20-2000); or for N microseconds after each burst (0:\n"
 		"                        never poll)\n"
+		"  --wait io_uring|epoll where the loop sleeps: in an io_uring that also reads\n"
+		"                        the event channel (the default: two system calls\n"
+		"                        fewer per event), or in epoll_wait()\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
 		"  --schema-dir DIR      xenstore schema (default: $PVSPLIT_SCHEMA_DIR or the "
@@ -106,7 +109,8 @@ int main(int argc, char **argv)
 		O_STATE,
 		O_DIO,
 		O_NOLOOP,
-		O_POLL
+		O_POLL,
+		O_WAIT
 	};
 	static const struct option opts[] = {
 		{ "ctl", required_argument, NULL, O_CTL },
@@ -119,6 +123,7 @@ int main(int argc, char **argv)
 		{ "direct-io", required_argument, NULL, O_DIO },
 		{ "no-loop-file", no_argument, NULL, O_NOLOOP },
 		{ "poll-us", required_argument, NULL, O_POLL },
+		{ "wait", required_argument, NULL, O_WAIT },
 		{ "schema-dir", required_argument, NULL, O_SCHEMA },
 		{ "state-dir", required_argument, NULL, O_STATE },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -133,6 +138,7 @@ int main(int argc, char **argv)
 	int c, r;
 	uint32_t poll_us = 0; /* auto: the calibrated bound */
 	bool poll_auto = true;
+	enum pvb_wait_mode wait = PVB_WAIT_URING;
 
 	vbd_config_default(&vc);
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
@@ -184,6 +190,17 @@ int main(int argc, char **argv)
 			if (parse_poll(optarg, &poll_auto, &poll_us))
 				return 2;
 			break;
+		case O_WAIT:
+			if (!strcmp(optarg, "io_uring")) {
+				wait = PVB_WAIT_URING;
+			} else if (!strcmp(optarg, "epoll")) {
+				wait = PVB_WAIT_EPOLL;
+			} else {
+				fprintf(stderr, NAME ": --wait %s: expected io_uring or epoll\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case O_SCHEMA:
 			schema_dir = optarg;
 			break;
@@ -224,6 +241,14 @@ int main(int argc, char **argv)
 		pvb_loop_set_poll_adaptive(d.loop, poll_us);
 	else if (!r)
 		pvb_loop_set_poll_us(d.loop, poll_us);
+	if (!r) {
+		int w = pvb_loop_set_wait(d.loop, wait);
+
+		/* The kernel's refusal is not fatal: the loop sleeps in epoll_wait(). */
+		if (w)
+			pvd_log(&d, PVB_LOG_WARN, "--wait io_uring: %s: sleeping in epoll_wait()",
+				strerror(-w));
+	}
 	if (!r)
 		r = pvd_state_dir(&d, state, "blkback", state_dir, sizeof(state_dir));
 	if (!r) {

@@ -160,6 +160,22 @@ static json_object *poll_stats(const struct pvb_loop *l)
 	return o;
 }
 
+/* Where the loop sleeps: its io_uring (the event channel read there too) or epoll_wait(). */
+static json_object *wait_stats(const struct pvb_loop *l)
+{
+	json_object *o = json_object_new_object();
+	struct pvb_wait_info wi;
+
+	pvb_loop_wait_info(l, &wi);
+	json_object_object_add(
+		o, "mode",
+		json_object_new_string(wi.mode == PVB_WAIT_URING ? "io_uring" : "epoll"));
+	json_object_object_add(o, "sleeps", json_object_new_int64((int64_t)wi.sleeps));
+	json_object_object_add(o, "ring_ops", json_object_new_int64((int64_t)wi.ring_ops));
+	json_object_object_add(o, "fallbacks", json_object_new_int64((int64_t)wi.fallbacks));
+	return o;
+}
+
 static json_object *cmd_stats(void *opaque, const char *args)
 {
 	struct pvd *d = opaque;
@@ -171,6 +187,7 @@ static json_object *cmd_stats(void *opaque, const char *args)
 		json_object_array_add(arr, pvb_backend_stats(d->be[i]));
 	json_object_object_add(o, "backends", arr);
 	json_object_object_add(o, "polling", poll_stats(d->loop));
+	json_object_object_add(o, "wait", wait_stats(d->loop));
 	return o;
 }
 

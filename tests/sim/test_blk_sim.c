@@ -607,6 +607,28 @@ static bool unmask_is(uint32_t devid, const char *want)
 }
 
 /*
+ * Where the daemon's loop sleeps (the stats' "wait"): mode, and the
+ * operations that came back through its io_uring (the event channel's
+ * polls, the queues' completions while requests are in flight).
+ */
+static void wait_is(const char *want, bool ring_ops)
+{
+	json_object *root = blkenv_stats(&E), *w;
+
+	if (root && json_object_object_get_ex(root, "wait", &w)) {
+		const char *mode = json_object_get_string(json_object_object_get(w, "mode"));
+
+		CU_ASSERT_STRING_EQUAL(mode ? mode : "(none)", want);
+		CU_ASSERT(stat_u64(w, "sleeps") > 0);
+		CU_ASSERT_EQUAL(stat_u64(w, "ring_ops") > 0, ring_ops);
+		CU_ASSERT_EQUAL(stat_u64(w, "fallbacks"), 0);
+	} else {
+		CU_FAIL("no \"wait\" in the daemon's stats");
+	}
+	json_object_put(root);
+}
+
+/*
  * A new device of dom1 with one queue, and a frontend that runs the
  * integrity check on it at queue depth 1 (4 KiB at most), then waits for
  * the test.  Returns blkenv_fork_frontend()'s result.
@@ -682,6 +704,8 @@ static void test_qd1_costs(void)
 			CU_ASSERT(clocks > 0);
 		/* The port's unmask went with the io_uring submissions (no unmask of its own). */
 		CU_ASSERT(unmask_is(d.devid, "io_uring"));
+		/* The loop slept in its io_uring, the event channel waited for there. */
+		wait_is("io_uring", true);
 		/* this daemon does not poll, and pvsplit stats says so */
 		{
 			char *table = pvsplit_stats("");
@@ -689,6 +713,34 @@ static void test_qd1_costs(void)
 			CU_ASSERT(table && strstr(table, "  polling: off\n"));
 			free(table);
 		}
+		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
+	}
+	end_with_default_daemon(&c, &d, r);
+}
+
+/*
+ * --wait epoll: the loop sleeps in epoll_wait() and reads the event channel
+ * itself; the same integrity check at queue depth 1, every request by event.
+ */
+static void test_wait_epoll(void)
+{
+	const char *const args[] = {
+		"--resize-interval", "0", "--poll-us", "0", "--wait", "epoll", NULL
+	};
+	struct big_case c;
+	struct dev d;
+	int r;
+
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
+	r = qd1_frontend(&c, &d);
+	if (r > 0 && !blkenv_child_wait_ready(&c.fe)) {
+		uint64_t reqs = dev_counter(1, d.devid, "requests.read") +
+				dev_counter(1, d.devid, "requests.write");
+
+		CU_ASSERT(reqs >= 2 * 2048);
+		CU_ASSERT(dev_counter(1, d.devid, "notifications.received") > 0);
+		wait_is("epoll", false);
 		CU_ASSERT(blkenv_child_go(&c.fe) == 0);
 	}
 	end_with_default_daemon(&c, &d, r);
@@ -2248,6 +2300,7 @@ int main(void)
 		    test_polling_default);
 	CU_add_test(s, "queue depth 1: no clock read, no second wakeup per request",
 		    test_qd1_costs);
+	CU_add_test(s, "--wait epoll: the loop in epoll_wait(), serving", test_wait_epoll);
 	CU_add_test(s, "an io_uring that refuses the unmask: system calls, still serving",
 		    test_unmask_fallback);
 	CU_add_test(s, "read-only device", test_readonly);
