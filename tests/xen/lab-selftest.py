@@ -712,6 +712,8 @@ class Bench(unittest.TestCase):
                          ("pvsplit", None, "--poll-us 2000 -v"))
         self.assertEqual(cli.variant_of("pvsplit", "--poll-us 50"), ("pvsplit", None, "--poll-us 50"))
         self.assertEqual(cli.variant_of("pvsplit-nopoll"), ("pvsplit", None, "--poll-us 0"))
+        self.assertEqual(cli.variant_of("pvsplit-nopoll-epoll"),
+                         ("pvsplit", None, "--poll-us 0 --wait epoll"))
 
 
 if __name__ == "__main__":

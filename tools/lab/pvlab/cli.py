@@ -20,19 +20,23 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_SKIP = 0, 1, 2, 77
 BACKENDS = ("pvsplit", "kernel")
 # the guest's block frontend: Linux's xen-blkfront or pvsplit's module
 FRONTENDS = ("stock", "pvsplit")
-BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "pvsplit-auto", "pvsplit-nopoll", "kernel",
-                  "emulated")
+BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "pvsplit-auto", "pvsplit-nopoll",
+                  "pvsplit-nopoll-epoll", "kernel", "emulated")
 BENCH_DEFAULT = ("pvsplit", "pvsplit-file", "kernel", "emulated")
 # bench's variants of --backend pvsplit: (backend, xvda's disk, pvsplit-blkback
 # options).  pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
 # with pvsplit-block-hotplug (no loop device).  pvsplit-poll: pvsplit-blkback
 # --poll-us 2000, a fixed window longer than a guest's turnaround at QD1 under
 # TCG; pvsplit-auto: --poll-us auto, the adaptive window that pvsplit-blkback
-# has by default (pvsplit); pvsplit-nopoll: --poll-us 0, no polling.
+# has by default (pvsplit); pvsplit-nopoll: --poll-us 0, no polling;
+# pvsplit-nopoll-epoll: no polling, and the loop sleeping in epoll_wait() with
+# the event channel read by a read() of its own (--wait epoll: as before the
+# io_uring wait, for comparison).
 BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file", ""),
                   "pvsplit-poll": ("pvsplit", None, "--poll-us 2000"),
                   "pvsplit-auto": ("pvsplit", None, "--poll-us auto"),
-                  "pvsplit-nopoll": ("pvsplit", None, "--poll-us 0")}
+                  "pvsplit-nopoll": ("pvsplit", None, "--poll-us 0"),
+                  "pvsplit-nopoll-epoll": ("pvsplit", None, "--poll-us 0 --wait epoll")}
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
@@ -516,7 +520,8 @@ def parser():
                          "of a loop device; pvsplit-poll: pvsplit-blkback --poll-us 2000, "
                          "a fixed polling window; pvsplit-auto: --poll-us auto, an adaptive "
                          "one, pvsplit-blkback's default (as pvsplit); pvsplit-nopoll: "
-                         "--poll-us 0, no polling)")
+                         "--poll-us 0, no polling; pvsplit-nopoll-epoll: --poll-us 0 --wait "
+                         "epoll, no polling and the loop sleeping in epoll_wait())")
     be.add_argument("--rounds", type=_positive, default=1, metavar="N",
                     help="boot each backend N times, interleaved, and report the median (1)")
     be.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
