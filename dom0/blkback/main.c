@@ -41,7 +41,7 @@ static void usage(FILE *f)
 		"                        20-2000); or for N microseconds after each burst (0:\n"
 		"                        never poll)\n"
 		"  --wait io_uring|epoll where the loop sleeps: in an io_uring that also reads\n"
-		"                        the event channel (the default: two system calls\n"
+		"                        the event channel (the default: one system call\n"
 		"                        fewer per event), or in epoll_wait()\n"
 		"  --resize-interval MS  how often to look for a grown backing store (default "
 		"1000, 0 off)\n"
