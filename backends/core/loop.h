@@ -82,7 +82,8 @@ enum pvb_wait_mode { PVB_WAIT_URING, PVB_WAIT_EPOLL };
 /*
  * Where the loop sleeps: PVB_WAIT_URING (the default, if the kernel gives
  * an io_uring) or PVB_WAIT_EPOLL (epoll_wait(), uwaits as watches).  May be
- * called at any time outside a callback.  Returns 0, or -errno when the
+ * called at any time, from inside a callback too (a read the io_uring made
+ * before the switch is still delivered).  Returns 0, or -errno when the
  * io_uring cannot be made (then the loop stays as it was).
  */
 int pvb_loop_set_wait(struct pvb_loop *l, enum pvb_wait_mode mode);
