@@ -38,6 +38,7 @@ struct blk_qstats {
 	uint64_t grants_copied;
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* beyond a full cache, for one request */
+	uint64_t grants_mapped;	     /* without persistent grants: mapped for one request */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
@@ -68,9 +69,9 @@ struct blk_io {
 	struct blkif_request_segment *segbuf;
 	struct iovec *iov;
 	struct pvb_gnt **gnts; /* persistent: one per segment */
-	uint32_t *extra_refs;  /* grants mapped outside a full cache, */
-	uint32_t *extra_idx;   /* their segments, */
-	void *extra_map;       /* in one mapping */
+	uint32_t *extra_refs;  /* grants mapped for this request only (outside a full */
+	uint32_t *extra_idx;   /* cache, or all of them: map_min), their segments, */
+	void *extra_map;       /* in one mapping, unmapped before the response */
 	uint32_t nextra;
 	uint32_t ngrants; /* gnts entries taken so far */
 	void **pages;	  /* grant copy mode: bounce pages from the queue's pool */
@@ -542,6 +543,62 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 
 /* ---- data buffers: persistent grants or grant copy ---- */
 
+/*
+ * Without persistent grants a request of at least map_min bytes maps its
+ * grants for the I/O, which then moves the data in place (the frontend made
+ * no copy either: Linux's blkfront grants the I/O's own pages when persistent
+ * grants are off and it trusts the backend); smaller ones are grant-copied,
+ * where a map, its munmap and the unmap cost more than the copy.  Decided
+ * once per request, from its private copy.  Off by default: under QEMU's
+ * TCG a mapped MiB costs dom0 several times the copy (pvsplit-blkback(8)).
+ */
+static bool mapped(const struct blk_dp *dp, const struct blk_io *io)
+{
+	return !dp->p.persistent && dp->p.map_min && io->len >= dp->p.map_min &&
+	       io->nsegs <= PVHV_GNT_MAX_BATCH;
+}
+
+/* map_all() result: no room for the mapping now, grant-copy the request instead. */
+#define COPY_INSTEAD 2
+
+/*
+ * Map every segment's grant in one batch (one hypercall); read-only for a
+ * write.  io_put() unmaps it before the response is published: the frontend
+ * ends its access when it sees the response, and Linux's blkfront fails the
+ * device if a grant is still mapped then.
+ */
+
+static int16_t map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
+{
+	struct blk_dp *dp = q->dp;
+	int r;
+
+	for (uint32_t i = 0; i < io->nsegs; i++) {
+		io->extra_refs[i] = io->segs[i].gref;
+		io->extra_idx[i] = i;
+	}
+	r = pvhv_gnt_map(dp->hv, dp->p.domid, io->nsegs, io->extra_refs, to_guest ? 0 : PVHV_GNT_RO,
+			 &io->extra_map);
+	if (r) {
+		io->extra_map = NULL;
+		/* Out of room for mappings (gntdev's limit), not a bad grant: copy it. */
+		if (r == -ENOSPC || r == -ENOMEM)
+			return COPY_INSTEAD;
+		q->st.err_grant++;
+		return BLKIF_RSP_ERROR;
+	}
+	io->nextra = io->nsegs;
+	q->st.grants_mapped += io->nsegs;
+	for (uint32_t i = 0; i < io->nsegs; i++) {
+		const struct blkif_request_segment *s = &io->segs[i];
+
+		io->iov[i].iov_base =
+			(uint8_t *)io->extra_map + (size_t)i * PAGE + s->first_sect * dp->unit;
+		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
+	}
+	return BLKIF_RSP_OKAY;
+}
+
 /* get_buffers() result: no bounce pages free now, retry when some are. */
 #define WAIT_PAGES 1
 
@@ -596,6 +653,12 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 			}
 		}
 		return BLKIF_RSP_OKAY;
+	}
+	if (mapped(dp, io)) {
+		int16_t st = map_all(q, io, to_guest);
+
+		if (st != COPY_INSTEAD)
+			return st;
 	}
 	/* Grant copy: bounce pages from the queue's bounded pool. */
 	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)
@@ -812,7 +875,7 @@ static void finish(struct blk_queue *q, struct blk_io *io)
 {
 	int16_t st = io->status;
 
-	if (!st && io->op == BLKIF_OP_READ && !q->dp->p.persistent)
+	if (!st && io->op == BLKIF_OP_READ && !q->dp->p.persistent && !io->extra_map)
 		st = copy_segments(q, io, true);
 	if (!st) {
 		if (io->op == BLKIF_OP_READ)
@@ -901,7 +964,7 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 			q->mem_wait_tail = &io->wait_next;
 			return;
 		}
-		if (!st && !q->dp->p.persistent && io->op != BLKIF_OP_READ)
+		if (!st && !q->dp->p.persistent && io->op != BLKIF_OP_READ && !io->extra_map)
 			st = copy_segments(q, io, false);
 	}
 	if (st) {
@@ -1171,11 +1234,13 @@ static int io_init(struct blk_dp *dp, struct blk_io *io)
 		if (!io->segbuf)
 			return -ENOMEM;
 	}
+	io->extra_refs = calloc(dp->max_segs, sizeof(*io->extra_refs));
+	io->extra_idx = calloc(dp->max_segs, sizeof(*io->extra_idx));
+	if (!io->extra_refs || !io->extra_idx)
+		return -ENOMEM;
 	if (dp->p.persistent) {
 		io->gnts = calloc(dp->max_segs, sizeof(*io->gnts));
-		io->extra_refs = calloc(dp->max_segs, sizeof(*io->extra_refs));
-		io->extra_idx = calloc(dp->max_segs, sizeof(*io->extra_idx));
-		if (!io->gnts || !io->extra_refs || !io->extra_idx)
+		if (!io->gnts)
 			return -ENOMEM;
 	} else {
 		io->pages = calloc(dp->max_segs, sizeof(*io->pages));
@@ -1534,6 +1599,8 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		if (dp->p.persistent) {
 			add(g, "indirect_cached", q->st.indirect_cached);
 			add(g, "mapped_once", q->st.grants_mapped_once);
+		} else {
+			add(g, "mapped", q->st.grants_mapped);
 		}
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {

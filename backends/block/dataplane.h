@@ -48,6 +48,9 @@ struct blk_dp_params {
 	bool persistent;
 	uint32_t persistent_max; /* per queue; 0: ring entries x segments, at most
 				    BLK_PERSISTENT_AUTO_MAX */
+	uint32_t map_min;	 /* without persistent grants: a request moving at least
+				    this many bytes maps its grants, a smaller one is
+				    grant-copied; 0: every request is copied */
 	bool large_sectors;	 /* sector numbers in units of sector-size */
 	uint32_t max_indirect;	 /* segments; 0: no BLKIF_OP_INDIRECT */
 	bool barrier;

@@ -29,6 +29,10 @@ static void usage(FILE *f)
 		"  --no-persistent       do not offer feature-persistent\n"
 		"  --persistent-max N    persistent grants kept per queue (default: ring entries\n"
 		"                        x max segments, at most 16384)\n"
+		"  --map-min BYTES       without persistent grants (a frontend that does not\n"
+		"                        use them, or --no-persistent): requests of at least\n"
+		"                        BYTES map the guest's pages, smaller ones are\n"
+		"                        grant-copied (default 0: copy every request)\n"
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
@@ -104,6 +108,7 @@ int main(int argc, char **argv)
 		O_IND,
 		O_NOPERS,
 		O_PMAX,
+		O_MAPMIN,
 		O_RESIZE,
 		O_SCHEMA,
 		O_STATE,
@@ -119,6 +124,7 @@ int main(int argc, char **argv)
 		{ "max-indirect", required_argument, NULL, O_IND },
 		{ "no-persistent", no_argument, NULL, O_NOPERS },
 		{ "persistent-max", required_argument, NULL, O_PMAX },
+		{ "map-min", required_argument, NULL, O_MAPMIN },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "direct-io", required_argument, NULL, O_DIO },
 		{ "no-loop-file", no_argument, NULL, O_NOLOOP },
@@ -163,6 +169,10 @@ int main(int argc, char **argv)
 			break;
 		case O_PMAX:
 			if (parse_u32("persistent-max", optarg, 1u << 20, &vc.persistent_max))
+				return 2;
+			break;
+		case O_MAPMIN:
+			if (parse_u32("map-min", optarg, UINT32_MAX, &vc.map_min))
 				return 2;
 			break;
 		case O_RESIZE:

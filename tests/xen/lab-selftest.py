@@ -714,6 +714,9 @@ class Bench(unittest.TestCase):
         self.assertEqual(cli.variant_of("pvsplit-nopoll"), ("pvsplit", None, "--poll-us 0"))
         self.assertEqual(cli.variant_of("pvsplit-nopoll-epoll"),
                          ("pvsplit", None, "--poll-us 0 --wait epoll"))
+        self.assertEqual(cli.variant_of("pvsplit-map"),
+                         ("pvsplit", None, "--no-persistent --map-min 1"))
+        self.assertEqual(cli.variant_of("pvsplit-copy"), ("pvsplit", None, "--no-persistent"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ ROWS = ("seqread_1m", "seqwrite_1m", "randread_4k_qd1", "randread_4k_qd32", "ran
 BENCH_CPU = "qemu64,+svm,+npt"
 COLOURS = {"pvsplit": "#2b7bb9", "pvsplit-file": "#6fa8dc", "pvsplit-poll": "#1c4f78",
            "pvsplit-auto": "#9fc5e8", "pvsplit-nopoll": "#8e7cc3",
-           "pvsplit-nopoll-epoll": "#b4a7d6",
+           "pvsplit-nopoll-epoll": "#b4a7d6", "pvsplit-map": "#e69138",
+           "pvsplit-copy": "#f6b26b",
            "kernel": "#7fb800",
            "emulated": "#d9534f"}
 

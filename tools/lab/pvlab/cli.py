@@ -21,7 +21,7 @@ BACKENDS = ("pvsplit", "kernel")
 # the guest's block frontend: Linux's xen-blkfront or pvsplit's module
 FRONTENDS = ("stock", "pvsplit")
 BENCH_BACKENDS = ("pvsplit", "pvsplit-file", "pvsplit-poll", "pvsplit-auto", "pvsplit-nopoll",
-                  "pvsplit-nopoll-epoll", "kernel", "emulated")
+                  "pvsplit-nopoll-epoll", "pvsplit-map", "pvsplit-copy", "kernel", "emulated")
 BENCH_DEFAULT = ("pvsplit", "pvsplit-file", "kernel", "emulated")
 # bench's variants of --backend pvsplit: (backend, xvda's disk, pvsplit-blkback
 # options).  pvsplit-file: pvsplit-blkback serving xvda's file itself, attached
@@ -31,12 +31,17 @@ BENCH_DEFAULT = ("pvsplit", "pvsplit-file", "kernel", "emulated")
 # has by default (pvsplit); pvsplit-nopoll: --poll-us 0, no polling;
 # pvsplit-nopoll-epoll: no polling, and the loop sleeping in epoll_wait() with
 # the event channel read by a read() of its own (--wait epoll: as before the
-# io_uring wait, for comparison).
+# io_uring wait, for comparison).  pvsplit-map: no persistent grants offered,
+# so xen-blkfront grants the I/O's own pages and copies nothing; every
+# request maps them (--no-persistent --map-min 1); pvsplit-copy: no
+# persistent grants, every request grant-copied (--no-persistent).
 BENCH_VARIANTS = {"pvsplit-file": ("pvsplit", "file", ""),
                   "pvsplit-poll": ("pvsplit", None, "--poll-us 2000"),
                   "pvsplit-auto": ("pvsplit", None, "--poll-us auto"),
                   "pvsplit-nopoll": ("pvsplit", None, "--poll-us 0"),
-                  "pvsplit-nopoll-epoll": ("pvsplit", None, "--poll-us 0 --wait epoll")}
+                  "pvsplit-nopoll-epoll": ("pvsplit", None, "--poll-us 0 --wait epoll"),
+                  "pvsplit-map": ("pvsplit", None, "--no-persistent --map-min 1"),
+                  "pvsplit-copy": ("pvsplit", None, "--no-persistent")}
 # --backend pvsplit needs these in the build (pvsplit-consoled is used when
 # present; until then the guest console is stock xenconsoled, said in a note)
 PVSPLIT_DAEMONS = {"pvsplit-blkback": "issue 3"}
