@@ -104,6 +104,13 @@ int consd_config_set(struct consd_config *c, const char *key, const char *v, cha
 		if (parse_size(v, 1ull << 30, &x) || x < 4096)
 			return why_(why, wl, "buffer-limit %s: expected a size from 4K to 1G", v);
 		c->default_limit = (uint32_t)x;
+	} else if (!strcmp(key, "wait")) {
+		if (!strcmp(v, "io_uring"))
+			c->wait = PVB_WAIT_URING;
+		else if (!strcmp(v, "epoll"))
+			c->wait = PVB_WAIT_EPOLL;
+		else
+			return why_(why, wl, "wait %s: expected io_uring or epoll", v);
 	} else if (!strcmp(key, "rate-limit")) {
 		unsigned long ev, ms;
 		char tail;

@@ -9,23 +9,24 @@
 #include "core/backend.h"
 
 struct consd_config {
-	char log_dir[256];	/* guest-<name>[-<channel>].log; "": no logs */
-	char ctl[256];		/* control socket ("": the daemon's default) */
-	bool timestamps;	/* a timestamp at the start of each logged line */
-	uint64_t rotate_size;	/* bytes; 0: never rotate */
-	unsigned rotate_keep;	/* rotated files kept */
-	uint32_t replay;	/* bytes replayed to a late client */
-	uint32_t rate_events;	/* rate limit: events... */
-	uint32_t rate_ms;	/* ...per period; 0: no limit */
-	uint32_t default_limit; /* buffer cap when console/limit is absent */
-	bool serve_ioemu;	/* also consoles whose type is ioemu (no QEMU serves them) */
+	char log_dir[256];	 /* guest-<name>[-<channel>].log; "": no logs */
+	char ctl[256];		 /* control socket ("": the daemon's default) */
+	bool timestamps;	 /* a timestamp at the start of each logged line */
+	uint64_t rotate_size;	 /* bytes; 0: never rotate */
+	unsigned rotate_keep;	 /* rotated files kept */
+	uint32_t replay;	 /* bytes replayed to a late client */
+	uint32_t rate_events;	 /* rate limit: events... */
+	uint32_t rate_ms;	 /* ...per period; 0: no limit */
+	uint32_t default_limit;	 /* buffer cap when console/limit is absent */
+	bool serve_ioemu;	 /* also consoles whose type is ioemu (no QEMU serves them) */
+	enum pvb_wait_mode wait; /* where the daemon's loop sleeps (pvb_loop_set_wait()) */
 };
 
 void consd_config_default(struct consd_config *c);
 /*
  * Apply one "key = value" setting (the config file's and the command line's
  * syntax: log-dir, timestamps, rotate-size, rotate-keep, replay, rate-limit,
- * buffer-limit, serve-ioemu, control-socket).  0, or -EINVAL with a reason
+ * buffer-limit, serve-ioemu, control-socket, wait).  0, or -EINVAL with a reason
  * in why.
  */
 int consd_config_set(struct consd_config *c, const char *key, const char *value, char *why,

@@ -38,6 +38,8 @@ static void usage(FILE *f)
 		"                         absent (default 1M); the oldest bytes go first\n"
 		"  --serve-ioemu yes|no   also serve consoles of type ioemu (default no)\n"
 		"  --control-socket PATH  (default /run/pvsplit/" NAME ".sock)\n"
+		"  --wait io_uring|epoll  where the daemon sleeps: in an io_uring that also reads\n"
+		"                         the event channel (default), or in epoll_wait()\n"
 		"  --schema-dir DIR       xenstore schema\n"
 		"  -v, --verbose / -q, --quiet\n");
 }
@@ -79,7 +81,8 @@ int main(int argc, char **argv)
 	enum { O_CONFIG = 256, O_SCHEMA, O_SETTING };
 	static const char *const settings[] = { "log-dir",	"timestamps",  "rotate-size",
 						"rotate-keep",	"replay",      "rate-limit",
-						"buffer-limit", "serve-ioemu", "control-socket" };
+						"buffer-limit", "serve-ioemu", "control-socket",
+						"wait" };
 	struct option opts[32];
 	struct pvd d = { .verbosity = PVB_LOG_INFO };
 	struct consd_config cfg;
@@ -143,6 +146,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	r = pvd_init(&d, NAME, schema_dir);
+	if (!r) {
+		int w = pvb_loop_set_wait(d.loop, cfg.wait);
+
+		/* The kernel's refusal is not fatal: the loop sleeps in epoll_wait(). */
+		if (w)
+			pvd_log(&d, PVB_LOG_WARN, "wait io_uring: %s: sleeping in epoll_wait()",
+				strerror(-w));
+	}
 	if (!r)
 		r = consd_new(&cfg, d.loop, &cd);
 	if (!r)

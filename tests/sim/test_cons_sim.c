@@ -773,6 +773,60 @@ static void test_restart(void)
 	guest_down(&g, false);
 }
 
+/* The daemon's "wait" stats: its mode, and io_uring operations made or not. */
+static void wait_is(const char *want, bool ring_ops)
+{
+	json_object *root = blkenv_stats(&E), *w, *v;
+	const char *mode = NULL;
+	int64_t ops = -1;
+
+	if (root && json_object_object_get_ex(root, "wait", &w)) {
+		mode = json_object_get_string(json_object_object_get(w, "mode"));
+		if (json_object_object_get_ex(w, "ring_ops", &v))
+			ops = json_object_get_int64(v);
+	}
+	CU_ASSERT_STRING_EQUAL(mode ? mode : "(none)", want);
+	CU_ASSERT(ring_ops ? ops > 0 : ops == 0);
+	json_object_put(root);
+}
+
+/*
+ * The wait setting: by default the daemon sleeps in its io_uring (which reads
+ * the event channel); with wait epoll in epoll_wait(), serving all the same.
+ */
+static void test_wait_setting(void)
+{
+	static const char *const epoll_wait_[] = { "--wait", "epoll", NULL };
+	struct guest g;
+	char buf[256], *tty;
+	int fd;
+
+	for (int pass = 0; pass < 2; pass++) {
+		bool epoll = pass == 1;
+		uint32_t domid = epoll ? 13 : 12;
+
+		if (epoll) {
+			CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+			CU_ASSERT_FATAL(start_daemon(epoll_wait_) == 0);
+		}
+		CU_ASSERT_FATAL(guest_up(&g, domid, epoll ? "kappa" : "iota") == 0);
+		tty = wait_tty(domid, 0, NULL);
+		CU_ASSERT_FATAL(tty != NULL);
+		fd = client_open(tty);
+		CU_ASSERT_FATAL(fd >= 0);
+		poll(NULL, 0, 150);
+		CU_ASSERT_EQUAL(pvf_cons_write(g.c, "waited\n", 7, 2000), 7);
+		read_until(fd, buf, sizeof(buf), "waited", 3000);
+		CU_ASSERT(strstr(buf, "waited") != NULL);
+		wait_is(epoll ? "epoll" : "io_uring", !epoll);
+		close(fd);
+		free(tty);
+		guest_down(&g, true);
+	}
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_FATAL(start_daemon(NULL) == 0);
+}
+
 static void test_secondary_channel(void)
 {
 	struct pvhv *hv;
@@ -902,6 +956,7 @@ int main(void)
 	CU_add_test(s, "a log that cannot be opened", test_log_unopenable);
 	CU_add_test(s, "timestamps: rotated with their lines, counted when lost", test_stamped_log);
 	CU_add_test(s, "daemon SIGKILLed and restarted", test_restart);
+	CU_add_test(s, "wait io_uring (default) and wait epoll", test_wait_setting);
 	CU_add_test(s, "secondary console / channel", test_secondary_channel);
 	CU_add_test(s, "200 guests on one daemon", test_200_guests);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
