@@ -568,7 +568,6 @@ static bool mapped(const struct blk_dp *dp, const struct blk_io *io)
  * ends its access when it sees the response, and Linux's blkfront fails the
  * device if a grant is still mapped then.
  */
-
 static int16_t map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 {
 	struct blk_dp *dp = q->dp;

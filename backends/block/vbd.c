@@ -363,6 +363,7 @@ static int vbd_connect(struct pvb_device *d)
 	struct vbd *v = V(d);
 	struct blk_dp_params p;
 	struct blk_dp_hooks hooks = { .opaque = d, .log = dp_log, .fatal = dp_fatal };
+	char grants[64];
 	int r = read_frontend(d, &p);
 
 	if (r) {
@@ -398,10 +399,15 @@ static int vbd_connect(struct pvb_device *d)
 		v->dp = NULL;
 		return r;
 	}
-	pvb_dev_log(d, PVB_LOG_INFO, -1,
-		    "%u queue(s), %u ring page(s), %s ABI, persistent %s, indirect %u", p.nr_queues,
-		    p.nr_ring_pages, blk_abi_name(p.abi), p.persistent ? "on" : "off",
-		    p.max_indirect);
+	if (p.persistent)
+		snprintf(grants, sizeof(grants), "persistent grants");
+	else if (p.map_min)
+		snprintf(grants, sizeof(grants),
+			 "no persistent grants: map from %u bytes, else copy", p.map_min);
+	else
+		snprintf(grants, sizeof(grants), "no persistent grants: grant copy");
+	pvb_dev_log(d, PVB_LOG_INFO, -1, "%u queue(s), %u ring page(s), %s ABI, %s, indirect %u",
+		    p.nr_queues, p.nr_ring_pages, blk_abi_name(p.abi), grants, p.max_indirect);
 	return 0;
 }
 
