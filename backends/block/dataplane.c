@@ -37,8 +37,7 @@ struct blk_qstats {
 		err_unsupported;
 	uint64_t grants_copied;
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
-	uint64_t grants_mapped_once; /* beyond a full cache, for one request */
-	uint64_t grants_mapped;	     /* without persistent grants: mapped for one request */
+	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
@@ -588,7 +587,7 @@ static int16_t map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 		return BLKIF_RSP_ERROR;
 	}
 	io->nextra = io->nsegs;
-	q->st.grants_mapped += io->nsegs;
+	q->st.grants_mapped_once += io->nsegs;
 	for (uint32_t i = 0; i < io->nsegs; i++) {
 		const struct blkif_request_segment *s = &io->segs[i];
 
@@ -1596,12 +1595,9 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(g, "limit", q->gc_max);
 		}
 		add(g, "copied", q->st.grants_copied);
-		if (dp->p.persistent) {
+		if (dp->p.persistent)
 			add(g, "indirect_cached", q->st.indirect_cached);
-			add(g, "mapped_once", q->st.grants_mapped_once);
-		} else {
-			add(g, "mapped", q->st.grants_mapped);
-		}
+		add(g, "mapped_once", q->st.grants_mapped_once);
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {
 			json_object *bp = json_object_new_object();

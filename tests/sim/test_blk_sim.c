@@ -2266,7 +2266,7 @@ static void test_map_mode(void)
 	}
 	if (!blkenv_child_wait_ready(&c.fe)) {
 		/* Both ways were taken: mapped (large) and copied (small, and indirect pages). */
-		CU_ASSERT(dev_counter(1, d.devid, "grants.mapped") >= 2 * MAP_PAGES);
+		CU_ASSERT(dev_counter(1, d.devid, "grants.mapped_once") >= 2 * MAP_PAGES);
 		CU_ASSERT(dev_counter(1, d.devid, "grants.copied") > 0);
 		CU_ASSERT_EQUAL(dev_counter(1, d.devid, "errors.bad_grant"), 0);
 		blkenv_child_go(&c.fe);
