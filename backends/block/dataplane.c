@@ -38,6 +38,7 @@ struct blk_qstats {
 	uint64_t grants_copied;
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
+	uint64_t map_refused;	     /* --map-min: requests whose map failed, copied instead */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
@@ -86,6 +87,7 @@ struct blk_io {
 	bool flush_first;
 	bool busy;
 	bool id_held;	  /* its id is in the queue's table of ids in flight */
+	bool no_map;	  /* --map-min: its map failed, it is grant-copied (decided once) */
 	uint32_t id_next; /* the next io in its id bucket, plus one (0: none) */
 };
 
@@ -106,6 +108,7 @@ struct blk_queue {
 	bool unmask_async;
 	struct pvb_gntcache *gc;
 	uint32_t gc_max; /* its size */
+	uint32_t mapped; /* --map-min: guest pages mapped now, at most BLK_PERSISTENT_AUTO_MAX */
 	/* The clock (ns) of this batch of requests or completions, read once
 	 * and only if needed (0: not yet), see qnow(). */
 	uint64_t now;
@@ -188,10 +191,14 @@ static void io_put(struct blk_queue *q, struct blk_io *io)
 		io->gnts[i] = NULL;
 	}
 	io->ngrants = 0;
-	if (io->extra_map)
+	if (io->extra_map) {
 		pvhv_gnt_unmap(q->dp->hv, io->extra_map, io->nextra);
+		if (!q->dp->p.persistent)
+			q->mapped -= io->nextra;
+	}
 	io->extra_map = NULL;
 	io->nextra = 0;
+	io->no_map = false;
 	while (io->npages)
 		q->pool[q->pool_free++] = io->pages[--io->npages];
 }
@@ -547,46 +554,52 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
  * grants for the I/O, which then moves the data in place (the frontend made
  * no copy either: Linux's blkfront grants the I/O's own pages when persistent
  * grants are off and it trusts the backend); smaller ones are grant-copied,
- * where a map, its munmap and the unmap cost more than the copy.  Decided
- * once per request, from its private copy.  Off by default: in the lab
- * (QEMU's TCG) a mapped MiB cost dom0 about what a copied one did, and a
- * mapped 4 KiB read at queue depth 1 twice as long (pvsplit-blkback(8)).
+ * where a map, its munmap and the unmap cost more than the copy.  So is a
+ * request whose map fails (Xen's or gntdev's room for mappings, or a bad
+ * grant, which the copy then tells apart), and one that would take the
+ * queue past BLK_PERSISTENT_AUTO_MAX pages mapped (a guest with many deep
+ * queues must not use up dom0's mappings).  Decided once per request, from
+ * its private copy.  Off by default: in the lab (QEMU's TCG) a mapped MiB
+ * cost dom0 about what a copied one did, and a mapped 4 KiB read at queue
+ * depth 1 twice as long (pvsplit-blkback(8)).
  */
-static bool mapped(const struct blk_dp *dp, const struct blk_io *io)
+static bool mapped(const struct blk_queue *q, const struct blk_io *io)
 {
-	return !dp->p.persistent && dp->p.map_min && io->len >= dp->p.map_min &&
-	       io->nsegs <= PVHV_GNT_MAX_BATCH;
+	const struct blk_dp *dp = q->dp;
+
+	return !dp->p.persistent && dp->p.map_min && !io->no_map && io->len >= dp->p.map_min &&
+	       io->nsegs <= PVHV_GNT_MAX_BATCH && q->mapped + io->nsegs <= BLK_PERSISTENT_AUTO_MAX;
 }
 
-/* map_all() result: no room for the mapping now, grant-copy the request instead. */
-#define COPY_INSTEAD 2
+/* The data goes by grant copy: no persistent grants, and not mapped. */
+static bool copied(const struct blk_queue *q, const struct blk_io *io)
+{
+	return !q->dp->p.persistent && !io->extra_map;
+}
 
 /*
  * Map every segment's grant in one batch (one hypercall); read-only for a
  * write.  io_put() unmaps it before the response is published: the frontend
  * ends its access when it sees the response, and Linux's blkfront fails the
- * device if a grant is still mapped then.
+ * device if a grant is still mapped then.  false: not mapped, copy it.
  */
-static int16_t map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
+static bool map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 {
 	struct blk_dp *dp = q->dp;
-	int r;
 
 	for (uint32_t i = 0; i < io->nsegs; i++) {
 		io->extra_refs[i] = io->segs[i].gref;
 		io->extra_idx[i] = i;
 	}
-	r = pvhv_gnt_map(dp->hv, dp->p.domid, io->nsegs, io->extra_refs, to_guest ? 0 : PVHV_GNT_RO,
-			 &io->extra_map);
-	if (r) {
+	if (pvhv_gnt_map(dp->hv, dp->p.domid, io->nsegs, io->extra_refs, to_guest ? 0 : PVHV_GNT_RO,
+			 &io->extra_map)) {
 		io->extra_map = NULL;
-		/* Out of room for mappings (gntdev's limit), not a bad grant: copy it. */
-		if (r == -ENOSPC || r == -ENOMEM)
-			return COPY_INSTEAD;
-		q->st.err_grant++;
-		return BLKIF_RSP_ERROR;
+		io->no_map = true;
+		q->st.map_refused++;
+		return false;
 	}
 	io->nextra = io->nsegs;
+	q->mapped += io->nsegs;
 	q->st.grants_mapped_once += io->nsegs;
 	for (uint32_t i = 0; i < io->nsegs; i++) {
 		const struct blkif_request_segment *s = &io->segs[i];
@@ -595,7 +608,7 @@ static int16_t map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 			(uint8_t *)io->extra_map + (size_t)i * PAGE + s->first_sect * dp->unit;
 		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
 	}
-	return BLKIF_RSP_OKAY;
+	return true;
 }
 
 /* get_buffers() result: no bounce pages free now, retry when some are. */
@@ -653,12 +666,8 @@ static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
 		}
 		return BLKIF_RSP_OKAY;
 	}
-	if (mapped(dp, io)) {
-		int16_t st = map_all(q, io, to_guest);
-
-		if (st != COPY_INSTEAD)
-			return st;
-	}
+	if (mapped(q, io) && map_all(q, io, to_guest))
+		return BLKIF_RSP_OKAY;
 	/* Grant copy: bounce pages from the queue's bounded pool. */
 	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)
 		return WAIT_PAGES;
@@ -874,7 +883,7 @@ static void finish(struct blk_queue *q, struct blk_io *io)
 {
 	int16_t st = io->status;
 
-	if (!st && io->op == BLKIF_OP_READ && !q->dp->p.persistent && !io->extra_map)
+	if (!st && io->op == BLKIF_OP_READ && copied(q, io))
 		st = copy_segments(q, io, true);
 	if (!st) {
 		if (io->op == BLKIF_OP_READ)
@@ -963,7 +972,7 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 			q->mem_wait_tail = &io->wait_next;
 			return;
 		}
-		if (!st && !q->dp->p.persistent && io->op != BLKIF_OP_READ && !io->extra_map)
+		if (!st && io->op != BLKIF_OP_READ && copied(q, io))
 			st = copy_segments(q, io, false);
 	}
 	if (st) {
@@ -994,7 +1003,7 @@ static void resume_waiters(struct blk_queue *q)
 		q->mem_wait = io->wait_next;
 		if (!q->mem_wait)
 			q->mem_wait_tail = &q->mem_wait;
-		if (!st && io->op != BLKIF_OP_READ)
+		if (!st && io->op != BLKIF_OP_READ && copied(q, io))
 			st = copy_segments(q, io, false);
 		if (st)
 			respond(q, io, st);
@@ -1150,8 +1159,21 @@ static bool queue_arm(void *opaque)
 
 /* ---- setup and teardown ---- */
 
+/* Requests with an io_uring operation the kernel has not completed. */
+static uint32_t ops_in_kernel(const struct blk_queue *q)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < q->nios; i++)
+		if (q->ios[i].busy && q->ios[i].pending > 0)
+			n++;
+	return n;
+}
+
 static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 {
+	uint32_t left = 0;
+
 	pvb_loop_undefer(dp->loop, q);
 	pvb_poller_del(q->poller);
 	q->poller = NULL;
@@ -1178,12 +1200,19 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 			respond(q, w, BLKIF_RSP_ERROR);
 		}
 		q->mem_wait_tail = &q->mem_wait;
-		while (q->inflight && io_uring_submit_and_wait(&q->uring, 1) >= 0) {
-			unsigned before = q->inflight;
+		/*
+		 * Until the kernel holds no operation of any request (not only
+		 * until no request is answered: the first of two linked
+		 * operations completes without answering its request).
+		 */
+		while (ops_in_kernel(q)) {
+			int r = io_uring_submit_and_wait(&q->uring, 1);
 
-			reap(q, false);
-			if (q->inflight == before)
+			if (r == -EINTR)
+				continue;
+			if (r < 0)
 				break;
+			reap(q, false);
 		}
 		push(q);
 		io_uring_queue_exit(&q->uring);
@@ -1193,6 +1222,15 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		for (uint32_t i = 0; i < q->nios; i++) {
 			struct blk_io *io = &q->ios[i];
 
+			if (io->busy && io->pending > 0) {
+				/*
+				 * The kernel may still use its buffers (the io_uring
+				 * failed while draining): leave them mapped or
+				 * allocated, never reused under it.
+				 */
+				left++;
+				continue;
+			}
 			if (io->busy)
 				io_put(q, io);
 			free(io->segbuf);
@@ -1205,6 +1243,11 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 		free(q->ios);
 		q->ios = NULL;
 	}
+	if (left)
+		qlog(q, 3,
+		     "%u request(s) still in the kernel at teardown: their buffers and the "
+		     "persistent grants are left mapped",
+		     left);
 	free(q->freelist);
 	free(q->answered);
 	free(q->id_heads);
@@ -1216,7 +1259,8 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	/* Everything taken was answered and published: the journal is not needed. */
 	pvb_journal_close(q->j, q->inflight == 0);
 	q->j = NULL;
-	pvb_gntcache_free(q->gc);
+	if (!left)
+		pvb_gntcache_free(q->gc);
 	q->gc = NULL;
 	if (q->ring_mem)
 		pvhv_gnt_unmap(dp->hv, q->ring_mem, dp->p.nr_ring_pages);
@@ -1598,6 +1642,8 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		if (dp->p.persistent)
 			add(g, "indirect_cached", q->st.indirect_cached);
 		add(g, "mapped_once", q->st.grants_mapped_once);
+		if (!dp->p.persistent && dp->p.map_min)
+			add(g, "map_refused", q->st.map_refused);
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent) {
 			json_object *bp = json_object_new_object();
