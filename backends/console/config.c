@@ -88,10 +88,10 @@ int consd_config_set(struct consd_config *c, const char *key, const char *v, cha
 		if (parse_bool(v, &c->serve_ioemu))
 			return why_(why, wl, "serve-ioemu %s: expected yes or no", v);
 	} else if (!strcmp(key, "rotate-size")) {
-		if (parse_size(v, 1ull << 40, &c->rotate_size) ||
-		    (c->rotate_size && c->rotate_size < 4096))
+		if (parse_size(v, 1ull << 40, &x) || (x && x < 4096))
 			return why_(why, wl, "rotate-size %s: expected 0 (never) or 4K and more",
 				    v);
+		c->rotate_size = x;
 	} else if (!strcmp(key, "rotate-keep")) {
 		if (parse_size(v, 1000, &x))
 			return why_(why, wl, "rotate-keep %s: expected 0 to 1000", v);

@@ -30,3 +30,12 @@ tests_unit_test_blkcheck_SOURCES = tests/unit/test_blkcheck.c tests/unit/cunit_m
 tests_unit_test_blkcheck_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
 tests_unit_test_blkcheck_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS)
 tests_unit_test_blkcheck_LDADD = libpvsplit-blkif.la $(CUNIT_LIBS)
+
+# pvsplit-consoled's configuration parser (file and command line), key by key.
+check_PROGRAMS += tests/unit/test_consd_config
+TESTS += tests/unit/test_consd_config
+tests_unit_test_consd_config_SOURCES = tests/unit/test_consd_config.c tests/unit/cunit_main.c \
+	tests/unit/cunit_main.h
+tests_unit_test_consd_config_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/backends
+tests_unit_test_consd_config_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)
+tests_unit_test_consd_config_LDADD = libpvsplit-cons.la $(CUNIT_LIBS)
