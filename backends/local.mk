@@ -33,8 +33,10 @@ libpvsplit_blkif_la_SOURCES = backends/block/blkif.c backends/block/blkif.h \
 # The vbd engine: backing stores, the io_uring dataplane, the control part.
 noinst_LTLIBRARIES += libpvsplit-blk.la
 libpvsplit_blk_la_SOURCES = \
+	backends/block/buffers.c \
 	backends/block/dataplane.c \
 	backends/block/dataplane.h \
+	backends/block/dpint.h \
 	backends/block/store.c \
 	backends/block/store.h \
 	backends/block/vbd.c \

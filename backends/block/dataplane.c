@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The vbd dataplane: ring consumption, validation, grants, io_uring. */
+/*
+ * The vbd dataplane: ring consumption, validation, the request path,
+ * io_uring, setup, teardown and stats.  Where a request's data lives
+ * (grants, mappings, bounce pages) is buffers.c; the state both share is
+ * dpint.h.
+ */
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -16,136 +21,7 @@
 #include <json-c/json.h>
 #include <liburing.h>
 
-#include "core/gntcache.h"
-#include "core/journal.h"
-#include "core/ring.h"
-
-#include "blkcheck.h"
-#include "dataplane.h"
-
-#define PAGE	     XEN_PAGE_SIZE
-#define SECT	     512u
-#define SECTS_PER_PG (PAGE / SECT)
-
-#define LAT_BUCKETS 24 /* [2^i, 2^(i+1)) us; the last one open */
-
-struct blk_qstats {
-	uint64_t kicks;
-	uint64_t reads, writes, flushes, barriers, discards, indirect;
-	uint64_t segments, bytes_read, bytes_written;
-	uint64_t err_op, err_segs, err_range, err_grant, err_readonly, err_id_reuse, err_io,
-		err_unsupported;
-	uint64_t grants_copied;
-	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
-	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
-	uint64_t map_refused;	     /* --map-min: requests whose map failed, copied instead */
-	uint64_t notify_sent, notify_suppressed;
-	uint64_t page_waits; /* requests parked for bounce pages */
-	uint64_t events;     /* event channel wakeups */
-	uint64_t polled;     /* rounds of requests or completions found by polling */
-	/* Transfers of BIG_IO and more: handed to an io_uring worker, or copied
-	 * in the ring loop's own submission (one CPU). */
-	uint64_t big_async, big_inline;
-	/* io_uring completions found right after submitting (done inline, in
-	 * io_uring_enter) and on a later wakeup (a worker or the device). */
-	uint64_t reaped_at_submit, reaped_later;
-	uint64_t cq_empty;    /* the ring's fd woke us with nothing to reap */
-	uint64_t clock_reads; /* CLOCK_MONOTONIC reads for the timings (qnow()) */
-	/* Service time, ring to response, and the part of it in the store (io_uring):
-	 * buckets of powers of two microseconds. */
-	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];
-};
-
-enum io_kind { IO_RW, IO_FLUSH, IO_DISCARD };
-
-/* One request in flight: everything about it lives in this private copy. */
-struct blk_io {
-	struct blk_queue *q;
-	struct pvb_jslot *js; /* the journal slot holding the private copy */
-	struct blk_req req;
-	uint8_t op; /* READ, WRITE, FLUSH_DISKCACHE, WRITE_BARRIER, DISCARD */
-	uint32_t nsegs;
-	struct blkif_request_segment *segs; /* direct: req.seg; indirect: segbuf */
-	struct blkif_request_segment *segbuf;
-	struct iovec *iov;
-	struct pvb_gnt **gnts; /* persistent: one per segment */
-	uint32_t *extra_refs;  /* grants mapped for this request only (outside a full */
-	uint32_t *extra_idx;   /* cache, or all of them: map_min), their segments, */
-	void *extra_map;       /* in one mapping, unmapped before the response */
-	uint32_t nextra;
-	uint32_t ngrants; /* gnts entries taken so far */
-	void **pages;	  /* grant copy mode: bounce pages from the queue's pool */
-	uint32_t npages;
-	struct blk_io *wait_next; /* waiting for bounce pages */
-	uint64_t off, len;
-	/* Taken off the ring, handed to io_uring (CLOCK_MONOTONIC ns; t_io 0:
-	 * not handed; T_BATCH: in the batch running now, see qnow()). */
-	uint64_t t0, t_io;
-	int pending; /* io_uring operations outstanding */
-	int16_t status;
-	bool unstamped; /* t0 or t_io is T_BATCH */
-	bool flush_first;
-	bool busy;
-	bool id_held;	  /* its id is in the queue's table of ids in flight */
-	bool no_map;	  /* --map-min: its map failed, it is grant-copied (decided once) */
-	uint32_t id_next; /* the next io in its id bucket, plus one (0: none) */
-};
-
-struct blk_queue {
-	struct blk_dp *dp;
-	int idx;
-	void *ring_mem;
-	struct pvb_ring ring;
-	int port;
-	struct io_uring uring;
-	bool uring_up;
-	/* The ring's fd, readable while completions wait: waited for (on demand)
-	 * only while requests are in flight. */
-	struct pvb_uwait *uw;
-	struct pvb_poller *poller; /* busy polling of the ring and the CQ (--poll-us) */
-	/* The port's unmask, made by queue_unmask() (unmask_async) or by pvb_evtchn. */
-	struct pvhv_evtchn_unmask_op unmask;
-	bool unmask_async;
-	struct pvb_gntcache *gc;
-	uint32_t gc_max; /* its size */
-	uint32_t mapped; /* --map-min: guest pages mapped now, at most BLK_PERSISTENT_AUTO_MAX */
-	/* The clock (ns) of this batch of requests or completions, read once
-	 * and only if needed (0: not yet), see qnow(). */
-	uint64_t now;
-	uint32_t nunstamped; /* ios holding a T_BATCH time */
-	struct blk_io *ios;
-	uint32_t *freelist;
-	uint32_t nfree;
-	uint32_t nios;
-	uint32_t inflight;
-	struct blk_io *barrier;			  /* waiting for the queue to drain */
-	struct blk_io *mem_wait, **mem_wait_tail; /* waiting for bounce pages, in order */
-	void **pool;				  /* free bounce pages */
-	uint32_t pool_free, pool_total, pool_budget;
-	uint32_t *answered; /* ios whose response is written but not pushed */
-	/* Ids of accepted requests not yet answered: buckets of io indices plus one. */
-	uint32_t *id_heads;
-	uint32_t id_mask;
-	uint32_t nanswered;
-	bool responses;
-	bool dead;
-	struct pvb_journal *j;
-	struct blk_qstats st;
-};
-
-struct blk_dp {
-	struct blk_dp_params p;
-	struct blk_store *store;
-	struct pvhv *hv;
-	struct pvb_loop *loop;
-	struct pvb_evtchn *ev;
-	struct blk_dp_hooks hooks;
-	uint32_t max_segs;
-	bool async_big;	       /* IOSQE_ASYNC for transfers of BIG_IO and more */
-	uint32_t unit;	       /* bytes per sector number */
-	struct blk_limits lim; /* what requests are checked against (blkcheck.h) */
-	struct blk_queue q[BLK_MAX_QUEUES];
-};
+#include "dpint.h"
 
 static void qlog(struct blk_queue *q, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -181,27 +57,6 @@ static void fail_queue(struct blk_queue *q)
 }
 
 /* ---- responses ---- */
-
-/* Give back what an answered request held (grants, bounce pages); its slot stays until published. */
-static void io_put(struct blk_queue *q, struct blk_io *io)
-{
-	for (uint32_t i = 0; i < io->ngrants; i++) {
-		if (io->gnts[i])
-			pvb_gntcache_put(q->gc, io->gnts[i]);
-		io->gnts[i] = NULL;
-	}
-	io->ngrants = 0;
-	if (io->extra_map) {
-		pvhv_gnt_unmap(q->dp->hv, io->extra_map, io->nextra);
-		if (!q->dp->p.persistent)
-			q->mapped -= io->nextra;
-	}
-	io->extra_map = NULL;
-	io->nextra = 0;
-	io->no_map = false;
-	while (io->npages)
-		q->pool[q->pool_free++] = io->pages[--io->npages];
-}
 
 static void slot_free(struct blk_queue *q, struct blk_io *io)
 {
@@ -355,7 +210,7 @@ static void respond(struct blk_queue *q, struct blk_io *io, int16_t status)
 		       status);
 	q->responses = true;
 	id_release(q, io);
-	io_put(q, io);
+	blk_put_buffers(q, io);
 	q->answered[q->nanswered++] = (uint32_t)(io - q->ios);
 	q->inflight--;
 	if (q->barrier && q->inflight == 1) {
@@ -405,71 +260,6 @@ static void id_release(struct blk_queue *q, struct blk_io *io)
 			*p = io->id_next;
 			return;
 		}
-}
-
-/*
- * With persistent grants the frontend keeps its indirect pages granted too
- * (Linux's blkfront takes them from its persistent pool): read them through
- * the cache, no hypercall.  The segments are copied out once, here; only
- * that private copy is looked at.  1 done, 0 not possible (fall back to
- * grant copy, which also tells a bad grant from a full cache).
- */
-static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_t npages)
-{
-	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
-
-	for (uint32_t i = 0; i < npages; i++) {
-		uint32_t n = left > PAGE ? PAGE : left;
-		struct pvb_gnt *g;
-		void *page;
-
-		/* Full cache, a refused grant, no memory: grant copy decides. */
-		if (pvb_gntcache_get(q->gc, io->req.indirect_grefs[i], false, &g, &page))
-			return 0;
-		memcpy((uint8_t *)io->segbuf + i * PAGE, page, n);
-		pvb_gntcache_put(q->gc, g);
-		left -= n;
-	}
-	q->st.indirect_cached += npages;
-	return 1;
-}
-
-/* Fetch the segment list of an indirect request: the persistent cache, or grant copy. */
-static int16_t fetch_indirect(struct blk_queue *q, struct blk_io *io)
-{
-	struct blk_dp *dp = q->dp;
-	struct pvhv_gnt_copy_seg cs[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
-	uint32_t npages = (io->nsegs + BLK_SEGS_PER_INDIRECT_PAGE - 1) / BLK_SEGS_PER_INDIRECT_PAGE;
-	uint32_t left = io->nsegs * sizeof(struct blkif_request_segment);
-
-	if (dp->p.persistent) {
-		if (fetch_indirect_cached(q, io, npages)) {
-			io->segs = io->segbuf;
-			return BLKIF_RSP_OKAY;
-		}
-	}
-	for (uint32_t i = 0; i < npages; i++) {
-		uint32_t n = left > PAGE ? PAGE : left;
-
-		cs[i] = (struct pvhv_gnt_copy_seg){ .local = (uint8_t *)io->segbuf + i * PAGE,
-						    .domid = dp->p.domid,
-						    .ref = io->req.indirect_grefs[i],
-						    .offset = 0,
-						    .len = (uint16_t)n,
-						    .to_guest = 0 };
-		left -= n;
-	}
-	if (pvhv_gnt_copy(dp->hv, cs, npages))
-		return BLKIF_RSP_ERROR;
-	for (uint32_t i = 0; i < npages; i++) {
-		if (cs[i].status) {
-			q->st.err_grant++;
-			return BLKIF_RSP_ERROR;
-		}
-	}
-	q->st.grants_copied += npages;
-	io->segs = io->segbuf;
-	return BLKIF_RSP_OKAY;
 }
 
 /* The limits blkcheck.h holds a request to; the size follows the store (blk_dp_resized()). */
@@ -532,7 +322,7 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 	if (v || !plan.nsegs)
 		return refuse(q, v);
 	if (plan.indirect) {
-		int16_t st = fetch_indirect(q, io);
+		int16_t st = blk_fetch_indirect(q, io);
 
 		if (st)
 			return st;
@@ -544,185 +334,6 @@ static int16_t validate(struct blk_queue *q, struct blk_io *io)
 	io->off = plan.off;
 	io->len = plan.len;
 	q->st.segments += io->nsegs;
-	return BLKIF_RSP_OKAY;
-}
-
-/* ---- data buffers: persistent grants or grant copy ---- */
-
-/*
- * Without persistent grants a request of at least map_min bytes maps its
- * grants for the I/O, which then moves the data in place (the frontend made
- * no copy either: Linux's blkfront grants the I/O's own pages when persistent
- * grants are off and it trusts the backend); smaller ones are grant-copied,
- * where a map, its munmap and the unmap cost more than the copy.  So is a
- * request whose map fails (Xen's or gntdev's room for mappings, or a bad
- * grant, which the copy then tells apart), and one that would take the
- * queue past BLK_PERSISTENT_AUTO_MAX pages mapped (a guest with many deep
- * queues must not use up dom0's mappings).  Decided once per request, from
- * its private copy.  Off by default: in the lab (QEMU's TCG) a mapped MiB
- * cost dom0 about what a copied one did, and a mapped 4 KiB read at queue
- * depth 1 twice as long (pvsplit-blkback(8)).
- */
-static bool mapped(const struct blk_queue *q, const struct blk_io *io)
-{
-	const struct blk_dp *dp = q->dp;
-
-	return !dp->p.persistent && dp->p.map_min && !io->no_map && io->len >= dp->p.map_min &&
-	       io->nsegs <= PVHV_GNT_MAX_BATCH && q->mapped + io->nsegs <= BLK_PERSISTENT_AUTO_MAX;
-}
-
-/* The data goes by grant copy: no persistent grants, and not mapped. */
-static bool copied(const struct blk_queue *q, const struct blk_io *io)
-{
-	return !q->dp->p.persistent && !io->extra_map;
-}
-
-/*
- * Map every segment's grant in one batch (one hypercall); read-only for a
- * write.  io_put() unmaps it before the response is published: the frontend
- * ends its access when it sees the response, and Linux's blkfront fails the
- * device if a grant is still mapped then.  false: not mapped, copy it.
- */
-static bool map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
-{
-	struct blk_dp *dp = q->dp;
-
-	for (uint32_t i = 0; i < io->nsegs; i++) {
-		io->extra_refs[i] = io->segs[i].gref;
-		io->extra_idx[i] = i;
-	}
-	if (pvhv_gnt_map(dp->hv, dp->p.domid, io->nsegs, io->extra_refs, to_guest ? 0 : PVHV_GNT_RO,
-			 &io->extra_map)) {
-		io->extra_map = NULL;
-		io->no_map = true;
-		q->st.map_refused++;
-		return false;
-	}
-	io->nextra = io->nsegs;
-	q->mapped += io->nsegs;
-	q->st.grants_mapped_once += io->nsegs;
-	for (uint32_t i = 0; i < io->nsegs; i++) {
-		const struct blkif_request_segment *s = &io->segs[i];
-
-		io->iov[i].iov_base =
-			(uint8_t *)io->extra_map + (size_t)i * PAGE + s->first_sect * dp->unit;
-		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
-	}
-	return true;
-}
-
-/* get_buffers() result: no bounce pages free now, retry when some are. */
-#define WAIT_PAGES 1
-
-static int16_t get_buffers(struct blk_queue *q, struct blk_io *io)
-{
-	struct blk_dp *dp = q->dp;
-	bool to_guest = io->op == BLKIF_OP_READ; /* we write guest memory */
-
-	if (dp->p.persistent) {
-		uint32_t n = 0;
-
-		for (uint32_t i = 0; i < io->nsegs; i++) {
-			const struct blkif_request_segment *s = &io->segs[i];
-			void *page = NULL;
-			int r;
-
-			io->ngrants = i + 1; /* io_put() gives back what is set */
-			io->gnts[i] = NULL;
-			r = pvb_gntcache_get(q->gc, s->gref, to_guest, &io->gnts[i], &page);
-			if (r == -ENOSPC) {
-				/* The cache is full of live grants: map the rest for this request. */
-				io->gnts[i] = NULL;
-				io->extra_refs[n] = s->gref;
-				io->extra_idx[n++] = i;
-				continue;
-			}
-			if (r) {
-				io->gnts[i] = NULL;
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
-			}
-			io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
-			io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
-		}
-		if (n) {
-			/* One batch: one hypercall, not one per grant. */
-			if (pvhv_gnt_map(dp->hv, dp->p.domid, n, io->extra_refs,
-					 to_guest ? 0 : PVHV_GNT_RO, &io->extra_map)) {
-				io->extra_map = NULL;
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
-			}
-			io->nextra = n;
-			q->st.grants_mapped_once += n;
-			for (uint32_t k = 0; k < n; k++) {
-				const struct blkif_request_segment *s = &io->segs[io->extra_idx[k]];
-				struct iovec *v = &io->iov[io->extra_idx[k]];
-
-				v->iov_base = (uint8_t *)io->extra_map + (size_t)k * PAGE +
-					      s->first_sect * dp->unit;
-				v->iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
-			}
-		}
-		return BLKIF_RSP_OKAY;
-	}
-	if (mapped(q, io) && map_all(q, io, to_guest))
-		return BLKIF_RSP_OKAY;
-	/* Grant copy: bounce pages from the queue's bounded pool. */
-	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)
-		return WAIT_PAGES;
-	for (uint32_t i = 0; i < io->nsegs; i++) {
-		const struct blkif_request_segment *s = &io->segs[i];
-		void *page;
-
-		if (q->pool_free) {
-			page = q->pool[--q->pool_free];
-		} else {
-			page = aligned_alloc(PAGE, PAGE);
-			if (!page)
-				return BLKIF_RSP_ERROR;
-			q->pool_total++;
-		}
-		io->pages[io->npages++] = page;
-		io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
-		io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
-	}
-	return BLKIF_RSP_OKAY;
-}
-
-static int16_t copy_segments(struct blk_queue *q, struct blk_io *io, bool to_guest)
-{
-	struct blk_dp *dp = q->dp;
-	struct pvhv_gnt_copy_seg cs[PVHV_GNT_MAX_BATCH];
-
-	for (uint32_t done = 0; done < io->nsegs;) {
-		uint32_t n = io->nsegs - done;
-
-		if (n > PVHV_GNT_MAX_BATCH)
-			n = PVHV_GNT_MAX_BATCH;
-		for (uint32_t i = 0; i < n; i++) {
-			const struct blkif_request_segment *s = &io->segs[done + i];
-
-			cs[i] = (struct pvhv_gnt_copy_seg){
-				.local = io->iov[done + i].iov_base,
-				.domid = dp->p.domid,
-				.ref = s->gref,
-				.offset = (uint16_t)(s->first_sect * dp->unit),
-				.len = (uint16_t)io->iov[done + i].iov_len,
-				.to_guest = to_guest,
-			};
-		}
-		if (pvhv_gnt_copy(dp->hv, cs, n))
-			return BLKIF_RSP_ERROR;
-		for (uint32_t i = 0; i < n; i++) {
-			if (cs[i].status) {
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
-			}
-		}
-		q->st.grants_copied += n;
-		done += n;
-	}
 	return BLKIF_RSP_OKAY;
 }
 
@@ -883,8 +494,8 @@ static void finish(struct blk_queue *q, struct blk_io *io)
 {
 	int16_t st = io->status;
 
-	if (!st && io->op == BLKIF_OP_READ && copied(q, io))
-		st = copy_segments(q, io, true);
+	if (!st && io->op == BLKIF_OP_READ && blk_copied(q, io))
+		st = blk_copy_segments(q, io, true);
 	if (!st) {
 		if (io->op == BLKIF_OP_READ)
 			q->st.bytes_read += io->len;
@@ -963,7 +574,7 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 		st = BLKIF_RSP_ERROR;
 	}
 	if (!st && io->nsegs && io->op != BLKIF_OP_DISCARD) {
-		st = get_buffers(q, io);
+		st = blk_get_buffers(q, io);
 		if (st == WAIT_PAGES) {
 			/* The bounce pool is spent: wait for completions, in order. */
 			q->st.page_waits++;
@@ -972,8 +583,8 @@ static void handle(struct blk_queue *q, struct blk_io *io)
 			q->mem_wait_tail = &io->wait_next;
 			return;
 		}
-		if (!st && io->op != BLKIF_OP_READ && copied(q, io))
-			st = copy_segments(q, io, false);
+		if (!st && io->op != BLKIF_OP_READ && blk_copied(q, io))
+			st = blk_copy_segments(q, io, false);
 	}
 	if (st) {
 		respond(q, io, st);
@@ -996,15 +607,15 @@ static void resume_waiters(struct blk_queue *q)
 {
 	while (q->mem_wait && !q->barrier) {
 		struct blk_io *io = q->mem_wait;
-		int16_t st = get_buffers(q, io);
+		int16_t st = blk_get_buffers(q, io);
 
 		if (st == WAIT_PAGES)
 			return;
 		q->mem_wait = io->wait_next;
 		if (!q->mem_wait)
 			q->mem_wait_tail = &q->mem_wait;
-		if (!st && io->op != BLKIF_OP_READ && copied(q, io))
-			st = copy_segments(q, io, false);
+		if (!st && io->op != BLKIF_OP_READ && blk_copied(q, io))
+			st = blk_copy_segments(q, io, false);
 		if (st)
 			respond(q, io, st);
 		else
@@ -1232,7 +843,7 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 				continue;
 			}
 			if (io->busy)
-				io_put(q, io);
+				blk_put_buffers(q, io);
 			free(io->segbuf);
 			free(io->iov);
 			free(io->gnts);
