@@ -83,8 +83,8 @@ int16_t blk_fetch_indirect(struct blk_queue *q, struct blk_io *io)
  * where a map, its munmap and the unmap cost more than the copy.  So is a
  * request whose map fails (Xen's or gntdev's room for mappings, or a bad
  * grant, which the copy then tells apart), and one that would take the
- * queue past BLK_PERSISTENT_AUTO_MAX pages mapped (a guest with many deep
- * queues must not use up dom0's mappings).  Decided once per request, from
+ * queue past its share of the device's mappings (map_max: a guest with many
+ * deep queues must not use up dom0's mappings).  Decided once per request, from
  * its private copy.  Off by default: in the lab (QEMU's TCG) a mapped MiB
  * cost dom0 about what a copied one did, and a mapped 4 KiB read at queue
  * depth 1 twice as long (pvsplit-blkback(8)).
@@ -94,7 +94,16 @@ static bool mapped(const struct blk_queue *q, const struct blk_io *io)
 	const struct blk_dp *dp = q->dp;
 
 	return !dp->p.persistent && dp->p.map_min && !io->no_map && io->len >= dp->p.map_min &&
-	       io->nsegs <= PVHV_GNT_MAX_BATCH && q->mapped + io->nsegs <= BLK_PERSISTENT_AUTO_MAX;
+	       io->nsegs <= PVHV_GNT_MAX_BATCH && q->mapped + io->nsegs <= q->map_max;
+}
+
+/* n more pages mapped for single requests. */
+static void map_taken(struct blk_queue *q, uint32_t n)
+{
+	q->mapped += n;
+	if (q->mapped > q->st.mapped_peak)
+		q->st.mapped_peak = q->mapped;
+	q->st.grants_mapped_once += n;
 }
 
 /* The data goes by grant copy: no persistent grants, and not mapped. */
@@ -125,8 +134,7 @@ static bool map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 		return false;
 	}
 	io->nextra = io->nsegs;
-	q->mapped += io->nsegs;
-	q->st.grants_mapped_once += io->nsegs;
+	map_taken(q, io->nsegs);
 	for (uint32_t i = 0; i < io->nsegs; i++) {
 		const struct blkif_request_segment *s = &io->segs[i];
 
@@ -168,6 +176,17 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 			io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
 			io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
 		}
+		if (n && q->mapped && q->mapped + n > q->map_max) {
+			/*
+			 * The queue's share of the device's mappings is taken:
+			 * wait for requests in flight to give theirs back (a
+			 * guest must not pin dom0's grant mappings without
+			 * bound).  What this one took goes back meanwhile.
+			 */
+			blk_put_buffers(q, io);
+			q->st.map_waits++;
+			return WAIT_PAGES;
+		}
 		if (n) {
 			/* One batch: one hypercall, not one per grant. */
 			if (pvhv_gnt_map(dp->hv, dp->p.domid, n, io->extra_refs,
@@ -177,7 +196,7 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 				return BLKIF_RSP_ERROR;
 			}
 			io->nextra = n;
-			q->st.grants_mapped_once += n;
+			map_taken(q, n);
 			for (uint32_t k = 0; k < n; k++) {
 				const struct blkif_request_segment *s = &io->segs[io->extra_idx[k]];
 				struct iovec *v = &io->iov[io->extra_idx[k]];
@@ -260,8 +279,7 @@ void blk_put_buffers(struct blk_queue *q, struct blk_io *io)
 	io->ngrants = 0;
 	if (io->extra_map) {
 		pvhv_gnt_unmap(q->dp->hv, io->extra_map, io->nextra);
-		if (!q->dp->p.persistent)
-			q->mapped -= io->nextra;
+		q->mapped -= io->nextra;
 	}
 	io->extra_map = NULL;
 	io->nextra = 0;

@@ -1033,11 +1033,20 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 			return r;
 		q->freelist[q->nfree++] = q->nios - 1 - i;
 	}
+	/*
+	 * The queue's share of the device's mappings: a guest's many deep
+	 * queues must not pin dom0's grant mappings (Xen's maptrack, shared
+	 * by every guest dom0 serves) without bound.
+	 */
+	q->map_max =
+		(dp->p.max_mapped ? dp->p.max_mapped : BLK_PERSISTENT_AUTO_MAX) / dp->p.nr_queues;
+	if (q->map_max < dp->max_segs)
+		q->map_max = dp->max_segs;
 	if (dp->p.persistent) {
 		/*
 		 * Room for every segment the ring can have in flight (a frontend's
 		 * persistent pool: Linux's blkfront grants ring size x segments),
-		 * up to BLK_PERSISTENT_AUTO_MAX, unless the operator set a limit.
+		 * up to the queue's share, unless the operator set a limit.
 		 */
 		q->gc_max = dp->p.persistent_max;
 		if (!q->gc_max) {
@@ -1048,8 +1057,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 					       : 0;
 			uint64_t want = (uint64_t)q->nios * (dp->max_segs + ind);
 
-			q->gc_max = want < BLK_PERSISTENT_AUTO_MAX ? (uint32_t)want
-								   : BLK_PERSISTENT_AUTO_MAX;
+			q->gc_max = want < q->map_max ? (uint32_t)want : q->map_max;
 		}
 		r = pvb_gntcache_new(dp->hv, dp->p.domid, q->gc_max, &q->gc);
 		if (r)
@@ -1253,6 +1261,10 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		if (dp->p.persistent)
 			add(g, "indirect_cached", q->st.indirect_cached);
 		add(g, "mapped_once", q->st.grants_mapped_once);
+		add(g, "mapped_once_now", q->mapped);
+		add(g, "mapped_once_peak", q->st.mapped_peak);
+		add(g, "mapped_once_limit", q->map_max);
+		add(g, "map_waits", q->st.map_waits);
 		if (!dp->p.persistent && dp->p.map_min)
 			add(g, "map_refused", q->st.map_refused);
 		json_object_object_add(j, "grants", g);

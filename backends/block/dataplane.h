@@ -35,7 +35,11 @@
 struct json_object;
 struct blk_dp;
 
-/* The automatic per-queue persistent grant limit (64 MiB of mappings). */
+/*
+ * The default bound on a device's grant mappings in dom0 (64 MiB): its
+ * persistent caches' automatic size, and separately the pages it maps for
+ * single requests, each shared by its queues (max_mapped).
+ */
 #define BLK_PERSISTENT_AUTO_MAX 16384u
 
 struct blk_dp_params {
@@ -47,7 +51,10 @@ struct blk_dp_params {
 	uint32_t evtchn[BLK_MAX_QUEUES];
 	bool persistent;
 	uint32_t persistent_max; /* per queue; 0: ring entries x segments, at most
-				    BLK_PERSISTENT_AUTO_MAX */
+				    the queue's share of max_mapped */
+	uint32_t max_mapped;	 /* 0: BLK_PERSISTENT_AUTO_MAX; a queue's share is
+				    max_mapped / nr_queues, at least one request's
+				    segments */
 	uint32_t map_min;	 /* without persistent grants: a request moving at least
 				    this many bytes maps its grants, a smaller one is
 				    grant-copied; 0: every request is copied */

@@ -37,6 +37,8 @@ struct blk_qstats {
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
 	uint64_t map_refused;	     /* --map-min: requests whose map failed, copied instead */
+	uint64_t map_waits;	     /* requests parked for the queue's share of mappings */
+	uint64_t mapped_peak;	     /* most pages mapped for single requests at once */
 	uint64_t notify_sent, notify_suppressed;
 	uint64_t page_waits; /* requests parked for bounce pages */
 	uint64_t events;     /* event channel wakeups */
@@ -105,8 +107,9 @@ struct blk_queue {
 	struct pvhv_evtchn_unmask_op unmask;
 	bool unmask_async;
 	struct pvb_gntcache *gc;
-	uint32_t gc_max; /* its size */
-	uint32_t mapped; /* --map-min: guest pages mapped now, at most BLK_PERSISTENT_AUTO_MAX */
+	uint32_t gc_max;  /* its size */
+	uint32_t mapped;  /* guest pages mapped now for single requests (not the cache's) */
+	uint32_t map_max; /* this queue's share of the device's mappings (max_mapped) */
 	/* The clock (ns) of this batch of requests or completions, read once
 	 * and only if needed (0: not yet), see qnow(). */
 	uint64_t now;

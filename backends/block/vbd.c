@@ -306,6 +306,7 @@ static int read_frontend(struct pvb_device *d, struct blk_dp_params *p)
 		!pvb_dev_read_uint(d, PVS_SIDE_FRONTEND, "feature-large-sector-size", 1, &v) && v;
 	p->persistent_max = c->persistent_max;
 	p->map_min = c->map_min;
+	p->max_mapped = c->max_mapped;
 	p->max_indirect = c->max_indirect;
 	return 0;
 }

@@ -28,8 +28,9 @@ struct vbd_config {
 	uint32_t max_indirect;	 /* feature-max-indirect-segments (0: none) */
 	bool persistent;	 /* feature-persistent */
 	uint32_t persistent_max; /* persistent grants kept per queue */
-	uint32_t map_min;   /* without persistent grants: map requests this large (0: copy all) */
-	uint32_t resize_ms; /* how often the backing store's size is checked (0: never) */
+	uint32_t map_min;    /* without persistent grants: map requests this large (0: copy all) */
+	uint32_t max_mapped; /* a device's grant mappings, shared by its queues (0: default) */
+	uint32_t resize_ms;  /* how often the backing store's size is checked (0: never) */
 	enum vbd_direct_io direct_io;
 	bool loop_file; /* a plain loop device in page-cache mode: its backing file (store.h) */
 	const char *state_dir; /* ring journals (a tmpfs: /run/pvsplit/blkback) */

@@ -28,11 +28,16 @@ static void usage(FILE *f)
 		"  --max-indirect N      feature-max-indirect-segments (default 256, 0 disables)\n"
 		"  --no-persistent       do not offer feature-persistent\n"
 		"  --persistent-max N    persistent grants kept per queue (default: ring entries\n"
-		"                        x max segments, at most 16384)\n"
+		"                        x max segments, at most the queue's share of\n"
+		"                        --max-mapped)\n"
 		"  --map-min BYTES       without persistent grants (a frontend that does not\n"
 		"                        use them, or --no-persistent): requests of at least\n"
 		"                        BYTES map the guest's pages, smaller ones are\n"
 		"                        grant-copied (default 0: copy every request)\n"
+		"  --max-mapped N        grant mappings one device may hold in dom0, shared by\n"
+		"                        its queues: the persistent caches' automatic size, and\n"
+		"                        the pages mapped for single requests (beyond a full\n"
+		"                        cache, --map-min), each (default 16384, 64 MiB)\n"
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
@@ -109,6 +114,7 @@ int main(int argc, char **argv)
 		O_NOPERS,
 		O_PMAX,
 		O_MAPMIN,
+		O_MAXMAP,
 		O_RESIZE,
 		O_SCHEMA,
 		O_STATE,
@@ -125,6 +131,7 @@ int main(int argc, char **argv)
 		{ "no-persistent", no_argument, NULL, O_NOPERS },
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "map-min", required_argument, NULL, O_MAPMIN },
+		{ "max-mapped", required_argument, NULL, O_MAXMAP },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "direct-io", required_argument, NULL, O_DIO },
 		{ "no-loop-file", no_argument, NULL, O_NOLOOP },
@@ -170,6 +177,15 @@ int main(int argc, char **argv)
 		case O_PMAX:
 			if (parse_u32("persistent-max", optarg, 1u << 20, &vc.persistent_max))
 				return 2;
+			break;
+		case O_MAXMAP:
+			if (parse_u32("max-mapped", optarg, 1u << 22, &vc.max_mapped))
+				return 2;
+			if (!vc.max_mapped) {
+				fprintf(stderr, NAME ": --max-mapped 0: expected 1 to %u\n",
+					1u << 22);
+				return 2;
+			}
 			break;
 		case O_MAPMIN:
 			if (parse_u32("map-min", optarg, UINT32_MAX, &vc.map_min))

@@ -1421,6 +1421,8 @@ struct cachecase {
 	uint32_t devid;
 	uint64_t limit;
 	bool beyond; /* the working set outgrows the cache */
+	/* --max-mapped: the queue's share, which pages mapped for single requests never pass */
+	uint64_t map_limit;
 };
 
 /* Integrity, then (still connected) the queue's grant counters. */
@@ -1447,6 +1449,13 @@ static int integrity_then_grants(struct pvf_blk *b, void *arg)
 		r = 44;
 	else if (stat_u64(dev, "queues.0.grants.evictions") != 0)
 		r = 45; /* nothing was idle for a second: no LRU churn */
+	else if (c->map_limit &&
+		 (stat_u64(dev, "queues.0.grants.mapped_once_limit") != c->map_limit ||
+		  stat_u64(dev, "queues.0.grants.mapped_once_peak") > c->map_limit ||
+		  stat_u64(dev, "queues.0.grants.map_waits") == 0))
+		r = 46; /* the share held: requests waited for it, never went past it */
+	else if (stat_u64(dev, "queues.0.grants.mapped_once_now") != 0)
+		r = 47; /* every request's own mapping went with its answer */
 	if (r && dev)
 		fprintf(stderr, "grants: %s\n",
 			json_object_to_json_string(json_object_object_get(
@@ -1460,6 +1469,9 @@ static void test_persistent_cache(void)
 {
 	static const char *const small[] = { "--resize-interval", "100", "--persistent-max", "8",
 					     NULL };
+	static const char *const small_bounded[] = {
+		"--resize-interval", "100", "--persistent-max", "8", "--max-mapped", "256", NULL
+	};
 	struct dev d;
 	struct pvf_blk_opts o;
 	struct cachecase c = { .t = { .io_max = 128 * 1024, .qd = 8 } };
@@ -1482,6 +1494,21 @@ static void test_persistent_cache(void)
 	c.t.seed = d.devid;
 	c.limit = 8;
 	c.beyond = true;
+	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, integrity_then_grants, &c), 0);
+	dev_remove(&d);
+	/*
+	 * And the device's mappings bounded (--max-mapped 256: one request's
+	 * 256 segments at most): 256 KiB requests at depth 8 want up to 512
+	 * pages mapped beyond the cache; they wait for their turn instead.
+	 */
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, small_bounded), 0);
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	c.devid = d.devid;
+	c.t.seed = d.devid;
+	c.t.io_max = 256 * 1024;
+	c.map_limit = 256;
 	CU_ASSERT_EQUAL(blkenv_run_frontend(&E, 1, &o, integrity_then_grants, &c), 0);
 	dev_remove(&d);
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
@@ -1619,8 +1646,10 @@ int main(void)
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
 	CU_add_test(s, "a restarted daemon sends each ring it takes over an event",
 		    test_restart_notifies);
-	CU_add_test(s, "persistent grant cache: sized to the ring, no churn beyond it",
-		    test_persistent_cache);
+	CU_add_test(
+		s,
+		"persistent grant cache: sized to the ring, no churn beyond it, mappings bounded",
+		test_persistent_cache);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
 	CU_add_test(s, "nothing left behind", test_no_leaks);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
