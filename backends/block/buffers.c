@@ -37,6 +37,24 @@ static int fetch_indirect_cached(struct blk_queue *q, struct blk_io *io, uint32_
 	return 1;
 }
 
+/*
+ * One grant copy batch (one hypercall): BLKIF_RSP_OKAY, or BLKIF_RSP_ERROR
+ * when the call failed or any segment was refused (a bad grant, counted).
+ */
+static int16_t copy_batch(struct blk_queue *q, struct pvhv_gnt_copy_seg *cs, uint32_t n)
+{
+	if (pvhv_gnt_copy(q->dp->hv, cs, n))
+		return BLKIF_RSP_ERROR;
+	for (uint32_t i = 0; i < n; i++) {
+		if (cs[i].status) {
+			q->st.err_grant++;
+			return BLKIF_RSP_ERROR;
+		}
+	}
+	q->st.grants_copied += n;
+	return BLKIF_RSP_OKAY;
+}
+
 /* Fetch the segment list of an indirect request: the persistent cache, or grant copy. */
 int16_t blk_fetch_indirect(struct blk_queue *q, struct blk_io *io)
 {
@@ -62,15 +80,8 @@ int16_t blk_fetch_indirect(struct blk_queue *q, struct blk_io *io)
 						    .to_guest = 0 };
 		left -= n;
 	}
-	if (pvhv_gnt_copy(dp->hv, cs, npages))
+	if (copy_batch(q, cs, npages))
 		return BLKIF_RSP_ERROR;
-	for (uint32_t i = 0; i < npages; i++) {
-		if (cs[i].status) {
-			q->st.err_grant++;
-			return BLKIF_RSP_ERROR;
-		}
-	}
-	q->st.grants_copied += npages;
 	io->segs = io->segbuf;
 	return BLKIF_RSP_OKAY;
 }
@@ -254,15 +265,8 @@ int16_t blk_copy_segments(struct blk_queue *q, struct blk_io *io, bool to_guest)
 				.to_guest = to_guest,
 			};
 		}
-		if (pvhv_gnt_copy(dp->hv, cs, n))
+		if (copy_batch(q, cs, n))
 			return BLKIF_RSP_ERROR;
-		for (uint32_t i = 0; i < n; i++) {
-			if (cs[i].status) {
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
-			}
-		}
-		q->st.grants_copied += n;
 		done += n;
 	}
 	return BLKIF_RSP_OKAY;
