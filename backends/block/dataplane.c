@@ -370,6 +370,28 @@ static struct io_uring_sqe *sqe(struct blk_queue *q)
 }
 
 /*
+ * Room for a request's n operations before the first is prepared: linked
+ * operations must reach the kernel in one submission (a chain cut by a
+ * submission is no chain: the write would not wait for its flush).  Submits
+ * what is queued when the ring is short of room.  0, or a negative errno
+ * from io_uring_submit (-EAGAIN if the room never came).
+ */
+static int sq_room(struct blk_queue *q, unsigned n)
+{
+	int r = -EAGAIN;
+
+	for (int tries = 0; io_uring_sq_space_left(&q->uring) < n; tries++) {
+		if (tries == 8)
+			return r < 0 ? r : -EAGAIN;
+		r = io_uring_submit(&q->uring);
+		if (r < 0 && r != -EINTR)
+			return r;
+		q->st.sq_full++;
+	}
+	return 0;
+}
+
+/*
  * The port came masked (pvb_evtchn_owner_unmasks()): its unmask goes with
  * the submission process() makes before the loop sleeps, a system call
  * fewer per event.  No CQE unless it fails (then: unmask_failed()).
@@ -428,22 +450,38 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 {
 	struct blk_dp *dp = q->dp;
 	struct io_uring_sqe *e;
-	bool sync_after = io->req.operation == BLKIF_OP_WRITE_BARRIER || io->flush_first;
-	int fd;
+	bool barrier = io->req.operation == BLKIF_OP_WRITE_BARRIER;
+	/* A flush before the data (or the whole of a request without data)... */
+	bool sync_before =
+		io->flush_first || (!io->nsegs && (io->op == BLKIF_OP_FLUSH_DISKCACHE || barrier));
+	/* ...and after it: a barrier's data is stable before it completes. */
+	bool sync_after = io->nsegs && (barrier || io->flush_first);
+	int fd, r;
 
 	io->pending = 0;
 	io->status = BLKIF_RSP_OKAY;
 	io->t_io = stamp(q, io);
+	if (io->op == BLKIF_OP_DISCARD && dp->store->bdev &&
+	    (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
+		/* No io_uring form for a secure erase: the one synchronous case. */
+		r = blk_store_discard_bdev(dp->store, io->off, io->len, true);
+		if (r)
+			q->st.err_io++;
+		respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
+		return;
+	}
+	r = sq_room(q, io->op == BLKIF_OP_DISCARD
+			       ? 1
+			       : (unsigned)sync_before + (io->nsegs ? 1u : 0u) + sync_after);
+	if (r) {
+		q->st.err_io++;
+		qlog(q, 3,
+		     "request %llu: io_uring refused a submission (%s): answered with an error",
+		     (unsigned long long)io->req.id, strerror(-r));
+		respond(q, io, BLKIF_RSP_ERROR);
+		return;
+	}
 	if (io->op == BLKIF_OP_DISCARD) {
-		if (dp->store->bdev && (io->req.discard_flag & BLKIF_DISCARD_SECURE)) {
-			/* No io_uring form for a secure erase: the one synchronous case. */
-			int r = blk_store_discard_bdev(dp->store, io->off, io->len, true);
-
-			if (r)
-				q->st.err_io++;
-			respond(q, io, r ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY);
-			return;
-		}
 		/* Files: punch a hole; block devices: the kernel zeroes/unmaps (io-wq). */
 		e = sqe(q);
 		io_uring_prep_fallocate(e, dp->store->fd,
@@ -453,16 +491,13 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		io->pending = 1;
 		return;
 	}
-	if (io->flush_first || (io->op == BLKIF_OP_FLUSH_DISKCACHE && !io->nsegs) ||
-	    (io->req.operation == BLKIF_OP_WRITE_BARRIER && !io->nsegs)) {
+	if (sync_before) {
 		e = sqe(q);
 		io_uring_prep_fsync(e, dp->store->fd, IORING_FSYNC_DATASYNC);
 		set_data(e, io, true);
 		if (io->nsegs)
 			e->flags |= IOSQE_IO_LINK;
 		io->pending++;
-		if (!io->flush_first)
-			sync_after = false;
 	}
 	if (!io->nsegs)
 		return;
@@ -481,7 +516,6 @@ static void start_io(struct blk_queue *q, struct blk_io *io)
 		q->st.big_inline++;
 	}
 	if (sync_after) {
-		/* A barrier's (or flush's) data is on stable storage before it completes. */
 		e->flags |= IOSQE_IO_LINK;
 		e = sqe(q);
 		io_uring_prep_fsync(e, dp->store->fd, IORING_FSYNC_DATASYNC);
@@ -1294,6 +1328,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(cq, "at_submit", q->st.reaped_at_submit);
 			add(cq, "later", q->st.reaped_later);
 			add(cq, "empty_wakeups", q->st.cq_empty);
+			add(cq, "early_submits", q->st.sq_full);
 			json_object_object_add(j, "completions", cq);
 		}
 		add(j, "clock_reads", q->st.clock_reads);

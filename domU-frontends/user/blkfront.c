@@ -619,8 +619,11 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 	r.sector_number = off / unit;
 	switch (op) {
 	case PVF_FLUSH:
-		r.operation = BLKIF_OP_FLUSH_DISKCACHE;
-		break;
+		if (!len) {
+			r.operation = BLKIF_OP_FLUSH_DISKCACHE;
+			break;
+		}
+		goto data; /* a write with the flush before it, as Linux's REQ_PREFLUSH */
 	case PVF_DISCARD:
 	case PVF_SECURE_DISCARD:
 		r.operation = BLKIF_OP_DISCARD;
@@ -635,7 +638,8 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 		}
 		/* fallthrough */
 	case PVF_READ:
-	case PVF_WRITE: {
+	case PVF_WRITE:
+	data : {
 		struct blkif_request_segment segs[4096];
 		uint8_t *p = buf;
 		uint32_t n = 0;
@@ -659,11 +663,12 @@ int pvf_blk_submit(struct pvf_blk *b, uint32_t qi, enum pvf_op op, uint64_t off,
 		if (n <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
 			r.operation = op == PVF_READ	? BLKIF_OP_READ
 				      : op == PVF_WRITE ? BLKIF_OP_WRITE
+				      : op == PVF_FLUSH ? BLKIF_OP_FLUSH_DISKCACHE
 							: BLKIF_OP_WRITE_BARRIER;
 			r.nr_segments = (uint16_t)n;
 			memcpy(r.seg, segs, n * sizeof(segs[0]));
 		} else {
-			if (op == PVF_BARRIER || !b->ind_pages)
+			if (op == PVF_BARRIER || op == PVF_FLUSH || !b->ind_pages)
 				return -EINVAL;
 			s = take_slot(q, &id);
 			if (!s)

@@ -82,6 +82,8 @@ typedef void (*pvf_blk_done)(void *cookie, int status);
 /*
  * Queue a request on queue q: len bytes at byte offset off, buf inside the
  * pool (page aligned per segment; len a multiple of the sector size).
+ * PVF_FLUSH with data is a write with the cache flush before it (at most
+ * BLKIF_MAX_SEGMENTS_PER_REQUEST segments), as Linux sends REQ_PREFLUSH.
  * Becomes visible to the backend at pvf_blk_kick().  0, -EAGAIN (the ring
  * or the slots are full: reap first), -EINVAL.
  */

@@ -855,6 +855,92 @@ static void test_flush_durability(void)
 	dev_remove(&d);
 }
 
+/*
+ * A ring full of writes with the flush before them (FLUSH_DISKCACHE with
+ * data, Linux's REQ_PREFLUSH), pushed at once: three io_uring operations
+ * each (flush, write, flush), linked, more than the queue's io_uring holds
+ * (2 x 32 entries).  Each request's chain must reach the kernel in one
+ * submission: the daemon submits early instead of cutting one.
+ */
+#define PREFLUSH_N 32
+
+struct preflush {
+	struct blkenv_child fe;
+	int status[PREFLUSH_N];
+	int done;
+};
+
+static void preflush_done(void *cookie, int status)
+{
+	int *st = cookie;
+
+	*st = status;
+}
+
+static int preflush_ring(struct pvf_blk *b, void *arg)
+{
+	struct preflush *p = arg;
+	uint8_t *buf = pvf_blk_alloc(b, PREFLUSH_N * 4096);
+
+	if (!buf)
+		return 2;
+	for (int i = 0; i < PREFLUSH_N; i++) {
+		p->status[i] = -1;
+		blkenv_pattern(buf + i * 4096, 4096, 900 + (uint64_t)i);
+		if (pvf_blk_submit(b, 0, PVF_FLUSH, (uint64_t)i * 12288, buf + i * 4096, 4096,
+				   preflush_done, &p->status[i]))
+			return 3;
+	}
+	pvf_blk_kick(b);
+	for (int i = 0; i < 200 && pvf_blk_inflight(b); i++)
+		if (pvf_blk_reap(b, 100) == -EPROTO)
+			return 4;
+	if (pvf_blk_inflight(b))
+		return 5;
+	for (int i = 0; i < PREFLUSH_N; i++)
+		if (p->status[i] != BLKIF_RSP_OKAY)
+			return 6;
+	return blkenv_child_ready(&p->fe) || blkenv_child_wait_go(&p->fe) ? 1 : 0;
+}
+
+static void test_preflush_ring(void)
+{
+	struct preflush p = { 0 };
+	struct pvf_blk_opts o;
+	struct dev d;
+	int r;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.queues = 1;
+	o.ring_order = 0;
+	r = blkenv_fork_frontend(&E, &p.fe, 1, &o, preflush_ring, &p);
+	CU_ASSERT(r > 0);
+	if (r > 0 && !blkenv_child_wait_ready(&p.fe)) {
+		uint8_t want[4096], back[4096];
+		int fd = open(d.file, O_RDONLY);
+		uint64_t early = dev_counter(1, d.devid, "completions.early_submits");
+
+		fprintf(stderr, "  %d flush+write requests at once: %llu early submissions\n",
+			PREFLUSH_N, (unsigned long long)early);
+		CU_ASSERT_EQUAL(dev_counter(1, d.devid, "requests.flush"), PREFLUSH_N);
+		CU_ASSERT_EQUAL(dev_counter(1, d.devid, "bytes_written"), PREFLUSH_N * 4096);
+		CU_ASSERT(early > 0);
+		CU_ASSERT_EQUAL(dev_counter(1, d.devid, "errors.io"), 0);
+		CU_ASSERT(fd >= 0);
+		for (int i = 0; fd >= 0 && i < PREFLUSH_N; i++) {
+			blkenv_pattern(want, sizeof(want), 900 + (uint64_t)i);
+			CU_ASSERT(pread(fd, back, sizeof(back), (off_t)i * 12288) == sizeof(back) &&
+				  !memcmp(want, back, sizeof(back)));
+		}
+		if (fd >= 0)
+			close(fd);
+		CU_ASSERT(blkenv_child_go(&p.fe) == 0);
+	}
+	CU_ASSERT_EQUAL(r > 0 ? blkenv_child_wait(&p.fe) : r, 0);
+	dev_remove(&d);
+}
+
 /* Memory a test shares with its frontend child, for a test on loop devices: NULL (skipped) without them. */
 static void *loop_test_mem(size_t n)
 {
@@ -1614,6 +1700,8 @@ int main(void)
 	CU_add_test(s, "writes reach the file before they complete; flush, barrier",
 		    test_flush_durability);
 	CU_add_test(s, "flush and barrier reach a block device", test_flush_bdev);
+	CU_add_test(s, "a ring of flush+write requests: each chain in one submission",
+		    test_preflush_ring);
 	CU_add_test(s, "a plain loop device is served through its file", test_loop_file);
 	CU_add_test(s, "discard punches holes", test_discard);
 	CU_add_test(s, "discard-enable=0 hides discard", test_discard_disabled);
