@@ -1018,6 +1018,58 @@ static int recover(struct blk_queue *q)
 	return 0;
 }
 
+/* Segments a request may have: the indirect ones offered, or the ring entry's. */
+static uint32_t max_segs_of(const struct blk_dp_params *p)
+{
+	return p->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST ? p->max_indirect
+								: BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/*
+ * A queue's bounds on grant mappings: map_max, its share of the device's
+ * (max_mapped), for the pages mapped for single requests, at least one
+ * request's segments; and gc_max, its persistent cache's size (0 without
+ * persistent grants).  A guest's many deep queues must not pin dom0's grant
+ * mappings (Xen's maptrack, shared by every guest dom0 serves) without bound.
+ */
+static void queue_map_limits(const struct blk_dp_params *p, uint32_t nios, uint32_t max_segs,
+			     uint32_t *map_max, uint32_t *gc_max)
+{
+	*map_max = (p->max_mapped ? p->max_mapped : BLK_PERSISTENT_AUTO_MAX) / p->nr_queues;
+	if (*map_max < max_segs)
+		*map_max = max_segs;
+	*gc_max = 0;
+	if (!p->persistent)
+		return;
+	/*
+	 * Room for every segment the ring can have in flight (a frontend's
+	 * persistent pool: Linux's blkfront grants ring size x segments), up
+	 * to the queue's share, unless the operator set a limit.
+	 */
+	*gc_max = p->persistent_max;
+	if (!*gc_max) {
+		/* Each request's segments and its indirect pages. */
+		uint32_t ind = max_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
+				       ? (max_segs + BLK_SEGS_PER_INDIRECT_PAGE - 1) /
+						 BLK_SEGS_PER_INDIRECT_PAGE
+				       : 0;
+		uint64_t want = (uint64_t)nios * (max_segs + ind);
+
+		*gc_max = want < *map_max ? (uint32_t)want : *map_max;
+	}
+}
+
+uint64_t blk_dp_mapping_bound(const struct blk_dp_params *p)
+{
+	uint32_t nios = pvb_ring_entries((size_t)p->nr_ring_pages * PAGE, blk_abi_ent_size(p->abi));
+	uint32_t map_max, gc_max;
+
+	if ((!p->persistent && !p->map_min) || !p->nr_queues)
+		return 0;
+	queue_map_limits(p, nios, max_segs_of(p), &map_max, &gc_max);
+	return (uint64_t)p->nr_queues * ((uint64_t)map_max + gc_max);
+}
+
 static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 {
 	struct pvb_any_sring *sring;
@@ -1067,32 +1119,8 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 			return r;
 		q->freelist[q->nfree++] = q->nios - 1 - i;
 	}
-	/*
-	 * The queue's share of the device's mappings: a guest's many deep
-	 * queues must not pin dom0's grant mappings (Xen's maptrack, shared
-	 * by every guest dom0 serves) without bound.
-	 */
-	q->map_max =
-		(dp->p.max_mapped ? dp->p.max_mapped : BLK_PERSISTENT_AUTO_MAX) / dp->p.nr_queues;
-	if (q->map_max < dp->max_segs)
-		q->map_max = dp->max_segs;
+	queue_map_limits(&dp->p, q->nios, dp->max_segs, &q->map_max, &q->gc_max);
 	if (dp->p.persistent) {
-		/*
-		 * Room for every segment the ring can have in flight (a frontend's
-		 * persistent pool: Linux's blkfront grants ring size x segments),
-		 * up to the queue's share, unless the operator set a limit.
-		 */
-		q->gc_max = dp->p.persistent_max;
-		if (!q->gc_max) {
-			/* Each request's segments and its indirect pages. */
-			uint32_t ind = dp->max_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST
-					       ? (dp->max_segs + BLK_SEGS_PER_INDIRECT_PAGE - 1) /
-							 BLK_SEGS_PER_INDIRECT_PAGE
-					       : 0;
-			uint64_t want = (uint64_t)q->nios * (dp->max_segs + ind);
-
-			q->gc_max = want < q->map_max ? (uint32_t)want : q->map_max;
-		}
 		r = pvb_gntcache_new(dp->hv, dp->p.domid, q->gc_max, &q->gc);
 		if (r)
 			return r;
@@ -1163,9 +1191,7 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 	dp->loop = loop;
 	dp->ev = ev;
 	dp->hooks = *hooks;
-	dp->max_segs = p->max_indirect > BLKIF_MAX_SEGMENTS_PER_REQUEST
-			       ? p->max_indirect
-			       : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+	dp->max_segs = max_segs_of(p);
 	dp->unit = p->large_sectors ? store->logical : SECT;
 	limits_init(dp);
 	/*

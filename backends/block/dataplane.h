@@ -81,6 +81,12 @@ struct blk_dp_hooks {
 int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct pvhv *hv,
 		 struct pvb_loop *loop, struct pvb_evtchn *ev, const struct blk_dp_hooks *hooks,
 		 struct blk_dp **out);
+/*
+ * The most grant mappings (pages; the rings aside) a device started with p
+ * holds in dom0 at once: its queues' persistent caches and the pages they
+ * may map for single requests.  0 for a device that only grant-copies.
+ */
+uint64_t blk_dp_mapping_bound(const struct blk_dp_params *p);
 /* Wait for I/O in flight, unmap every grant, unbind every port. */
 void blk_dp_stop(struct blk_dp *dp);
 /* Per-queue counters into o ("queues": [...]). */

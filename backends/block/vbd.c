@@ -27,6 +27,12 @@ struct vbd {
 	bool discard; /* the store can discard and the toolstack allows it */
 	bool large_sectors;
 	bool direct_io; /* aligned transfers bypass the page cache */
+	/* Taken over from a daemon before us: the feature-persistent it left
+	 * (0 when it turned them off at connection), -1 unknown. */
+	int resumed_persistent;
+	uint64_t reserved;   /* of the daemon's mapping budget */
+	uint32_t max_mapped; /* what this connection was given (0: as configured) */
+	bool budget_copy;    /* persistent grants (and maps) off for want of room */
 	char backing[4096];
 };
 
@@ -51,7 +57,8 @@ static int write_features(struct pvb_device *d)
 		r = pvb_dev_write(d, "max-ring-page-order", "%u", c->max_ring_order);
 	if (!r && c->max_queues > 1)
 		r = pvb_dev_write(d, "multi-queue-max-queues", "%u", c->max_queues);
-	if (!r)
+	/* A connected device taken over keeps what its frontend was told. */
+	if (!r && !pvb_dev_resuming(d))
 		r = pvb_dev_write(d, "feature-persistent", "%d", c->persistent ? 1 : 0);
 	return r;
 }
@@ -63,6 +70,13 @@ static int vbd_probe(struct pvb_device *d)
 
 	v->cfg = cfg_of(d);
 	v->d = d;
+	v->resumed_persistent = -1;
+	if (pvb_dev_resuming(d)) {
+		uint64_t val;
+
+		if (!pvb_dev_read_uint(d, PVS_SIDE_BACKEND, "feature-persistent", 1, &val))
+			v->resumed_persistent = (int)val;
+	}
 	for (int tries = 0; tries < 16; tries++) {
 		r = pvb_dev_begin(d);
 		if (r)
@@ -302,6 +316,9 @@ static int read_frontend(struct pvb_device *d, struct blk_dp_params *p)
 	}
 	p->persistent = c->persistent &&
 			!pvb_dev_read_uint(d, PVS_SIDE_FRONTEND, "feature-persistent", 1, &v) && v;
+	/* Taken over: the frontend was told persistent grants were off. */
+	if (pvb_dev_resuming(d) && V(d)->resumed_persistent == 0)
+		p->persistent = false;
 	p->large_sectors =
 		!pvb_dev_read_uint(d, PVS_SIDE_FRONTEND, "feature-large-sector-size", 1, &v) && v;
 	p->persistent_max = c->persistent_max;
@@ -333,6 +350,9 @@ static int publish_connect(struct pvb_device *d)
 		r = pvb_dev_write(d, "sector-size", "%u", s->logical);
 	if (!r)
 		r = pvb_dev_write(d, "physical-sector-size", "%u", s->physical);
+	/* As xen-blkback at connection: what the frontend may use (read at Connected). */
+	if (!r && v->budget_copy)
+		r = pvb_dev_write(d, "feature-persistent", "0");
 	if (!r)
 		r = pvb_dev_write(d, "feature-flush-cache", "1");
 	if (!r)
@@ -359,6 +379,116 @@ static void dp_fatal(void *opaque, int queue, int err, const char *msg)
 	pvb_dev_fatal(opaque, err, "queue %d: %s", queue, msg);
 }
 
+/*
+ * Reserve the device's grant mappings in the daemon's budget, lowering p
+ * (a smaller max_mapped; else grant copy without persistent grants) when
+ * they do not fit.  Logged once, with what was given.
+ */
+static void reserve_mappings(struct pvb_device *d, struct blk_dp_params *p)
+{
+	struct vbd *v = V(d);
+	struct vbd_map_budget *b = cfg_of(d)->budget;
+	uint64_t want = blk_dp_mapping_bound(p), need = want, left;
+	uint32_t asked = p->max_mapped ? p->max_mapped : BLK_PERSISTENT_AUTO_MAX;
+
+	v->reserved = 0;
+	v->max_mapped = 0;
+	/* Taken over from a daemon that turned them off: offered again after. */
+	v->budget_copy = p->resume && v->resumed_persistent == 0 && cfg_of(d)->persistent;
+	if (!b || !b->limit || !want)
+		goto take;
+	left = b->limit > b->reserved ? b->limit - b->reserved : 0;
+	if (want <= left)
+		goto take;
+	if (p->resume) {
+		pvb_dev_log(d, PVB_LOG_WARN, -1,
+			    "taken over with up to %llu grant mappings, %llu of --max-mapped-total "
+			    "left: kept, as its frontend negotiated",
+			    (unsigned long long)want, (unsigned long long)left);
+		goto take;
+	}
+	/* A smaller share: mapped pages bound each queue's cache and its single maps. */
+	for (uint64_t mm = asked; mm > 0; mm /= 2) {
+		p->max_mapped = (uint32_t)mm;
+		need = blk_dp_mapping_bound(p);
+		if (need <= left)
+			break;
+	}
+	if (need <= left && need < want) {
+		v->max_mapped = p->max_mapped;
+		b->reduced++;
+		pvb_dev_log(d, PVB_LOG_WARN, -1,
+			    "%llu of --max-mapped-total left: this device maps at most %llu pages "
+			    "(--max-mapped %u here, not %u)",
+			    (unsigned long long)left, (unsigned long long)need, p->max_mapped,
+			    asked);
+		goto take;
+	}
+	p->max_mapped = 0;
+	p->persistent = false;
+	p->map_min = 0;
+	need = 0;
+	v->budget_copy = true;
+	b->copied++;
+	pvb_dev_log(d, PVB_LOG_WARN, -1,
+		    "%llu of --max-mapped-total left, not room for one request per queue: "
+		    "grant copy, no persistent grants",
+		    (unsigned long long)left);
+take:
+	v->reserved = need;
+	if (b) {
+		b->reserved += need;
+		if (b->reserved > b->peak)
+			b->peak = b->reserved;
+	}
+}
+
+/*
+ * Offer persistent grants again to the next frontend (it reads the key at
+ * connection), unless the toolstack removed the device's directory: a key
+ * written there would bring it back.  0 or -errno (-ENOENT: gone).
+ */
+static int offer_persistent_again(struct pvb_device *d)
+{
+	int r = -EAGAIN;
+
+	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
+		char *state = NULL;
+
+		r = pvb_dev_begin(d);
+		if (r)
+			return r;
+		r = pvb_dev_read(d, PVS_SIDE_BACKEND, "state", &state);
+		free(state);
+		if (!r)
+			r = pvb_dev_write(d, "feature-persistent", "1");
+		if (r) {
+			pvb_dev_commit(d, true);
+			return r;
+		}
+		r = pvb_dev_commit(d, false);
+	}
+	return r;
+}
+
+static void release_mappings(struct pvb_device *d)
+{
+	struct vbd *v = V(d);
+	struct vbd_map_budget *b = cfg_of(d)->budget;
+
+	if (b)
+		b->reserved -= v->reserved < b->reserved ? v->reserved : b->reserved;
+	v->reserved = 0;
+	if (v->budget_copy && cfg_of(d)->persistent) {
+		int r = offer_persistent_again(d);
+
+		if (r && r != -ENOENT)
+			pvb_dev_log(d, PVB_LOG_WARN, -1, "restoring feature-persistent: %s",
+				    strerror(-r));
+	}
+	v->budget_copy = false;
+}
+
 static int vbd_connect(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
@@ -378,10 +508,13 @@ static int vbd_connect(struct pvb_device *d)
 	p.resume = pvb_dev_resuming(d);
 	p.flush = p.barrier = true;
 	p.discard = v->discard;
+	reserve_mappings(d, &p);
 	r = blk_dp_start(&p, v->store, pvb_dev_hv(d), pvb_dev_loop(d), pvb_dev_evtchn(d), &hooks,
 			 &v->dp);
-	if (r)
+	if (r) {
+		release_mappings(d);
 		return r;
+	}
 	for (int tries = 0; tries < 16; tries++) {
 		r = pvb_dev_begin(d);
 		if (r)
@@ -398,6 +531,7 @@ static int vbd_connect(struct pvb_device *d)
 	if (r) {
 		blk_dp_stop(v->dp);
 		v->dp = NULL;
+		release_mappings(d);
 		return r;
 	}
 	if (p.persistent)
@@ -405,6 +539,8 @@ static int vbd_connect(struct pvb_device *d)
 	else if (p.map_min)
 		snprintf(grants, sizeof(grants),
 			 "no persistent grants: map from %u bytes, else copy", p.map_min);
+	else if (v->budget_copy)
+		snprintf(grants, sizeof(grants), "grant copy (no room in --max-mapped-total)");
 	else
 		snprintf(grants, sizeof(grants), "no persistent grants: grant copy");
 	pvb_dev_log(d, PVB_LOG_INFO, -1, "%u queue(s), %u ring page(s), %s ABI, %s, indirect %u",
@@ -416,8 +552,11 @@ static void vbd_disconnect(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
 
-	blk_dp_stop(v->dp);
-	v->dp = NULL;
+	if (v->dp) {
+		blk_dp_stop(v->dp);
+		v->dp = NULL;
+		release_mappings(d);
+	}
 }
 
 static void vbd_remove(struct pvb_device *d)
@@ -444,8 +583,34 @@ static void vbd_stats(struct pvb_device *d, struct json_object *o)
 		json_object_object_add(o, "read_only", json_object_new_boolean(v->readonly));
 		json_object_object_add(o, "direct_io", json_object_new_boolean(v->direct_io));
 	}
-	if (v->dp)
+	if (v->dp) {
+		const struct vbd_map_budget *b = cfg_of(d)->budget;
+		json_object *m = json_object_new_object();
+
+		json_object_object_add(m, "reserved", json_object_new_int64((int64_t)v->reserved));
+		json_object_object_add(
+			m, "max_mapped",
+			json_object_new_int64(v->max_mapped ? v->max_mapped
+							    : (cfg_of(d)->max_mapped
+								       ? cfg_of(d)->max_mapped
+								       : BLK_PERSISTENT_AUTO_MAX)));
+		json_object_object_add(m, "grant_copy_for_room",
+				       json_object_new_boolean(v->budget_copy));
+		if (b && b->limit) {
+			json_object_object_add(m, "daemon_limit",
+					       json_object_new_int64((int64_t)b->limit));
+			json_object_object_add(m, "daemon_reserved",
+					       json_object_new_int64((int64_t)b->reserved));
+			json_object_object_add(m, "daemon_peak",
+					       json_object_new_int64((int64_t)b->peak));
+			json_object_object_add(m, "daemon_reduced",
+					       json_object_new_int64((int64_t)b->reduced));
+			json_object_object_add(m, "daemon_copied",
+					       json_object_new_int64((int64_t)b->copied));
+		}
+		json_object_object_add(o, "mapping_budget", m);
 		blk_dp_stats(v->dp, o);
+	}
 }
 
 const struct pvb_backend_ops vbd_ops = {
@@ -461,6 +626,7 @@ const struct pvb_backend_ops vbd_ops = {
 
 void vbd_config_default(struct vbd_config *c)
 {
+	memset(c, 0, sizeof(*c));
 	c->max_queues = 4;
 	c->max_ring_order = BLK_MAX_RING_ORDER;
 	c->max_indirect = 256; /* Linux xen-blkback's default */

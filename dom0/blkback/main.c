@@ -38,6 +38,10 @@ static void usage(FILE *f)
 		"                        its queues: the persistent caches' automatic size, and\n"
 		"                        the pages mapped for single requests (beyond a full\n"
 		"                        cache, --map-min), each (default 16384, 64 MiB)\n"
+		"  --max-mapped-total N  grant mappings all devices may hold in dom0 together\n"
+		"                        (default 131072, half of what Xen's default maptrack\n"
+		"                        gives dom0; 0: no bound): a device that does not fit\n"
+		"                        gets a smaller --max-mapped, or grant copy\n"
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
@@ -115,6 +119,7 @@ int main(int argc, char **argv)
 		O_PMAX,
 		O_MAPMIN,
 		O_MAXMAP,
+		O_MAXMAPTOTAL,
 		O_RESIZE,
 		O_SCHEMA,
 		O_STATE,
@@ -132,6 +137,7 @@ int main(int argc, char **argv)
 		{ "persistent-max", required_argument, NULL, O_PMAX },
 		{ "map-min", required_argument, NULL, O_MAPMIN },
 		{ "max-mapped", required_argument, NULL, O_MAXMAP },
+		{ "max-mapped-total", required_argument, NULL, O_MAXMAPTOTAL },
 		{ "resize-interval", required_argument, NULL, O_RESIZE },
 		{ "direct-io", required_argument, NULL, O_DIO },
 		{ "no-loop-file", no_argument, NULL, O_NOLOOP },
@@ -146,6 +152,8 @@ int main(int argc, char **argv)
 	};
 	struct pvd d = { .verbosity = PVB_LOG_INFO };
 	struct vbd_config vc;
+	struct vbd_map_budget budget = { .limit = VBD_MAP_BUDGET_DEFAULT };
+	uint32_t total;
 	const char *ctl = NULL, *schema_dir = NULL, *state = NULL;
 	char state_dir[256];
 	int c, r;
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
 	enum pvb_wait_mode wait = PVB_WAIT_URING;
 
 	vbd_config_default(&vc);
+	vc.budget = &budget;
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_CTL:
@@ -186,6 +195,11 @@ int main(int argc, char **argv)
 					1u << 22);
 				return 2;
 			}
+			break;
+		case O_MAXMAPTOTAL:
+			if (parse_u32("max-mapped-total", optarg, 1u << 26, &total))
+				return 2;
+			budget.limit = total;
 			break;
 		case O_MAPMIN:
 			if (parse_u32("map-min", optarg, UINT32_MAX, &vc.map_min))

@@ -480,6 +480,12 @@ int pvf_blk_open(struct pvhv *hv, const struct pvf_blk_opts *opts, struct pvf_bl
 		r = -ECONNREFUSED;
 	if (!r)
 		r = read_connected(b);
+	if (!r) {
+		/* As Linux's blkfront: the backend's word at Connected decides. */
+		be_persistent = 0;
+		rd_uint(b, PVS_SIDE_BACKEND, "feature-persistent", 0, &be_persistent);
+		b->info.persistent = b->o.persistent && be_persistent;
+	}
 	if (!r)
 		r = set_state(b, XenbusStateConnected);
 	if (r)

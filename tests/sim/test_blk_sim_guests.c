@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -886,6 +887,184 @@ void test_map_mode(void)
 		fprintf(stderr, "map mode frontend: %d\n", r);
 	CU_ASSERT_EQUAL(r, 0);
 	dev_remove(&d);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
+/* ---- the daemon's mapping budget (--max-mapped-total) ---- */
+
+/* A device-level value of (domid, devid)'s stats ("mapping_budget.reserved"). */
+static uint64_t dev_value(const struct dev *d, const char *path)
+{
+	json_object *root = blkenv_stats(&E);
+	json_object *o = blkenv_dev_stats(root, d->domid, d->devid);
+	uint64_t v = o ? stat_u64(o, path) : 0;
+
+	json_object_put(root);
+	return v;
+}
+
+struct budget_fe {
+	struct blkenv_child fe;
+	struct integ t;
+	int *persistent; /* what the frontend was told at connection (shared memory) */
+};
+
+/* Integrity, wait for the test (which may restart the daemon), integrity again. */
+static int budget_frontend(struct pvf_blk *b, void *arg)
+{
+	struct budget_fe *f = arg;
+	struct pvf_blk_info in;
+	int r;
+
+	pvf_blk_get_info(b, &in);
+	*f->persistent = in.persistent;
+	r = integrity(b, &f->t);
+	if (r)
+		return r;
+	if (blkenv_child_ready(&f->fe) || blkenv_child_wait_go(&f->fe))
+		return 1;
+	f->t.seed += 100;
+	r = integrity(b, &f->t);
+	if (r)
+		return r;
+	return blkenv_child_ready(&f->fe) || blkenv_child_wait_go(&f->fe) ? 1 : 0;
+}
+
+/*
+ * Three devices of one guest (one queue, one ring page, persistent grants)
+ * under --max-mapped-total: the first gets what it asks, the second a
+ * smaller share of its mappings, the third (no room for one request) grant
+ * copy, its frontend told persistent grants are off at connection.  A
+ * daemon SIGKILLed and restarted keeps each device as its frontend
+ * negotiated; when the frontends go, the budget is given back and the third
+ * device offers persistent grants again.
+ */
+void test_mapping_budget(void)
+{
+	/* One device asks 32 x 257 (cache) + 16384 (single maps) = 24,608 pages. */
+	const char *const args[] = { "--resize-interval", "100", "--max-mapped-total", "28804",
+				     NULL };
+	struct budget_fe f[3];
+	struct dev d[3];
+	int *told = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	uint64_t res[3], limit = 28804;
+	int started = 0;
+
+	CU_ASSERT_FATAL(told != MAP_FAILED);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
+	for (int i = 0; i < 3; i++) {
+		struct pvf_blk_opts o;
+
+		dev_add(&d[i], 1, DISK, false, 512, false);
+		opts_for(&o, &d[i]);
+		o.queues = 1;
+		o.ring_order = 0;
+		o.persistent = true;
+		o.indirect = true;
+		told[i] = -1;
+		f[i] = (struct budget_fe){
+			.t = { .seed = d[i].devid, .io_max = 65536, .qd = 8 },
+			.persistent = &told[i],
+		};
+		/* One after the other: each reserves in the order it connected. */
+		if (blkenv_fork_frontend(&E, &f[i].fe, 1, &o, budget_frontend, &f[i]) <= 0 ||
+		    blkenv_child_wait_ready(&f[i].fe)) {
+			CU_FAIL("frontend did not come up");
+			break;
+		}
+		started++;
+	}
+	if (started == 3) {
+		for (int i = 0; i < 3; i++)
+			res[i] = dev_value(&d[i], "mapping_budget.reserved");
+		fprintf(stderr, "  reserved: %llu, %llu, %llu of %llu\n",
+			(unsigned long long)res[0], (unsigned long long)res[1],
+			(unsigned long long)res[2], (unsigned long long)limit);
+		/* The first: all it asked. */
+		CU_ASSERT_EQUAL(res[0], 24608);
+		CU_ASSERT_EQUAL(dev_value(&d[0], "mapping_budget.max_mapped"), 16384);
+		CU_ASSERT_EQUAL(told[0], 1);
+		/* The second: less, within what was left. */
+		CU_ASSERT(res[1] > 0 && res[1] <= limit - res[0]);
+		CU_ASSERT(dev_value(&d[1], "mapping_budget.max_mapped") < 16384);
+		CU_ASSERT_EQUAL(dev_value(&d[1], "mapping_budget.grant_copy_for_room"), 0);
+		CU_ASSERT_EQUAL(told[1], 1);
+		/* The third: grant copy, and its frontend was told so. */
+		CU_ASSERT_EQUAL(res[2], 0);
+		CU_ASSERT_EQUAL(dev_value(&d[2], "mapping_budget.grant_copy_for_room"), 1);
+		CU_ASSERT_EQUAL(told[2], 0);
+		CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "0"));
+		CU_ASSERT(dev_counter(1, d[2].devid, "grants.copied") > 0);
+		CU_ASSERT_EQUAL(dev_counter(1, d[0].devid, "grants.copied"), 0);
+		CU_ASSERT_EQUAL(dev_value(&d[0], "mapping_budget.daemon_reserved"),
+				res[0] + res[1]);
+		CU_ASSERT_EQUAL(dev_value(&d[0], "mapping_budget.daemon_reduced"), 1);
+		CU_ASSERT_EQUAL(dev_value(&d[0], "mapping_budget.daemon_copied"), 1);
+		/* The queues' bounds are what was reserved, and what they map is within. */
+		for (int i = 0; i < 2; i++) {
+			CU_ASSERT_EQUAL(
+				dev_counter(1, d[i].devid, "grants.limit") +
+					dev_counter(1, d[i].devid, "grants.mapped_once_limit"),
+				res[i]);
+			CU_ASSERT(dev_counter(1, d[i].devid, "grants.mapped") > 0);
+			CU_ASSERT(dev_counter(1, d[i].devid, "grants.mapped") <=
+				  dev_counter(1, d[i].devid, "grants.limit"));
+		}
+
+		/* A new daemon takes the rings over: each device as negotiated. */
+		CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
+		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
+		for (int k = 0; k < 300 && !dev_value(&d[2], "mapping_budget.grant_copy_for_room");
+		     k++)
+			poll(NULL, 0, 10);
+		CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "0"));
+		CU_ASSERT(backend_key_is(&d[0], "feature-persistent", "1"));
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT(blkenv_child_go(&f[i].fe) == 0);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT(blkenv_child_wait_ready(&f[i].fe) == 0);
+		/* The third was served by grant copy after the restart too. */
+		CU_ASSERT(dev_counter(1, d[2].devid, "grants.copied") > 0);
+		CU_ASSERT_EQUAL(dev_counter(1, d[0].devid, "grants.copied"), 0);
+		for (int i = 0; i < 3; i++)
+			CU_ASSERT(blkenv_child_go(&f[i].fe) == 0);
+	}
+	for (int i = 0; i < started; i++)
+		CU_ASSERT_EQUAL(blkenv_child_wait(&f[i].fe), 0);
+	if (started == 3) {
+		/* Its frontend gone, the third offers persistent grants again. */
+		for (int k = 0; k < 300 && !backend_key_is(&d[2], "feature-persistent", "1"); k++)
+			poll(NULL, 0, 10);
+		CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "1"));
+	}
+	/* Everything given back: a new frontend gets all it asks. */
+	if (started == 3) {
+		struct pvf_blk_opts o;
+
+		opts_for(&o, &d[1]);
+		o.queues = 1;
+		o.ring_order = 0;
+		told[1] = -1;
+		f[1] = (struct budget_fe){ .t = { .seed = 7, .io_max = 65536, .qd = 8 },
+					   .persistent = &told[1] };
+		if (blkenv_fork_frontend(&E, &f[1].fe, 1, &o, budget_frontend, &f[1]) > 0 &&
+		    !blkenv_child_wait_ready(&f[1].fe)) {
+			CU_ASSERT_EQUAL(dev_value(&d[1], "mapping_budget.reserved"), 24608);
+			CU_ASSERT_EQUAL(dev_value(&d[1], "mapping_budget.daemon_reserved"), 24608);
+			CU_ASSERT_EQUAL(told[1], 1);
+			CU_ASSERT(blkenv_child_go(&f[1].fe) == 0);
+			CU_ASSERT(blkenv_child_wait_ready(&f[1].fe) == 0);
+			CU_ASSERT(blkenv_child_go(&f[1].fe) == 0);
+			CU_ASSERT_EQUAL(blkenv_child_wait(&f[1].fe), 0);
+		} else {
+			CU_FAIL("frontend did not come up again");
+		}
+	}
+	for (int i = 0; i < 3 && i < started + 1; i++)
+		dev_remove(&d[i]);
+	munmap(told, 4096);
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
 	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
 }

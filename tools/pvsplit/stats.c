@@ -176,6 +176,22 @@ static void print_table(json_object *daemon)
 				       (long long)get(d, "storms", NULL),
 				       (long long)get(d, "rate_holds", NULL));
 			}
+			if (json_object_object_get_ex(d, "mapping_budget", &qs)) {
+				json_object *cp = NULL;
+
+				json_object_object_get_ex(qs, "grant_copy_for_room", &cp);
+				printf("    grant mappings: up to %lld pages reserved",
+				       (long long)get(d, "mapping_budget", "reserved"));
+				if (json_object_object_get_ex(qs, "daemon_limit", NULL))
+					printf(" (daemon: %lld of %lld)",
+					       (long long)get(d, "mapping_budget",
+							      "daemon_reserved"),
+					       (long long)get(d, "mapping_budget", "daemon_limit"));
+				printf("%s\n",
+				       cp && json_object_get_boolean(cp)
+					       ? "; grant copy, no room left for persistent grants"
+					       : "");
+			}
 			if (!json_object_object_get_ex(d, "queues", &qs))
 				continue;
 			printf("    %-5s %10s %10s %8s %8s %7s %6s %9s %9s %8s %10s\n", "queue",
