@@ -444,11 +444,12 @@ take:
 }
 
 /*
- * Offer persistent grants again to the next frontend (it reads the key at
- * connection), unless the toolstack removed the device's directory: a key
- * written there would bring it back.  0 or -errno (-ENOENT: gone).
+ * Say again whether persistent grants are offered, for the next frontend
+ * (it reads the key at connection), unless the toolstack removed the
+ * device's directory: a key written there would bring it back.  0 or
+ * -errno (-ENOENT: gone).
  */
-static int offer_persistent_again(struct pvb_device *d)
+static int offer_persistent_again(struct pvb_device *d, bool on)
 {
 	int r = -EAGAIN;
 
@@ -461,7 +462,7 @@ static int offer_persistent_again(struct pvb_device *d)
 		r = pvb_dev_read(d, PVS_SIDE_BACKEND, "state", &state);
 		free(state);
 		if (!r)
-			r = pvb_dev_write(d, "feature-persistent", "1");
+			r = pvb_dev_write(d, "feature-persistent", "%d", on ? 1 : 0);
 		if (r) {
 			pvb_dev_commit(d, true);
 			return r;
@@ -479,14 +480,20 @@ static void release_mappings(struct pvb_device *d)
 	if (b)
 		b->reserved -= v->reserved < b->reserved ? v->reserved : b->reserved;
 	v->reserved = 0;
-	if (v->budget_copy && cfg_of(d)->persistent) {
-		int r = offer_persistent_again(d);
+	/*
+	 * Turned off for want of room, or left by the daemon before us (which
+	 * may have offered otherwise): the next frontend is offered what this
+	 * daemon offers.
+	 */
+	if ((v->budget_copy && cfg_of(d)->persistent) || v->resumed_persistent >= 0) {
+		int r = offer_persistent_again(d, cfg_of(d)->persistent);
 
 		if (r && r != -ENOENT)
 			pvb_dev_log(d, PVB_LOG_WARN, -1, "restoring feature-persistent: %s",
 				    strerror(-r));
 	}
 	v->budget_copy = false;
+	v->resumed_persistent = -1;
 }
 
 static int vbd_connect(struct pvb_device *d)
