@@ -386,7 +386,8 @@ static int sq_room(struct blk_queue *q, unsigned n)
 		r = io_uring_submit(&q->uring);
 		if (r < 0 && r != -EINTR)
 			return r;
-		q->st.sq_full++;
+		if (r >= 0)
+			q->st.sq_full++;
 	}
 	return 0;
 }

@@ -28,7 +28,7 @@ struct vbd {
 	bool large_sectors;
 	bool direct_io; /* aligned transfers bypass the page cache */
 	/* Taken over from a daemon before us: the feature-persistent it left
-	 * (0 when it turned them off at connection), -1 unknown. */
+	 * (0 when it turned them off at connection), -1 absent or unreadable. */
 	int resumed_persistent;
 	uint64_t reserved;   /* of the daemon's mapping budget */
 	uint32_t max_mapped; /* what this connection was given (0: as configured) */
@@ -316,8 +316,12 @@ static int read_frontend(struct pvb_device *d, struct blk_dp_params *p)
 	}
 	p->persistent = c->persistent &&
 			!pvb_dev_read_uint(d, PVS_SIDE_FRONTEND, "feature-persistent", 1, &v) && v;
-	/* Taken over: the frontend was told persistent grants were off. */
-	if (pvb_dev_resuming(d) && V(d)->resumed_persistent == 0)
+	/*
+	 * Taken over: persistent grants only if the frontend was told they are
+	 * on (an absent key says off, as xen-blkfront reads it).  Copying is
+	 * safe either way; mapping grants the frontend revokes is not.
+	 */
+	if (pvb_dev_resuming(d) && V(d)->resumed_persistent != 1)
 		p->persistent = false;
 	p->large_sectors =
 		!pvb_dev_read_uint(d, PVS_SIDE_FRONTEND, "feature-large-sector-size", 1, &v) && v;
@@ -350,9 +354,16 @@ static int publish_connect(struct pvb_device *d)
 		r = pvb_dev_write(d, "sector-size", "%u", s->logical);
 	if (!r)
 		r = pvb_dev_write(d, "physical-sector-size", "%u", s->physical);
-	/* As xen-blkback at connection: what the frontend may use (read at Connected). */
-	if (!r && v->budget_copy)
-		r = pvb_dev_write(d, "feature-persistent", "0");
+	/*
+	 * As xen-blkback at connection: whether the frontend may use persistent
+	 * grants (xen-blkfront reads this at Connected), off when the daemon's
+	 * budget left no room.  Written at every new connection, never on a
+	 * takeover (the frontend already decided); a later connection that
+	 * fits offers them again.
+	 */
+	if (!r && !pvb_dev_resuming(d))
+		r = pvb_dev_write(d, "feature-persistent", "%d",
+				  cfg_of(d)->persistent && !v->budget_copy ? 1 : 0);
 	if (!r)
 		r = pvb_dev_write(d, "feature-flush-cache", "1");
 	if (!r)
@@ -393,8 +404,7 @@ static void reserve_mappings(struct pvb_device *d, struct blk_dp_params *p)
 
 	v->reserved = 0;
 	v->max_mapped = 0;
-	/* Taken over from a daemon that turned them off: offered again after. */
-	v->budget_copy = p->resume && v->resumed_persistent == 0 && cfg_of(d)->persistent;
+	v->budget_copy = false;
 	if (!b || !b->limit || !want)
 		goto take;
 	left = b->limit > b->reserved ? b->limit - b->reserved : 0;
@@ -431,8 +441,8 @@ static void reserve_mappings(struct pvb_device *d, struct blk_dp_params *p)
 	v->budget_copy = true;
 	b->copied++;
 	pvb_dev_log(d, PVB_LOG_WARN, -1,
-		    "%llu of --max-mapped-total left, not room for one request per queue: "
-		    "grant copy, no persistent grants",
+		    "%llu of --max-mapped-total left, less than this device needs at the "
+		    "smallest share: grant copy, no persistent grants",
 		    (unsigned long long)left);
 take:
 	v->reserved = need;
@@ -443,35 +453,6 @@ take:
 	}
 }
 
-/*
- * Say again whether persistent grants are offered, for the next frontend
- * (it reads the key at connection), unless the toolstack removed the
- * device's directory: a key written there would bring it back.  0 or
- * -errno (-ENOENT: gone).
- */
-static int offer_persistent_again(struct pvb_device *d, bool on)
-{
-	int r = -EAGAIN;
-
-	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
-		char *state = NULL;
-
-		r = pvb_dev_begin(d);
-		if (r)
-			return r;
-		r = pvb_dev_read(d, PVS_SIDE_BACKEND, "state", &state);
-		free(state);
-		if (!r)
-			r = pvb_dev_write(d, "feature-persistent", "%d", on ? 1 : 0);
-		if (r) {
-			pvb_dev_commit(d, true);
-			return r;
-		}
-		r = pvb_dev_commit(d, false);
-	}
-	return r;
-}
-
 static void release_mappings(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
@@ -480,20 +461,6 @@ static void release_mappings(struct pvb_device *d)
 	if (b)
 		b->reserved -= v->reserved < b->reserved ? v->reserved : b->reserved;
 	v->reserved = 0;
-	/*
-	 * Turned off for want of room, or left by the daemon before us (which
-	 * may have offered otherwise): the next frontend is offered what this
-	 * daemon offers.
-	 */
-	if ((v->budget_copy && cfg_of(d)->persistent) || v->resumed_persistent >= 0) {
-		int r = offer_persistent_again(d, cfg_of(d)->persistent);
-
-		if (r && r != -ENOENT)
-			pvb_dev_log(d, PVB_LOG_WARN, -1, "restoring feature-persistent: %s",
-				    strerror(-r));
-	}
-	v->budget_copy = false;
-	v->resumed_persistent = -1;
 }
 
 static int vbd_connect(struct pvb_device *d)
@@ -597,10 +564,12 @@ static void vbd_stats(struct pvb_device *d, struct json_object *o)
 		json_object_object_add(m, "reserved", json_object_new_int64((int64_t)v->reserved));
 		json_object_object_add(
 			m, "max_mapped",
-			json_object_new_int64(v->max_mapped ? v->max_mapped
-							    : (cfg_of(d)->max_mapped
-								       ? cfg_of(d)->max_mapped
-								       : BLK_PERSISTENT_AUTO_MAX)));
+			json_object_new_int64(v->budget_copy ? 0
+					      : v->max_mapped
+						      ? v->max_mapped
+						      : (cfg_of(d)->max_mapped
+								 ? cfg_of(d)->max_mapped
+								 : BLK_PERSISTENT_AUTO_MAX)));
 		json_object_object_add(m, "grant_copy_for_room",
 				       json_object_new_boolean(v->budget_copy));
 		if (b && b->limit) {

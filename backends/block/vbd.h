@@ -28,7 +28,7 @@ enum vbd_direct_io {
  * and every guest dom0 serves.  A device reserves what it may hold
  * (blk_dp_mapping_bound()) when it connects and gives it back when it
  * disconnects.  One that does not fit gets a smaller share (a lower
- * max_mapped) or, with no room for one request per queue, is served by grant
+ * max_mapped) or, when even the smallest does not fit, is served by grant
  * copy: its frontend is told at connection that persistent grants are off.
  * A device a restarted daemon takes over keeps what its frontend negotiated,
  * counted even beyond the limit.  Owned by the daemon, shared by its
@@ -42,8 +42,12 @@ struct vbd_map_budget {
 	uint64_t copied;   /* connections served by grant copy for want of room */
 };
 
-/* Half of dom0's maptrack with Xen's defaults: room left for other backends. */
-#define VBD_MAP_BUDGET_DEFAULT 131072u
+/*
+ * No bound by default: a reservation is a device's worst case (the segments
+ * the daemon offers, 256, where Linux's blkfront uses 32), so a bound of
+ * half dom0's maptrack would leave a host's sixth disk to grant copy.
+ */
+#define VBD_MAP_BUDGET_DEFAULT 0u
 
 /* What the daemon offers; pass it as the backend config's opaque. */
 struct vbd_config {

@@ -455,6 +455,8 @@ static void evaluate(struct pvb_device *d)
 		/* A frontend starting (again): whatever we had is stale. */
 		if (!online(d))
 			break; /* being removed: do not offer the device again */
+		/* A new negotiation: nothing is taken over any more. */
+		d->resume = false;
 		if (d->connected || d->be_state == XenbusStateClosed ||
 		    d->be_state == XenbusStateClosing || d->be_state == XenbusStateConnected) {
 			pvb_dev_log(d, PVB_LOG_INFO, -1,

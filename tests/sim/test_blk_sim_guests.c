@@ -936,9 +936,9 @@ static int budget_frontend(struct pvf_blk *b, void *arg)
  * under --max-mapped-total: the first gets what it asks, the second a
  * smaller share of its mappings, the third (no room for one request) grant
  * copy, its frontend told persistent grants are off at connection.  A
- * daemon SIGKILLed and restarted keeps each device as its frontend
- * negotiated; when the frontends go, the budget is given back and the third
- * device offers persistent grants again.
+ * daemon SIGKILLed or stopped, and started again, keeps each device as its
+ * frontend negotiated; when the frontends go, the budget is given back and
+ * a new frontend of the third device gets persistent grants.
  */
 void test_mapping_budget(void)
 {
@@ -1013,14 +1013,20 @@ void test_mapping_budget(void)
 				  dev_counter(1, d[i].devid, "grants.limit"));
 		}
 
-		/* A new daemon takes the rings over: each device as negotiated. */
-		CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
-		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
-		for (int k = 0; k < 300 && !dev_value(&d[2], "mapping_budget.grant_copy_for_room");
-		     k++)
-			poll(NULL, 0, 10);
-		CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "0"));
-		CU_ASSERT(backend_key_is(&d[0], "feature-persistent", "1"));
+		/*
+		 * A new daemon takes the rings over, after a SIGKILL and after a
+		 * SIGTERM (which leaves xenstore as it is): each device as
+		 * negotiated.
+		 */
+		for (int kill9 = 1; kill9 >= 0; kill9--) {
+			CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, kill9), kill9 ? 128 + SIGKILL : 0);
+			CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
+			for (int k = 0; k < 300 && !dev_value(&d[2], "mapping_budget.daemon_limit");
+			     k++)
+				poll(NULL, 0, 10);
+			CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "0"));
+			CU_ASSERT(backend_key_is(&d[0], "feature-persistent", "1"));
+		}
 		for (int i = 0; i < 3; i++)
 			CU_ASSERT(blkenv_child_go(&f[i].fe) == 0);
 		for (int i = 0; i < 3; i++)
@@ -1033,31 +1039,30 @@ void test_mapping_budget(void)
 	}
 	for (int i = 0; i < started; i++)
 		CU_ASSERT_EQUAL(blkenv_child_wait(&f[i].fe), 0);
-	if (started == 3) {
-		/* Its frontend gone, the third offers persistent grants again. */
-		for (int k = 0; k < 300 && !backend_key_is(&d[2], "feature-persistent", "1"); k++)
-			poll(NULL, 0, 10);
-		CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "1"));
-	}
-	/* Everything given back: a new frontend gets all it asks. */
+	/*
+	 * Everything given back: a new frontend of the third device gets all
+	 * it asks, and is told at connection that persistent grants are on.
+	 */
 	if (started == 3) {
 		struct pvf_blk_opts o;
 
-		opts_for(&o, &d[1]);
+		opts_for(&o, &d[2]);
 		o.queues = 1;
 		o.ring_order = 0;
-		told[1] = -1;
-		f[1] = (struct budget_fe){ .t = { .seed = 7, .io_max = 65536, .qd = 8 },
-					   .persistent = &told[1] };
-		if (blkenv_fork_frontend(&E, &f[1].fe, 1, &o, budget_frontend, &f[1]) > 0 &&
-		    !blkenv_child_wait_ready(&f[1].fe)) {
-			CU_ASSERT_EQUAL(dev_value(&d[1], "mapping_budget.reserved"), 24608);
-			CU_ASSERT_EQUAL(dev_value(&d[1], "mapping_budget.daemon_reserved"), 24608);
-			CU_ASSERT_EQUAL(told[1], 1);
-			CU_ASSERT(blkenv_child_go(&f[1].fe) == 0);
-			CU_ASSERT(blkenv_child_wait_ready(&f[1].fe) == 0);
-			CU_ASSERT(blkenv_child_go(&f[1].fe) == 0);
-			CU_ASSERT_EQUAL(blkenv_child_wait(&f[1].fe), 0);
+		told[2] = -1;
+		f[2] = (struct budget_fe){ .t = { .seed = 7, .io_max = 65536, .qd = 8 },
+					   .persistent = &told[2] };
+		if (blkenv_fork_frontend(&E, &f[2].fe, 1, &o, budget_frontend, &f[2]) > 0 &&
+		    !blkenv_child_wait_ready(&f[2].fe)) {
+			CU_ASSERT_EQUAL(dev_value(&d[2], "mapping_budget.reserved"), 24608);
+			CU_ASSERT_EQUAL(dev_value(&d[2], "mapping_budget.daemon_reserved"), 24608);
+			CU_ASSERT_EQUAL(told[2], 1);
+			CU_ASSERT(backend_key_is(&d[2], "feature-persistent", "1"));
+			CU_ASSERT_EQUAL(dev_counter(1, d[2].devid, "grants.copied"), 0);
+			CU_ASSERT(blkenv_child_go(&f[2].fe) == 0);
+			CU_ASSERT(blkenv_child_wait_ready(&f[2].fe) == 0);
+			CU_ASSERT(blkenv_child_go(&f[2].fe) == 0);
+			CU_ASSERT_EQUAL(blkenv_child_wait(&f[2].fe), 0);
 		} else {
 			CU_FAIL("frontend did not come up again");
 		}

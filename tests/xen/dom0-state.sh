@@ -5,7 +5,9 @@
 # checks each one is Connected (state 4).  A pvsplit-blkback started with
 # --map-min must have mapped grants for single requests (its stats'
 # grants.mapped_once), and must not offer persistent grants with
-# --no-persistent.
+# --no-persistent; one with --max-mapped-total must have told each device it
+# serves by grant copy for want of room (at least one) that persistent
+# grants are off, and the others that they are on.
 set -euo pipefail
 be=/local/domain/0/backend/vbd/$PVSPLIT_DOMID
 xl list
@@ -25,12 +27,30 @@ case " $args " in *" --no-persistent "*)
 	done
 	;;
 esac
+# the daemon's own control socket (--host-mode gives it one of the run's)
+sock=$(echo "$args" | sed -n 's/.*--ctl \([^ ]*\).*/\1/p')
 case " $args " in *" --map-min "*)
-	# the daemon's own control socket (--host-mode gives it one of the run's)
-	sock=$(echo "$args" | sed -n 's/.*--ctl \([^ ]*\).*/\1/p')
 	# the largest per-queue count of the lab's devices
 	mapped=$(pvsplit stats --json ${sock:+--socket "$sock"} | grep -o '"mapped_once": *[0-9]*' | grep -o '[0-9]*$' | sort -n | tail -n 1)
 	echo "grants mapped for one request (most on one queue): ${mapped:-none}"
 	[ "${mapped:-0}" -gt 0 ]
+	;;
+esac
+case " $args " in *" --max-mapped-total "*)
+	# Each device's reservation; one left no room is served by grant copy and
+	# told its frontend so (feature-persistent 0), the others offer them.
+	pvsplit stats ${sock:+--socket "$sock"} | awk '
+		/ vbd [0-9]+: / { dev = $3; sub(":", "", dev) }
+		/grant mappings:/ { print dev, ($0 ~ /grant copy/ ? "copy" : "mapped"), $0 }' >/tmp/budget.txt
+	cat /tmp/budget.txt
+	copied=0
+	while read -r dev how _; do
+		want=1
+		[ "$how" = copy ] && want=0 copied=$((copied + 1))
+		[ "$(xenstore-read "$be/$dev/feature-persistent")" = "$want" ]
+	done </tmp/budget.txt
+	[ -s /tmp/budget.txt ]
+	# the lab's first disk takes all but 92 pages of the run's --max-mapped-total 24700
+	[ "$copied" -gt 0 ]
 	;;
 esac
