@@ -16,6 +16,7 @@ libpvsplit_back_la_SOURCES = \
 	backends/core/journal.h \
 	backends/core/loop.c \
 	backends/core/loop.h \
+	backends/core/mapacct.h \
 	backends/core/ring.c \
 	backends/core/ring.h \
 	backends/core/xenbus.c

@@ -108,6 +108,19 @@ static bool mapped(const struct blk_queue *q, const struct blk_io *io)
 	       io->nsegs <= PVHV_GNT_MAX_BATCH && q->mapped + io->nsegs <= q->map_max;
 }
 
+/*
+ * n more pages mapped for one request, if the daemon's account has room
+ * (mapacct.h); false: the request is grant-copied (decided for good).
+ */
+static bool map_room(struct blk_queue *q, struct blk_io *io, uint32_t n)
+{
+	if (pvb_map_take(q->dp->p.acct, n))
+		return true;
+	io->no_map = true;
+	q->st.copied_for_room++;
+	return false;
+}
+
 /* n more pages mapped for single requests. */
 static void map_taken(struct blk_queue *q, uint32_t n)
 {
@@ -117,10 +130,11 @@ static void map_taken(struct blk_queue *q, uint32_t n)
 	q->st.grants_mapped_once += n;
 }
 
-/* The data goes by grant copy: no persistent grants, and not mapped. */
+/* The data goes by grant copy: it sits in bounce pages. */
 bool blk_copied(const struct blk_queue *q, const struct blk_io *io)
 {
-	return !q->dp->p.persistent && !io->extra_map;
+	(void)q;
+	return io->npages > 0;
 }
 
 /*
@@ -137,8 +151,11 @@ static bool map_all(struct blk_queue *q, struct blk_io *io, bool to_guest)
 		io->extra_refs[i] = io->segs[i].gref;
 		io->extra_idx[i] = i;
 	}
+	if (!map_room(q, io, io->nsegs))
+		return false;
 	if (pvhv_gnt_map(dp->hv, dp->p.domid, io->nsegs, io->extra_refs, to_guest ? 0 : PVHV_GNT_RO,
 			 &io->extra_map)) {
+		pvb_map_give(dp->p.acct, io->nsegs);
 		io->extra_map = NULL;
 		io->no_map = true;
 		q->st.map_refused++;
@@ -161,7 +178,7 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 	struct blk_dp *dp = q->dp;
 	bool to_guest = io->op == BLKIF_OP_READ; /* we write guest memory */
 
-	if (dp->p.persistent) {
+	if (dp->p.persistent && !io->no_map) {
 		uint32_t n = 0;
 
 		for (uint32_t i = 0; i < io->nsegs; i++) {
@@ -198,10 +215,21 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 			q->st.map_waits++;
 			return WAIT_PAGES;
 		}
+		if (n && !map_room(q, io, n)) {
+			/*
+			 * The daemon's mappings are at their limit: this request
+			 * is grant-copied (as safe with persistent grants as
+			 * without), its cached grants given back.
+			 */
+			blk_put_buffers(q, io);
+			io->no_map = true;
+			goto copy;
+		}
 		if (n) {
 			/* One batch: one hypercall, not one per grant. */
 			if (pvhv_gnt_map(dp->hv, dp->p.domid, n, io->extra_refs,
 					 to_guest ? 0 : PVHV_GNT_RO, &io->extra_map)) {
+				pvb_map_give(dp->p.acct, n);
 				io->extra_map = NULL;
 				q->st.err_grant++;
 				return BLKIF_RSP_ERROR;
@@ -221,6 +249,7 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 	}
 	if (mapped(q, io) && map_all(q, io, to_guest))
 		return BLKIF_RSP_OKAY;
+copy:
 	/* Grant copy: bounce pages from the queue's bounded pool. */
 	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)
 		return WAIT_PAGES;
@@ -283,6 +312,7 @@ void blk_put_buffers(struct blk_queue *q, struct blk_io *io)
 	io->ngrants = 0;
 	if (io->extra_map) {
 		pvhv_gnt_unmap(q->dp->hv, io->extra_map, io->nextra);
+		pvb_map_give(q->dp->p.acct, io->nextra);
 		q->mapped -= io->nextra;
 	}
 	io->extra_map = NULL;

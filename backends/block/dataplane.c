@@ -931,11 +931,11 @@ static int io_init(struct blk_dp *dp, struct blk_io *io)
 		io->gnts = calloc(dp->max_segs, sizeof(*io->gnts));
 		if (!io->gnts)
 			return -ENOMEM;
-	} else {
-		io->pages = calloc(dp->max_segs, sizeof(*io->pages));
-		if (!io->pages)
-			return -ENOMEM;
 	}
+	/* Bounce pages: grant copy, also with persistent grants past the daemon's mappings. */
+	io->pages = calloc(dp->max_segs, sizeof(*io->pages));
+	if (!io->pages)
+		return -ENOMEM;
 	return 0;
 }
 
@@ -1060,17 +1060,6 @@ static void queue_map_limits(const struct blk_dp_params *p, uint32_t nios, uint3
 	}
 }
 
-uint64_t blk_dp_mapping_bound(const struct blk_dp_params *p)
-{
-	uint32_t nios = pvb_ring_entries((size_t)p->nr_ring_pages * PAGE, blk_abi_ent_size(p->abi));
-	uint32_t map_max, gc_max;
-
-	if ((!p->persistent && !p->map_min) || !p->nr_queues)
-		return 0;
-	queue_map_limits(p, nios, max_segs_of(p), &map_max, &gc_max);
-	return (uint64_t)p->nr_queues * ((uint64_t)map_max + gc_max);
-}
-
 static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 {
 	struct pvb_any_sring *sring;
@@ -1122,7 +1111,7 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	}
 	queue_map_limits(&dp->p, q->nios, dp->max_segs, &q->map_max, &q->gc_max);
 	if (dp->p.persistent) {
-		r = pvb_gntcache_new(dp->hv, dp->p.domid, q->gc_max, &q->gc);
+		r = pvb_gntcache_new(dp->hv, dp->p.domid, q->gc_max, dp->p.acct, &q->gc);
 		if (r)
 			return r;
 	}
@@ -1316,6 +1305,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(g, "cache_misses", gs.misses);
 			add(g, "evictions", gs.evictions);
 			add(g, "cache_full", gs.full);
+			add(g, "cache_full_daemon", gs.acct_full);
 			add(g, "limit", q->gc_max);
 		}
 		add(g, "copied", q->st.grants_copied);
@@ -1326,10 +1316,11 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(g, "mapped_once_peak", q->st.mapped_peak);
 		add(g, "mapped_once_limit", q->map_max);
 		add(g, "map_waits", q->st.map_waits);
+		add(g, "copied_for_room", q->st.copied_for_room);
 		if (!dp->p.persistent && dp->p.map_min)
 			add(g, "map_refused", q->st.map_refused);
 		json_object_object_add(j, "grants", g);
-		if (!dp->p.persistent) {
+		if (!dp->p.persistent || q->pool_total) {
 			json_object *bp = json_object_new_object();
 
 			add(bp, "pages", q->pool_total);

@@ -23,6 +23,7 @@
 
 #include "core/evtchn.h"
 #include "core/loop.h"
+#include "core/mapacct.h"
 
 #include "blkif.h"
 #include "store.h"
@@ -58,8 +59,11 @@ struct blk_dp_params {
 	uint32_t map_min;	 /* without persistent grants: a request moving at least
 				    this many bytes maps its grants, a smaller one is
 				    grant-copied; 0: every request is copied */
-	bool large_sectors;	 /* sector numbers in units of sector-size */
-	uint32_t max_indirect;	 /* segments; 0: no BLKIF_OP_INDIRECT */
+	/* The daemon's count of grant mappings (NULL: none): past its limit,
+	 * caches stop growing and requests are grant-copied. */
+	struct pvb_map_account *acct;
+	bool large_sectors;    /* sector numbers in units of sector-size */
+	uint32_t max_indirect; /* segments; 0: no BLKIF_OP_INDIRECT */
 	bool barrier;
 	bool flush;
 	bool discard;
@@ -81,12 +85,6 @@ struct blk_dp_hooks {
 int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct pvhv *hv,
 		 struct pvb_loop *loop, struct pvb_evtchn *ev, const struct blk_dp_hooks *hooks,
 		 struct blk_dp **out);
-/*
- * The most grant mappings (pages; the rings aside) a device started with p
- * holds in dom0 at once: its queues' persistent caches and the pages they
- * may map for single requests.  0 for a device that only grant-copies.
- */
-uint64_t blk_dp_mapping_bound(const struct blk_dp_params *p);
 /* Wait for I/O in flight, unmap every grant, unbind every port. */
 void blk_dp_stop(struct blk_dp *dp);
 /* Per-queue counters into o ("queues": [...]). */

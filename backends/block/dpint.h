@@ -37,6 +37,7 @@ struct blk_qstats {
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
 	uint64_t map_refused;	     /* --map-min: requests whose map failed, copied instead */
+	uint64_t copied_for_room;    /* requests copied: the daemon's mappings at their limit */
 	uint64_t map_waits;	     /* requests parked for the queue's share of mappings */
 	uint64_t mapped_peak;	     /* most pages mapped for single requests at once */
 	uint64_t notify_sent, notify_suppressed;

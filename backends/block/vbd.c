@@ -28,11 +28,9 @@ struct vbd {
 	bool large_sectors;
 	bool direct_io; /* aligned transfers bypass the page cache */
 	/* Taken over from a daemon before us: the feature-persistent it left
-	 * (0 when it turned them off at connection), -1 absent or unreadable. */
+	 * (0: it did not offer them, e.g. --no-persistent), -1 absent or
+	 * unreadable. */
 	int resumed_persistent;
-	uint64_t reserved;   /* of the daemon's mapping budget */
-	uint32_t max_mapped; /* what this connection was given (0: as configured) */
-	bool budget_copy;    /* persistent grants (and maps) off for want of room */
 	char backing[4096];
 };
 
@@ -355,15 +353,12 @@ static int publish_connect(struct pvb_device *d)
 	if (!r)
 		r = pvb_dev_write(d, "physical-sector-size", "%u", s->physical);
 	/*
-	 * As xen-blkback at connection: whether the frontend may use persistent
-	 * grants (xen-blkfront reads this at Connected), off when the daemon's
-	 * budget left no room.  Written at every new connection, never on a
-	 * takeover (the frontend already decided); a later connection that
-	 * fits offers them again.
+	 * As xen-blkback at connection: whether persistent grants are offered
+	 * (xen-blkfront reads this at Connected).  Not on a takeover: the
+	 * frontend decided on what the daemon before us said.
 	 */
 	if (!r && !pvb_dev_resuming(d))
-		r = pvb_dev_write(d, "feature-persistent", "%d",
-				  cfg_of(d)->persistent && !v->budget_copy ? 1 : 0);
+		r = pvb_dev_write(d, "feature-persistent", "%d", cfg_of(d)->persistent ? 1 : 0);
 	if (!r)
 		r = pvb_dev_write(d, "feature-flush-cache", "1");
 	if (!r)
@@ -390,79 +385,6 @@ static void dp_fatal(void *opaque, int queue, int err, const char *msg)
 	pvb_dev_fatal(opaque, err, "queue %d: %s", queue, msg);
 }
 
-/*
- * Reserve the device's grant mappings in the daemon's budget, lowering p
- * (a smaller max_mapped; else grant copy without persistent grants) when
- * they do not fit.  Logged once, with what was given.
- */
-static void reserve_mappings(struct pvb_device *d, struct blk_dp_params *p)
-{
-	struct vbd *v = V(d);
-	struct vbd_map_budget *b = cfg_of(d)->budget;
-	uint64_t want = blk_dp_mapping_bound(p), need = want, left;
-	uint32_t asked = p->max_mapped ? p->max_mapped : BLK_PERSISTENT_AUTO_MAX;
-
-	v->reserved = 0;
-	v->max_mapped = 0;
-	v->budget_copy = false;
-	if (!b || !b->limit || !want)
-		goto take;
-	left = b->limit > b->reserved ? b->limit - b->reserved : 0;
-	if (want <= left)
-		goto take;
-	if (p->resume) {
-		pvb_dev_log(d, PVB_LOG_WARN, -1,
-			    "taken over with up to %llu grant mappings, %llu of --max-mapped-total "
-			    "left: kept, as its frontend negotiated",
-			    (unsigned long long)want, (unsigned long long)left);
-		goto take;
-	}
-	/* A smaller share: mapped pages bound each queue's cache and its single maps. */
-	for (uint64_t mm = asked; mm > 0; mm /= 2) {
-		p->max_mapped = (uint32_t)mm;
-		need = blk_dp_mapping_bound(p);
-		if (need <= left)
-			break;
-	}
-	if (need <= left && need < want) {
-		v->max_mapped = p->max_mapped;
-		b->reduced++;
-		pvb_dev_log(d, PVB_LOG_WARN, -1,
-			    "%llu of --max-mapped-total left: this device maps at most %llu pages "
-			    "(--max-mapped %u here, not %u)",
-			    (unsigned long long)left, (unsigned long long)need, p->max_mapped,
-			    asked);
-		goto take;
-	}
-	p->max_mapped = 0;
-	p->persistent = false;
-	p->map_min = 0;
-	need = 0;
-	v->budget_copy = true;
-	b->copied++;
-	pvb_dev_log(d, PVB_LOG_WARN, -1,
-		    "%llu of --max-mapped-total left, less than this device needs at the "
-		    "smallest share: grant copy, no persistent grants",
-		    (unsigned long long)left);
-take:
-	v->reserved = need;
-	if (b) {
-		b->reserved += need;
-		if (b->reserved > b->peak)
-			b->peak = b->reserved;
-	}
-}
-
-static void release_mappings(struct pvb_device *d)
-{
-	struct vbd *v = V(d);
-	struct vbd_map_budget *b = cfg_of(d)->budget;
-
-	if (b)
-		b->reserved -= v->reserved < b->reserved ? v->reserved : b->reserved;
-	v->reserved = 0;
-}
-
 static int vbd_connect(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
@@ -482,13 +404,11 @@ static int vbd_connect(struct pvb_device *d)
 	p.resume = pvb_dev_resuming(d);
 	p.flush = p.barrier = true;
 	p.discard = v->discard;
-	reserve_mappings(d, &p);
+	p.acct = cfg_of(d)->acct;
 	r = blk_dp_start(&p, v->store, pvb_dev_hv(d), pvb_dev_loop(d), pvb_dev_evtchn(d), &hooks,
 			 &v->dp);
-	if (r) {
-		release_mappings(d);
+	if (r)
 		return r;
-	}
 	for (int tries = 0; tries < 16; tries++) {
 		r = pvb_dev_begin(d);
 		if (r)
@@ -505,7 +425,6 @@ static int vbd_connect(struct pvb_device *d)
 	if (r) {
 		blk_dp_stop(v->dp);
 		v->dp = NULL;
-		release_mappings(d);
 		return r;
 	}
 	if (p.persistent)
@@ -513,8 +432,6 @@ static int vbd_connect(struct pvb_device *d)
 	else if (p.map_min)
 		snprintf(grants, sizeof(grants),
 			 "no persistent grants: map from %u bytes, else copy", p.map_min);
-	else if (v->budget_copy)
-		snprintf(grants, sizeof(grants), "grant copy (no room in --max-mapped-total)");
 	else
 		snprintf(grants, sizeof(grants), "no persistent grants: grant copy");
 	pvb_dev_log(d, PVB_LOG_INFO, -1, "%u queue(s), %u ring page(s), %s ABI, %s, indirect %u",
@@ -526,11 +443,8 @@ static void vbd_disconnect(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
 
-	if (v->dp) {
-		blk_dp_stop(v->dp);
-		v->dp = NULL;
-		release_mappings(d);
-	}
+	blk_dp_stop(v->dp);
+	v->dp = NULL;
 }
 
 static void vbd_remove(struct pvb_device *d)
@@ -558,33 +472,17 @@ static void vbd_stats(struct pvb_device *d, struct json_object *o)
 		json_object_object_add(o, "direct_io", json_object_new_boolean(v->direct_io));
 	}
 	if (v->dp) {
-		const struct vbd_map_budget *b = cfg_of(d)->budget;
-		json_object *m = json_object_new_object();
+		const struct pvb_map_account *a = cfg_of(d)->acct;
 
-		json_object_object_add(m, "reserved", json_object_new_int64((int64_t)v->reserved));
-		json_object_object_add(
-			m, "max_mapped",
-			json_object_new_int64(v->budget_copy ? 0
-					      : v->max_mapped
-						      ? v->max_mapped
-						      : (cfg_of(d)->max_mapped
-								 ? cfg_of(d)->max_mapped
-								 : BLK_PERSISTENT_AUTO_MAX)));
-		json_object_object_add(m, "grant_copy_for_room",
-				       json_object_new_boolean(v->budget_copy));
-		if (b && b->limit) {
-			json_object_object_add(m, "daemon_limit",
-					       json_object_new_int64((int64_t)b->limit));
-			json_object_object_add(m, "daemon_reserved",
-					       json_object_new_int64((int64_t)b->reserved));
-			json_object_object_add(m, "daemon_peak",
-					       json_object_new_int64((int64_t)b->peak));
-			json_object_object_add(m, "daemon_reduced",
-					       json_object_new_int64((int64_t)b->reduced));
-			json_object_object_add(m, "daemon_copied",
-					       json_object_new_int64((int64_t)b->copied));
+		if (a) {
+			json_object *m = json_object_new_object();
+
+			json_object_object_add(m, "limit",
+					       json_object_new_int64((int64_t)a->limit));
+			json_object_object_add(m, "now", json_object_new_int64((int64_t)a->used));
+			json_object_object_add(m, "peak", json_object_new_int64((int64_t)a->peak));
+			json_object_object_add(o, "daemon_mappings", m);
 		}
-		json_object_object_add(o, "mapping_budget", m);
 		blk_dp_stats(v->dp, o);
 	}
 }

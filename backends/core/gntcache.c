@@ -18,6 +18,7 @@ struct pvb_gnt {
 struct pvb_gntcache {
 	struct pvhv *hv;
 	uint32_t domid, max, nb;
+	struct pvb_map_account *acct;
 	struct pvb_gnt **buckets;
 	struct pvb_gnt *idle_head, *idle_tail;
 	uint64_t now;
@@ -29,13 +30,15 @@ void pvb_gntcache_set_time(struct pvb_gntcache *c, uint64_t now_ns)
 	c->now = now_ns;
 }
 
-int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_gntcache **out)
+int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_map_account *acct,
+		     struct pvb_gntcache **out)
 {
 	struct pvb_gntcache *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return -ENOMEM;
 	c->hv = hv;
+	c->acct = acct;
 	c->domid = domid;
 	c->max = max ? max : 1;
 	for (c->nb = 64; c->nb < c->max; c->nb *= 2)
@@ -88,6 +91,7 @@ static void drop(struct pvb_gntcache *c, struct pvb_gnt *g)
 
 	*pp = g->hnext;
 	pvhv_gnt_unmap(c->hv, g->page, 1);
+	pvb_map_give(c->acct, 1);
 	c->st.mapped--;
 	free(g);
 }
@@ -131,22 +135,35 @@ int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pv
 		pp = slot(c, ref);
 	}
 	c->st.misses++;
-	if (c->st.mapped >= c->max) {
+	/* The daemon's account at its limit counts as this cache full. */
+	if (c->st.mapped >= c->max || !pvb_map_take(c->acct, 1)) {
+		bool acct_full = c->st.mapped < c->max;
+
 		if (!c->idle_head || c->now - c->idle_head->last < PVB_GNTCACHE_STALE_NS) {
 			c->st.full++;
+			if (acct_full)
+				c->st.acct_full++;
 			return -ENOSPC;
 		}
 		g = c->idle_head;
 		idle_del(c, g);
-		drop(c, g);
+		drop(c, g); /* gives its page back to the account */
 		c->st.evictions++;
 		pp = slot(c, ref);
+		if (!pvb_map_take(c->acct, 1)) {
+			c->st.full++;
+			c->st.acct_full++;
+			return -ENOSPC;
+		}
 	}
 	g = calloc(1, sizeof(*g));
-	if (!g)
+	if (!g) {
+		pvb_map_give(c->acct, 1);
 		return -ENOMEM;
+	}
 	r = map_one(c, ref, write, &g->page, &ro);
 	if (r) {
+		pvb_map_give(c->acct, 1);
 		c->st.map_errors++;
 		free(g);
 		return r;
@@ -182,6 +199,7 @@ void pvb_gntcache_free(struct pvb_gntcache *c)
 
 			c->buckets[i] = g->hnext;
 			pvhv_gnt_unmap(c->hv, g->page, 1);
+			pvb_map_give(c->acct, 1);
 			free(g);
 		}
 	}

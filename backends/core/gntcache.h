@@ -8,7 +8,10 @@
  * (-ENOSPC) instead of an LRU that misses on every grant.  Grants are
  * mapped writable (the frontend grants persistent pages read-write); a
  * grant that only permits reading is cached read-only and serves only
- * requests that read guest memory.  Returns -errno; no global state.
+ * requests that read guest memory.  Every mapping is counted in the
+ * daemon's account (mapacct.h), when one is given: with the account at its
+ * limit a miss is answered as with the cache full (an idle stale entry of
+ * this cache makes room, else -ENOSPC).  Returns -errno; no global state.
  */
 #ifndef PVSPLIT_BACK_GNTCACHE_H
 #define PVSPLIT_BACK_GNTCACHE_H
@@ -18,6 +21,8 @@
 
 #include "pvsplit/hv.h"
 
+#include "mapacct.h"
+
 struct pvb_gntcache;
 struct pvb_gnt; /* one cached mapping */
 
@@ -26,12 +31,15 @@ struct pvb_gnt; /* one cached mapping */
 
 struct pvb_gntcache_stats {
 	uint64_t hits, misses, evictions, map_errors;
-	uint64_t full;	 /* misses answered -ENOSPC: mapped outside the cache */
-	uint32_t mapped; /* entries now */
+	uint64_t full;	    /* misses answered -ENOSPC: mapped outside the cache */
+	uint64_t acct_full; /* of those, because the daemon's account was at its limit */
+	uint32_t mapped;    /* entries now */
 	uint32_t in_use;
 };
 
-int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_gntcache **out);
+/* acct: where every mapping is counted (NULL: nowhere). */
+int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_map_account *acct,
+		     struct pvb_gntcache **out);
 /* Unmaps everything.  Entries must not be in use any more. */
 void pvb_gntcache_free(struct pvb_gntcache *c);
 
@@ -44,8 +52,9 @@ void pvb_gntcache_set_time(struct pvb_gntcache *c, uint64_t now_ns);
 /*
  * The mapping of ref, mapped now if needed; write: the request writes into
  * guest memory.  Marks the entry in use until pvb_gntcache_put().  0 and
- * *g / *page, -EPERM / -EINVAL (the grant refused), -ENOSPC (the cache is
- * full and no idle entry is stale: map this one outside the cache).
+ * *g / *page, -EPERM / -EINVAL (the grant refused), -ENOSPC (the cache, or
+ * the account, is full and no idle entry is stale: map this one outside
+ * the cache, if the account allows).
  */
 int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pvb_gnt **g,
 		     void **page);

@@ -38,11 +38,10 @@ static void usage(FILE *f)
 		"                        its queues: the persistent caches' automatic size, and\n"
 		"                        the pages mapped for single requests (beyond a full\n"
 		"                        cache, --map-min), each (default 16384, 64 MiB)\n"
-		"  --max-mapped-total N  grant mappings all devices may hold in dom0 together,\n"
-		"                        each device's worst case reserved at connection\n"
-		"                        (default 0: no bound; Xen's default maptrack gives\n"
-		"                        dom0 262144): a device that does not fit gets a\n"
-		"                        smaller --max-mapped, or grant copy\n"
+		"  --max-mapped-total N  grant mappings all devices may hold in dom0 together\n"
+		"                        (default 131072, half of the 262144 Xen's default\n"
+		"                        maptrack gives dom0; 0: no bound): past it, caches\n"
+		"                        stop growing and requests are grant-copied\n"
 		"  --direct-io MODE      O_DIRECT for aligned transfers: safe (where the "
 		"toolstack\n"
 		"                        writes direct-io-safe = 1, the default), never, always\n"
@@ -109,6 +108,10 @@ static int parse_poll(const char *s, bool *adaptive, uint32_t *us)
 #define POLL_AUTO_MIN_US   20
 #define POLL_AUTO_MAX_US   2000
 
+/* Half of the grant mappings Xen 4.17 gives dom0 by default (1024 maptrack
+ * frames of 256): the rest for rings, other backends, device models. */
+#define MAPPED_TOTAL_DEFAULT 131072
+
 int main(int argc, char **argv)
 {
 	enum {
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
 	};
 	struct pvd d = { .verbosity = PVB_LOG_INFO };
 	struct vbd_config vc;
-	struct vbd_map_budget budget = { .limit = VBD_MAP_BUDGET_DEFAULT };
+	struct pvb_map_account acct = { .limit = MAPPED_TOTAL_DEFAULT };
 	uint32_t total;
 	const char *ctl = NULL, *schema_dir = NULL, *state = NULL;
 	char state_dir[256];
@@ -163,7 +166,7 @@ int main(int argc, char **argv)
 	enum pvb_wait_mode wait = PVB_WAIT_URING;
 
 	vbd_config_default(&vc);
-	vc.budget = &budget;
+	vc.acct = &acct;
 	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
 		switch (c) {
 		case O_CTL:
@@ -200,7 +203,7 @@ int main(int argc, char **argv)
 		case O_MAXMAPTOTAL:
 			if (parse_u32("max-mapped-total", optarg, 1u << 26, &total))
 				return 2;
-			budget.limit = total;
+			acct.limit = total;
 			break;
 		case O_MAPMIN:
 			if (parse_u32("map-min", optarg, UINT32_MAX, &vc.map_min))

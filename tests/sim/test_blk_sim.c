@@ -1723,8 +1723,8 @@ int main(void)
 		    test_flood_copy_mode);
 	CU_add_test(s, "--map-min: large requests map, small ones copy, unmapped before the answer",
 		    test_map_mode);
-	CU_add_test(s, "--max-mapped-total: less, then grant copy; kept through a restart",
-		    test_mapping_budget);
+	CU_add_test(s, "--max-mapped-total: caches stop growing, the rest grant-copied",
+		    test_mapping_bound);
 	CU_add_test(s, "hostile frontend next to a good one", test_hostile);
 	CU_add_test(s, "hostile frontend, persistent grants, x86_32 ABI",
 		    test_hostile_persistent_x86_32);

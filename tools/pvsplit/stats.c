@@ -140,6 +140,8 @@ static void print_table(json_object *daemon)
 	}
 	if (!json_object_object_get_ex(daemon, "backends", &bes))
 		return;
+	bool mappings_shown = false;
+
 	for (size_t i = 0; i < json_object_array_length(bes); i++) {
 		json_object *be = json_object_array_get_idx(bes, i), *devs, *t;
 
@@ -176,21 +178,17 @@ static void print_table(json_object *daemon)
 				       (long long)get(d, "storms", NULL),
 				       (long long)get(d, "rate_holds", NULL));
 			}
-			if (json_object_object_get_ex(d, "mapping_budget", &qs)) {
-				json_object *cp = NULL;
-
-				json_object_object_get_ex(qs, "grant_copy_for_room", &cp);
-				printf("    grant mappings: up to %lld pages reserved",
-				       (long long)get(d, "mapping_budget", "reserved"));
-				if (json_object_object_get_ex(qs, "daemon_limit", NULL))
-					printf(" (daemon: %lld of %lld)",
-					       (long long)get(d, "mapping_budget",
-							      "daemon_reserved"),
-					       (long long)get(d, "mapping_budget", "daemon_limit"));
-				printf("%s\n",
-				       cp && json_object_get_boolean(cp)
-					       ? "; grant copy, no room left for persistent grants"
-					       : "");
+			if (!mappings_shown &&
+			    json_object_object_get_ex(d, "daemon_mappings", NULL)) {
+				/* The daemon's, the same in each device: shown once. */
+				mappings_shown = true;
+				printf("    grant mappings (the daemon's): %lld now, peak %lld, "
+				       "limit "
+				       "%lld%s\n",
+				       (long long)get(d, "daemon_mappings", "now"),
+				       (long long)get(d, "daemon_mappings", "peak"),
+				       (long long)get(d, "daemon_mappings", "limit"),
+				       get(d, "daemon_mappings", "limit") ? "" : " (none)");
 			}
 			if (!json_object_object_get_ex(d, "queues", &qs))
 				continue;
