@@ -197,9 +197,9 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 				continue;
 			}
 			if (r) {
+				/* Refused (a bad grant, or no room in Xen): the copy decides. */
 				io->gnts[i] = NULL;
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
+				goto refused;
 			}
 			io->iov[i].iov_base = (uint8_t *)page + s->first_sect * dp->unit;
 			io->iov[i].iov_len = (size_t)(s->last_sect - s->first_sect + 1) * dp->unit;
@@ -231,8 +231,7 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 					 to_guest ? 0 : PVHV_GNT_RO, &io->extra_map)) {
 				pvb_map_give(dp->p.acct, n);
 				io->extra_map = NULL;
-				q->st.err_grant++;
-				return BLKIF_RSP_ERROR;
+				goto refused;
 			}
 			io->nextra = n;
 			map_taken(q, n);
@@ -249,6 +248,16 @@ int16_t blk_get_buffers(struct blk_queue *q, struct blk_io *io)
 	}
 	if (mapped(q, io) && map_all(q, io, to_guest))
 		return BLKIF_RSP_OKAY;
+	goto copy;
+refused:
+	/*
+	 * With persistent grants a map that fails (Xen's mapping table full
+	 * of other backends' mappings, more than one batch, or a bad grant)
+	 * makes the request a grant copy, which tells a bad grant apart.
+	 */
+	blk_put_buffers(q, io);
+	io->no_map = true;
+	q->st.map_refused++;
 copy:
 	/* Grant copy: bounce pages from the queue's bounded pool. */
 	if (q->pool_free + (q->pool_budget - q->pool_total) < io->nsegs)

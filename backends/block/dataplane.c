@@ -1306,6 +1306,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(g, "evictions", gs.evictions);
 			add(g, "cache_full", gs.full);
 			add(g, "cache_full_daemon", gs.acct_full);
+			add(g, "given_to_others", gs.reclaimed);
 			add(g, "limit", q->gc_max);
 		}
 		add(g, "copied", q->st.grants_copied);
@@ -1317,7 +1318,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(g, "mapped_once_limit", q->map_max);
 		add(g, "map_waits", q->st.map_waits);
 		add(g, "copied_for_room", q->st.copied_for_room);
-		if (!dp->p.persistent && dp->p.map_min)
+		if (dp->p.persistent || dp->p.map_min)
 			add(g, "map_refused", q->st.map_refused);
 		json_object_object_add(j, "grants", g);
 		if (!dp->p.persistent || q->pool_total) {

@@ -36,7 +36,7 @@ struct blk_qstats {
 	uint64_t grants_copied;
 	uint64_t indirect_cached;    /* indirect pages read through the persistent cache */
 	uint64_t grants_mapped_once; /* for one request: beyond a full cache, or --map-min */
-	uint64_t map_refused;	     /* --map-min: requests whose map failed, copied instead */
+	uint64_t map_refused;	     /* requests whose map failed, copied instead */
 	uint64_t copied_for_room;    /* requests copied: the daemon's mappings at their limit */
 	uint64_t map_waits;	     /* requests parked for the queue's share of mappings */
 	uint64_t mapped_peak;	     /* most pages mapped for single requests at once */
@@ -76,7 +76,7 @@ struct blk_io {
 	void *extra_map;       /* in one mapping, unmapped before the response */
 	uint32_t nextra;
 	uint32_t ngrants; /* gnts entries taken so far */
-	void **pages;	  /* grant copy mode: bounce pages from the queue's pool */
+	void **pages;	  /* grant copy: bounce pages from the queue's pool */
 	uint32_t npages;
 	struct blk_io *wait_next; /* waiting for bounce pages */
 	uint64_t off, len;
@@ -89,7 +89,7 @@ struct blk_io {
 	bool flush_first;
 	bool busy;
 	bool id_held;	  /* its id is in the queue's table of ids in flight */
-	bool no_map;	  /* --map-min: its map failed, it is grant-copied (decided once) */
+	bool no_map;	  /* not mapped (a map refused, no room): grant-copied, decided once */
 	uint32_t id_next; /* the next io in its id bucket, plus one (0: none) */
 };
 

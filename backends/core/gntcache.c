@@ -19,6 +19,7 @@ struct pvb_gntcache {
 	struct pvhv *hv;
 	uint32_t domid, max, nb;
 	struct pvb_map_account *acct;
+	struct pvb_gntcache *anext, **aprev; /* the account's list of caches */
 	struct pvb_gnt **buckets;
 	struct pvb_gnt *idle_head, *idle_tail;
 	uint64_t now;
@@ -39,6 +40,13 @@ int pvb_gntcache_new(struct pvhv *hv, uint32_t domid, uint32_t max, struct pvb_m
 		return -ENOMEM;
 	c->hv = hv;
 	c->acct = acct;
+	if (acct) {
+		c->anext = acct->caches;
+		if (c->anext)
+			c->anext->aprev = &c->anext;
+		c->aprev = &acct->caches;
+		acct->caches = c;
+	}
 	c->domid = domid;
 	c->max = max ? max : 1;
 	for (c->nb = 64; c->nb < c->max; c->nb *= 2)
@@ -109,6 +117,24 @@ static int map_one(struct pvb_gntcache *c, uint32_t ref, bool write, void **page
 	return r;
 }
 
+/* x's least recently used idle entry, if idle for long enough by c's clock. */
+static bool stale_in(const struct pvb_gntcache *c, const struct pvb_gntcache *x)
+{
+	return x->idle_head && c->now > x->idle_head->last &&
+	       c->now - x->idle_head->last >= PVB_GNTCACHE_STALE_NS;
+}
+
+/* The cache of c's account with the stalest idle entry (NULL: none is stale). */
+static struct pvb_gntcache *stalest(const struct pvb_gntcache *c)
+{
+	struct pvb_gntcache *best = NULL;
+
+	for (struct pvb_gntcache *x = c->acct ? c->acct->caches : NULL; x; x = x->anext)
+		if (stale_in(c, x) && (!best || x->idle_head->last < best->idle_head->last))
+			best = x;
+	return best;
+}
+
 int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pvb_gnt **out,
 		     void **page)
 {
@@ -138,17 +164,21 @@ int pvb_gntcache_get(struct pvb_gntcache *c, uint32_t ref, bool write, struct pv
 	/* The daemon's account at its limit counts as this cache full. */
 	if (c->st.mapped >= c->max || !pvb_map_take(c->acct, 1)) {
 		bool acct_full = c->st.mapped < c->max;
+		/* This cache full: its own idle entry; the account full: anyone's. */
+		struct pvb_gntcache *v = acct_full ? stalest(c) : stale_in(c, c) ? c : NULL;
 
-		if (!c->idle_head || c->now - c->idle_head->last < PVB_GNTCACHE_STALE_NS) {
+		if (!v) {
 			c->st.full++;
 			if (acct_full)
 				c->st.acct_full++;
 			return -ENOSPC;
 		}
-		g = c->idle_head;
-		idle_del(c, g);
-		drop(c, g); /* gives its page back to the account */
-		c->st.evictions++;
+		g = v->idle_head;
+		idle_del(v, g);
+		drop(v, g); /* gives its page back to the account */
+		v->st.evictions++;
+		if (v != c)
+			v->st.reclaimed++;
 		pp = slot(c, ref);
 		if (!pvb_map_take(c->acct, 1)) {
 			c->st.full++;
@@ -193,6 +223,11 @@ void pvb_gntcache_free(struct pvb_gntcache *c)
 {
 	if (!c)
 		return;
+	if (c->aprev) {
+		*c->aprev = c->anext;
+		if (c->anext)
+			c->anext->aprev = c->aprev;
+	}
 	for (uint32_t i = 0; i < c->nb; i++) {
 		while (c->buckets[i]) {
 			struct pvb_gnt *g = c->buckets[i];

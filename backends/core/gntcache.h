@@ -10,8 +10,10 @@
  * grant that only permits reading is cached read-only and serves only
  * requests that read guest memory.  Every mapping is counted in the
  * daemon's account (mapacct.h), when one is given: with the account at its
- * limit a miss is answered as with the cache full (an idle stale entry of
- * this cache makes room, else -ENOSPC).  Returns -errno; no global state.
+ * limit a miss is answered as with the cache full, except that the stalest
+ * idle entry of any cache in the account makes room (an idle device does not
+ * keep its mappings from busy ones), else -ENOSPC.  Returns -errno; no
+ * global state.
  */
 #ifndef PVSPLIT_BACK_GNTCACHE_H
 #define PVSPLIT_BACK_GNTCACHE_H
@@ -33,6 +35,7 @@ struct pvb_gntcache_stats {
 	uint64_t hits, misses, evictions, map_errors;
 	uint64_t full;	    /* misses answered -ENOSPC: mapped outside the cache */
 	uint64_t acct_full; /* of those, because the daemon's account was at its limit */
+	uint64_t reclaimed; /* idle entries evicted to make room for another cache */
 	uint32_t mapped;    /* entries now */
 	uint32_t in_use;
 };

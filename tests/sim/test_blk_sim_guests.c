@@ -997,8 +997,12 @@ static void bounded_case(const char *const *args, bool persistent, int n, uint64
 			CU_ASSERT_EQUAL(now, held);
 			CU_ASSERT(copied > 0);
 			if (persistent) {
-				CU_ASSERT(dev_counter(1, d[n - 1].devid,
-						      "grants.cache_full_daemon") > 0);
+				uint64_t full = 0;
+
+				for (int i = 0; i < n; i++)
+					full += dev_counter(1, d[i].devid,
+							    "grants.cache_full_daemon");
+				CU_ASSERT(full > 0);
 			} else {
 				CU_ASSERT(mapped > 0);
 			}
@@ -1031,11 +1035,78 @@ static void bounded_case(const char *const *args, bool persistent, int n, uint64
 }
 
 /*
+ * An idle device's cache does not keep the daemon's mappings from a busy
+ * one: entries idle for a second go to the device that needs them.
+ */
+static void idle_gives_way(void)
+{
+	const char *const args[] = { "--resize-interval", "100", "--max-mapped-total", "160",
+				     NULL };
+	struct bounded_fe f[2];
+	struct dev d[2];
+	int started = 0;
+
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
+	for (int i = 0; i < 2; i++) {
+		struct pvf_blk_opts o;
+
+		dev_add(&d[i], 1, DISK, false, 512, false);
+		opts_for(&o, &d[i]);
+		o.queues = 1;
+		o.persistent = true;
+		o.indirect = true;
+		f[i] = (struct bounded_fe){ .t = { .seed = d[i].devid, .io_max = 65536, .qd = 8 } };
+		if (blkenv_fork_frontend(&E, &f[i].fe, 1, &o, bounded_frontend, &f[i]) <= 0 ||
+		    blkenv_child_wait_ready(&f[i].fe)) {
+			CU_FAIL("frontend did not come up");
+			break;
+		}
+		started++;
+	}
+	if (started == 2) {
+		uint64_t a_before, a_after, given, b_mapped, b_copied;
+
+		/* The first fills the daemon's mappings, then idles. */
+		CU_ASSERT(blkenv_child_go(&f[0].fe) == 0);
+		CU_ASSERT(blkenv_child_wait_ready(&f[0].fe) == 0);
+		a_before = dev_counter(1, d[0].devid, "grants.mapped");
+		poll(NULL, 0, 2500);
+		CU_ASSERT(blkenv_child_go(&f[1].fe) == 0);
+		CU_ASSERT(blkenv_child_wait_ready(&f[1].fe) == 0);
+		a_after = dev_counter(1, d[0].devid, "grants.mapped");
+		given = dev_counter(1, d[0].devid, "grants.given_to_others");
+		b_mapped = dev_counter(1, d[1].devid, "grants.mapped");
+		b_copied = dev_counter(1, d[1].devid, "grants.copied_for_room");
+		fprintf(stderr,
+			"  idle device: %llu pages mapped, %llu after the busy one ran (%llu "
+			"given); "
+			"busy one: %llu mapped, %llu requests copied\n",
+			(unsigned long long)a_before, (unsigned long long)a_after,
+			(unsigned long long)given, (unsigned long long)b_mapped,
+			(unsigned long long)b_copied);
+		CU_ASSERT(a_before > 100);
+		CU_ASSERT(given > 0);
+		CU_ASSERT_EQUAL(a_after, a_before - given);
+		CU_ASSERT(b_mapped > a_after);
+		CU_ASSERT(dev_value(&d[0], "daemon_mappings.peak") <= 160);
+		for (int i = 0; i < 2; i++)
+			CU_ASSERT(blkenv_child_go(&f[i].fe) == 0);
+	}
+	for (int i = 0; i < started; i++)
+		CU_ASSERT_EQUAL(blkenv_child_wait(&f[i].fe), 0);
+	for (int i = 0; i < started; i++)
+		dev_remove(&d[i]);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
+/*
  * --max-mapped-total: two guests' devices with persistent grants whose
  * caches together want more than the daemon may map: their caches stop
  * growing at the bound and the rest is grant-copied, the data intact;
  * a device without persistent grants mapping large requests (--map-min)
- * is bounded the same way.
+ * is bounded the same way; an idle device's entries go to a busy one.
  */
 void test_mapping_bound(void)
 {
@@ -1052,4 +1123,5 @@ void test_mapping_bound(void)
 
 	bounded_case(persistent, true, 2, 160);
 	bounded_case(map_min, false, 1, 40);
+	idle_gives_way();
 }
