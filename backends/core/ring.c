@@ -4,17 +4,13 @@
 
 #include "ring.h"
 
-uint32_t pvb_ring_entries(size_t bytes, size_t ent_size)
-{
-	if (!ent_size || bytes <= PVB_RING_HDR)
-		return 0;
-	return (uint32_t)__RD32((bytes - PVB_RING_HDR) / ent_size);
-}
-
 int pvb_ring_init(struct pvb_ring *r, void *sring, size_t bytes, size_t ent_size, RING_IDX start)
 {
-	uint32_t n = pvb_ring_entries(bytes, ent_size);
+	size_t n;
 
+	if (!ent_size || bytes <= PVB_RING_HDR)
+		return -EINVAL;
+	n = __RD32((bytes - PVB_RING_HDR) / ent_size);
 	if (!n)
 		return -EINVAL;
 	memset(r, 0, sizeof(*r));

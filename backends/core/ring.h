@@ -39,9 +39,6 @@ struct pvb_ring {
 /* Bytes before the first entry of any shared ring. */
 #define PVB_RING_HDR offsetof(struct pvb_any_sring, ring)
 
-/* Entries of a shared ring of bytes whose entries are ent_size bytes (0: none fit). */
-uint32_t pvb_ring_entries(size_t bytes, size_t ent_size);
-
 /*
  * Attach to a mapped shared ring of bytes (a whole number of pages) whose
  * entries are ent_size bytes.  Consumption starts at start (0 for a new

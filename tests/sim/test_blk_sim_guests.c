@@ -938,14 +938,13 @@ static int bounded_frontend(struct pvf_blk *b, void *arg)
 }
 
 /*
- * n frontends of dom1 (one queue each, persistent grants as asked) run the
- * integrity check at once under a daemon started with args; then the
- * daemon's mappings are looked at while they are still connected.
+ * A daemon started with args, and n devices of dom1 (one queue each,
+ * persistent grants as asked) whose frontends (bounded_frontend) are
+ * connected and waiting.  Returns how many came up.
  */
-static void bounded_case(const char *const *args, bool persistent, int n, uint64_t limit)
+static int bounded_start(const char *const *args, bool persistent, int n, struct bounded_fe *f,
+			 struct dev *d)
 {
-	struct bounded_fe f[2];
-	struct dev d[2];
 	int started = 0;
 
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
@@ -966,6 +965,30 @@ static void bounded_case(const char *const *args, bool persistent, int n, uint64
 		}
 		started++;
 	}
+	return started;
+}
+
+/* The devices removed, the default daemon back. */
+static void bounded_end(struct dev *d, int n)
+{
+	for (int i = 0; i < n; i++)
+		dev_remove(&d[i]);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+}
+
+/*
+ * n frontends of dom1 (one queue each, persistent grants as asked) run the
+ * integrity check at once under a daemon started with args; then the
+ * daemon's mappings are looked at while they are still connected.
+ */
+static void bounded_case(const char *const *args, bool persistent, int n, uint64_t limit)
+{
+	struct bounded_fe f[2];
+	struct dev d[2];
+	int started = 0;
+
+	started = bounded_start(args, persistent, n, f, d);
 	if (started == n) {
 		/* Connected, no I/O yet: the rings are not counted. */
 		CU_ASSERT_EQUAL(dev_value(&d[0], "daemon_mappings.now"), 0);
@@ -1028,10 +1051,7 @@ static void bounded_case(const char *const *args, bool persistent, int n, uint64
 			CU_FAIL("frontend did not come up again");
 		}
 	}
-	for (int i = 0; i < started; i++)
-		dev_remove(&d[i]);
-	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
-	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	bounded_end(d, started);
 }
 
 /*
@@ -1046,24 +1066,7 @@ static void idle_gives_way(void)
 	struct dev d[2];
 	int started = 0;
 
-	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
-	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, args), 0);
-	for (int i = 0; i < 2; i++) {
-		struct pvf_blk_opts o;
-
-		dev_add(&d[i], 1, DISK, false, 512, false);
-		opts_for(&o, &d[i]);
-		o.queues = 1;
-		o.persistent = true;
-		o.indirect = true;
-		f[i] = (struct bounded_fe){ .t = { .seed = d[i].devid, .io_max = 65536, .qd = 8 } };
-		if (blkenv_fork_frontend(&E, &f[i].fe, 1, &o, bounded_frontend, &f[i]) <= 0 ||
-		    blkenv_child_wait_ready(&f[i].fe)) {
-			CU_FAIL("frontend did not come up");
-			break;
-		}
-		started++;
-	}
+	started = bounded_start(args, true, 2, f, d);
 	if (started == 2) {
 		uint64_t a_before, a_after, given, b_mapped, b_copied;
 
@@ -1095,10 +1098,7 @@ static void idle_gives_way(void)
 	}
 	for (int i = 0; i < started; i++)
 		CU_ASSERT_EQUAL(blkenv_child_wait(&f[i].fe), 0);
-	for (int i = 0; i < started; i++)
-		dev_remove(&d[i]);
-	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
-	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	bounded_end(d, started);
 }
 
 /*
