@@ -616,6 +616,23 @@ struct restart {
 };
 
 /*
+ * A new device of dom1 with two queues (rings of 2^ring_order pages) and a
+ * frontend running fn, connected and ready when this returns.
+ */
+static void restart_frontend(struct dev *d, struct restart *rs, uint32_t ring_order, blkenv_fn fn)
+{
+	struct pvf_blk_opts o;
+
+	dev_add(d, 1, DISK, false, 512, false);
+	opts_for(&o, d);
+	o.queues = 2;
+	o.ring_order = ring_order;
+	rs->seed = d->devid;
+	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rs->fe, 1, &o, fn, rs) > 0);
+	CU_ASSERT(blkenv_child_wait_ready(&rs->fe) == 0);
+}
+
+/*
  * I/O before, during and after the daemon is killed with SIGKILL and
  * restarted: everything verifies.
  */
@@ -652,16 +669,9 @@ static int through_restart(struct pvf_blk *b, void *arg)
 void test_daemon_restart(void)
 {
 	struct dev d;
-	struct pvf_blk_opts o;
 	struct restart rs;
 
-	dev_add(&d, 1, DISK, false, 512, false);
-	opts_for(&o, &d);
-	o.queues = 2;
-	o.ring_order = 1;
-	rs.seed = d.devid;
-	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rs.fe, 1, &o, through_restart, &rs) > 0);
-	CU_ASSERT(blkenv_child_wait_ready(&rs.fe) == 0);
+	restart_frontend(&d, &rs, 1, through_restart);
 	/* Several deaths while writes are in flight. */
 	for (int k = 0; k < 5; k++) {
 		CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
@@ -697,15 +707,9 @@ static int idle_through_restart(struct pvf_blk *b, void *arg)
 void test_restart_notifies(void)
 {
 	struct dev d;
-	struct pvf_blk_opts o;
 	struct restart rs;
 
-	dev_add(&d, 1, DISK, false, 512, false);
-	opts_for(&o, &d);
-	o.queues = 2;
-	rs.seed = d.devid;
-	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rs.fe, 1, &o, idle_through_restart, &rs) > 0);
-	CU_ASSERT(blkenv_child_wait_ready(&rs.fe) == 0);
+	restart_frontend(&d, &rs, 0, idle_through_restart);
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
 	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
 	for (int i = 0; i < 300 && dev_counter(1, d.devid, "notifications.sent") < 2; i++)
