@@ -660,13 +660,19 @@ static void resume_waiters(struct blk_queue *q)
 
 static void process_deferred(void *opaque);
 
-static void take(struct blk_queue *q, struct blk_io *io)
+/* io's request (in its journal slot) is ours to answer from now on. */
+static void accept_req(struct blk_queue *q, struct blk_io *io)
 {
 	io->t_io = 0;
 	io->t0 = stamp(q, io);
 	io->busy = true;
 	q->inflight++;
 	blk_decode(q->dp->p.abi, io->js->req, &io->req);
+}
+
+static void take(struct blk_queue *q, struct blk_io *io)
+{
+	accept_req(q, io);
 	handle(q, io);
 }
 
@@ -682,9 +688,17 @@ static void process(struct blk_queue *q)
 			fail_queue(q);
 			return;
 		}
-		while (!q->barrier && !q->mem_wait && q->nfree) {
-			struct blk_io *io = &q->ios[q->freelist[q->nfree - 1]];
+		while (!q->barrier && !q->mem_wait) {
+			struct blk_io *io;
 
+			if (q->redo_next < q->nredo) {
+				/* Those a daemon before us took come first, in order. */
+				take(q, &q->ios[q->redo[q->redo_next++]]);
+				continue;
+			}
+			if (!q->nfree)
+				break;
+			io = &q->ios[q->freelist[q->nfree - 1]];
 			/* The one copy off the ring lands in the journal slot. */
 			if (!pvb_ring_take(&q->ring, io->js->req, rs))
 				break;
@@ -766,7 +780,8 @@ static void on_completion(void *opaque, const void *buf, int res)
 /* Requests this queue can take now (or a broken producer index, which process() fails). */
 static bool can_take(struct blk_queue *q)
 {
-	return pvb_ring_pending(&q->ring) != 0 && q->nfree && !q->barrier && !q->mem_wait;
+	return (q->redo_next < q->nredo || (pvb_ring_pending(&q->ring) != 0 && q->nfree)) &&
+	       !q->barrier && !q->mem_wait;
 }
 
 /* The loop's busy polling: memory reads only, unless there is work. */
@@ -816,7 +831,7 @@ static uint32_t ops_in_kernel(const struct blk_queue *q)
 	return n;
 }
 
-static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
+static void queue_stop(struct blk_dp *dp, struct blk_queue *q, bool handover)
 {
 	uint32_t left = 0;
 
@@ -831,21 +846,30 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	if (q->uring_up) {
 		/*
 		 * Let what the kernel holds finish and answer it, so that the
-		 * ring is left consistent for whoever serves it next.
+		 * ring is left consistent for whoever serves it next.  What was
+		 * never started has nothing to wait for: a daemon handing the
+		 * ring over leaves it in the journal, to be done by the next one
+		 * (the frontend sees a pause, not an error).
 		 */
-		if (q->barrier) {
-			struct blk_io *b = q->barrier;
+		struct blk_io *b = q->barrier, *w = q->mem_wait;
 
-			q->barrier = NULL;
-			respond(q, b, BLKIF_RSP_ERROR); /* never started: nothing to wait for */
-		}
-		while (q->mem_wait) {
-			struct blk_io *w = q->mem_wait;
-
-			q->mem_wait = w->wait_next;
-			respond(q, w, BLKIF_RSP_ERROR);
-		}
+		/* Nothing starts from here on (completions would resume waiters). */
+		q->barrier = q->mem_wait = NULL;
 		q->mem_wait_tail = &q->mem_wait;
+		if (!handover) {
+			if (b)
+				respond(q, b, BLKIF_RSP_ERROR);
+			for (struct blk_io *next; w; w = next) {
+				next = w->wait_next;
+				respond(q, w, BLKIF_RSP_ERROR);
+			}
+			while (q->redo_next < q->nredo) {
+				struct blk_io *io = &q->ios[q->redo[q->redo_next++]];
+
+				accept_req(q, io);
+				respond(q, io, BLKIF_RSP_ERROR);
+			}
+		}
 		/*
 		 * Until the kernel holds no operation of any request (not only
 		 * until no request is answered: the first of two linked
@@ -903,8 +927,11 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q)
 	free(q->pool);
 	q->pool = NULL;
 	/* Everything taken was answered and published: the journal is not needed. */
-	pvb_journal_close(q->j, q->inflight == 0);
+	pvb_journal_close(q->j, q->inflight == 0 && q->redo_next == q->nredo);
 	q->j = NULL;
+	free(q->redo);
+	q->redo = NULL;
+	q->nredo = q->redo_next = 0;
 	if (!left)
 		pvb_gntcache_free(q->gc);
 	q->gc = NULL;
@@ -980,6 +1007,9 @@ static int recover(struct blk_queue *q)
 	}
 	if (n != cons - pub)
 		return -EPROTO;
+	q->redo = malloc((n ? n : 1) * sizeof(*q->redo));
+	if (!q->redo)
+		return -ENOMEM;
 	q->ring.req_cons = cons;
 	for (uint32_t i = 0; i < q->nios; i++)
 		if (q->ios[i].js->state != PVB_J_FREE) {
@@ -1009,13 +1039,19 @@ static int recover(struct blk_queue *q)
 		if (!used)
 			q->freelist[q->nfree++] = i;
 	}
+	/*
+	 * process() takes them before the ring's next, as it takes those: a
+	 * barrier waits for what came before it, and nothing passes a request
+	 * waiting for bounce pages (taking them all here would let a barrier
+	 * park behind a waiting request, which then waits for good).
+	 */
 	for (uint32_t k = 0; k < n; k++) {
-		struct blk_io *io = &q->ios[redo[k]];
-
-		pvb_journal_taken(io->js, io->js->ring_idx);
-		take(q, io);
+		q->redo[k] = redo[k];
+		pvb_journal_taken(q->ios[redo[k]].js, q->ios[redo[k]].js->ring_idx);
 	}
-	qlog(q, 6, "resumed from the journal: %u request(s) redone", n);
+	q->nredo = n;
+	q->redo_next = 0;
+	qlog(q, 6, "resumed from the journal: %u request(s) to do again", n);
 	return 0;
 }
 
@@ -1136,19 +1172,13 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	}
 	q->unmask_async = !pvb_evtchn_owner_unmasks(dp->ev, (uint32_t)q->port, &q->unmask);
 	if (resumed) {
-		batch_begin(q);
 		r = recover(q);
 		if (r) {
 			qlog(q, 4, "journal unusable (%s): resuming after the last answer",
 			     strerror(-r));
 			for (uint32_t i = 0; i < q->nios; i++)
 				pvb_journal_done(q->ios[i].js);
-		} else {
-			io_uring_submit(&q->uring);
 		}
-		batch_end(q);
-	}
-	if (resumed) {
 		/*
 		 * The daemon before us may have died between publishing responses
 		 * and notifying: the frontend would wait for an event that never
@@ -1205,20 +1235,20 @@ int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct 
 			qlog(&dp->q[i], 3, "cannot start: %s", strerror(-r));
 	}
 	if (r) {
-		blk_dp_stop(dp);
+		blk_dp_stop(dp, false);
 		return r;
 	}
 	*out = dp;
 	return 0;
 }
 
-void blk_dp_stop(struct blk_dp *dp)
+void blk_dp_stop(struct blk_dp *dp, bool handover)
 {
 	if (!dp)
 		return;
 	for (uint32_t i = 0; i < dp->p.nr_queues; i++)
 		if (dp->q[i].dp)
-			queue_stop(dp, &dp->q[i]);
+			queue_stop(dp, &dp->q[i], handover);
 	free(dp);
 }
 

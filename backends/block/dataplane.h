@@ -85,8 +85,14 @@ struct blk_dp_hooks {
 int blk_dp_start(const struct blk_dp_params *p, struct blk_store *store, struct pvhv *hv,
 		 struct pvb_loop *loop, struct pvb_evtchn *ev, const struct blk_dp_hooks *hooks,
 		 struct blk_dp **out);
-/* Wait for I/O in flight, unmap every grant, unbind every port. */
-void blk_dp_stop(struct blk_dp *dp);
+/*
+ * Wait for I/O in flight, unmap every grant, unbind every port.  Requests
+ * taken but not started (a barrier waiting for those before it, requests
+ * waiting for bounce pages or still to be redone after a restart) are
+ * answered BLKIF_RSP_ERROR; with handover they are left unanswered in the
+ * ring's journal instead, for the daemon that takes the ring over.
+ */
+void blk_dp_stop(struct blk_dp *dp, bool handover);
 /* Per-queue counters into o ("queues": [...]). */
 void blk_dp_stats(struct blk_dp *dp, struct json_object *o);
 /* The store's size changed: requests are checked against the new size. */

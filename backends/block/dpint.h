@@ -123,6 +123,10 @@ struct blk_queue {
 	uint32_t inflight;
 	struct blk_io *barrier;			  /* waiting for the queue to drain */
 	struct blk_io *mem_wait, **mem_wait_tail; /* waiting for bounce pages, in order */
+	/* A restarted daemon's requests to do again (ios, in ring order): taken
+	 * before the ring's, under the same barrier and bounce-page waits. */
+	uint32_t *redo;
+	uint32_t nredo, redo_next;
 	void **pool;				  /* free bounce pages */
 	uint32_t pool_free, pool_total, pool_budget;
 	uint32_t *answered; /* ios whose response is written but not pushed */

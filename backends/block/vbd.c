@@ -423,7 +423,7 @@ static int vbd_connect(struct pvb_device *d)
 			break;
 	}
 	if (r) {
-		blk_dp_stop(v->dp);
+		blk_dp_stop(v->dp, false);
 		v->dp = NULL;
 		return r;
 	}
@@ -443,7 +443,7 @@ static void vbd_disconnect(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
 
-	blk_dp_stop(v->dp);
+	blk_dp_stop(v->dp, pvb_dev_leaving(d));
 	v->dp = NULL;
 }
 

@@ -132,6 +132,11 @@ struct pvb_backend *pvb_dev_backend(const struct pvb_device *d);
  * device Connected: the engine takes the live rings over (and its journal).
  */
 bool pvb_dev_resuming(const struct pvb_device *d);
+/*
+ * True while pvb_backend_free() disconnects the device: the daemon stops and
+ * a successor takes the live rings over, so work not started is left to it.
+ */
+bool pvb_dev_leaving(const struct pvb_device *d);
 /* The backend state we last wrote, and the frontend's last seen. */
 int pvb_dev_state(const struct pvb_device *d);
 int pvb_dev_frontend_state(const struct pvb_device *d);

@@ -40,6 +40,7 @@ struct pvb_backend {
 	char root[PATH_LEN]; /* /local/domain/<self>/backend/<type> */
 	struct pvb_device *devs;
 	unsigned ndevs;
+	bool leaving; /* pvb_backend_free(): a successor takes the devices over */
 };
 
 /* ---- logging ---- */
@@ -130,6 +131,11 @@ struct pvb_backend *pvb_dev_backend(const struct pvb_device *d)
 bool pvb_dev_resuming(const struct pvb_device *d)
 {
 	return d->resume;
+}
+
+bool pvb_dev_leaving(const struct pvb_device *d)
+{
+	return d->be->leaving;
 }
 
 int pvb_dev_state(const struct pvb_device *d)
@@ -772,6 +778,7 @@ void pvb_backend_free(struct pvb_backend *be)
 	if (!be)
 		return;
 	/* Stop dataplanes but leave xenstore alone: a restarted daemon resumes. */
+	be->leaving = true;
 	while (be->devs) {
 		struct pvb_device *d = be->devs;
 
