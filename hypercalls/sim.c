@@ -62,6 +62,7 @@ struct sim {
 	const struct simhv_port_shared *evt;
 	struct range *ranges;
 	bool fail_unmask_op; /* $PVSPLIT_SIM_FAULTS has "unmask-op" */
+	bool stall_unmap;    /* ... "unmap-stall" */
 };
 
 struct sim_port {
@@ -222,8 +223,11 @@ static void close_fds(int *fds, int n)
 /*
  * $PVSPLIT_SIM_FAULTS, a comma-separated list: faults a test asks the
  * emulation for, that a healthy host never shows.
- *   unmask-op  pvhv_evtchn_unmask_op() hands out an operation the kernel
- *              rejects (EINVAL), as one whose io_uring lacks the opcode.
+ *   unmask-op    pvhv_evtchn_unmask_op() hands out an operation the kernel
+ *                rejects (EINVAL), as one whose io_uring lacks the opcode.
+ *   unmap-stall  the first pvhv_gnt_unmap() never returns (a process stuck
+ *                mid-request, for the test to kill): it creates the file
+ *                unmap-stalled in the sim directory, then sleeps for good.
  */
 static bool has_fault(const char *name)
 {
@@ -266,6 +270,7 @@ static int sim_open(struct pvhv *hv, const struct pvhv_open_args *a)
 	s->c.fd = s->mem_fd = -1;
 	s->pid = getpid();
 	s->fail_unmask_op = has_fault("unmask-op");
+	s->stall_unmap = has_fault("unmap-stall");
 	if (snprintf(s->dir, sizeof(s->dir), "%s", dir) >= (int)sizeof(s->dir)) {
 		free(s);
 		return -ENAMETOOLONG;
@@ -447,6 +452,14 @@ static int sim_gnt_unmap(struct pvhv *hv, void *addr, uint32_t count)
 
 	if (!pp)
 		return -EINVAL;
+	if (s->stall_unmap) {
+		char path[sizeof(s->dir) + 16];
+
+		snprintf(path, sizeof(path), "%s/unmap-stalled", s->dir);
+		close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+		for (;;)
+			pause();
+	}
 	r = *pp;
 	*pp = r->next;
 	/* Unmap before dropping the pin: the guest may reuse the page after. */

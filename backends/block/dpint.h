@@ -127,7 +127,7 @@ struct blk_queue {
 	 * before the ring's, under the same barrier and bounce-page waits. */
 	uint32_t *redo;
 	uint32_t nredo, redo_next;
-	void **pool;				  /* free bounce pages */
+	void **pool; /* free bounce pages */
 	uint32_t pool_free, pool_total, pool_budget;
 	uint32_t *answered; /* ios whose response is written but not pushed */
 	/* Ids of accepted requests not yet answered: buckets of io indices plus one. */

@@ -1736,12 +1736,21 @@ int main(void)
 	CU_add_test(s, "daemon SIGKILLed and restarted under I/O", test_daemon_restart);
 	CU_add_test(s, "a restarted daemon sends each ring it takes over an event",
 		    test_restart_notifies);
+	CU_add_test(s,
+		    "a restarted daemon redoes requests in order: a barrier behind a waiting write",
+		    test_redo_in_order);
 	CU_add_test(
 		s,
 		"persistent grant cache: sized to the ring, no churn beyond it, mappings bounded",
 		test_persistent_cache);
 	CU_add_test(s, "xs-check in every state", test_xs_check_states);
 	CU_add_test(s, "nothing left behind", test_no_leaks);
+	if (getenv("PVSPLIT_TEST_ONLY")) {
+		/* A developer's shortcut: only the tests whose name has this in it. */
+		for (CU_pTest t = s->pTest; t; t = t->pNext)
+			if (!strstr(t->pName, getenv("PVSPLIT_TEST_ONLY")))
+				CU_set_test_active(t, CU_FALSE);
+	}
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures() + CU_get_number_of_tests_failed();

@@ -720,6 +720,124 @@ void test_restart_notifies(void)
 	dev_remove(&d);
 }
 
+/* Three 1 MiB writes, then a barrier without data, on one queue. */
+#define REDO_WRITES 3
+#define REDO_LEN    (1u << 20)
+
+struct redo_case {
+	struct blkenv_child fe;
+	int status[REDO_WRITES + 1];
+};
+
+static void redo_done(void *cookie, int status)
+{
+	*(int *)cookie = status;
+}
+
+/*
+ * The four go on the ring at once; the daemon dies with all of them taken
+ * and none answered, and the next one does them again: each is answered
+ * OKAY and the data is on the disk.
+ */
+static int barrier_behind_writes(struct pvf_blk *b, void *arg)
+{
+	struct redo_case *rc = arg;
+	uint8_t *buf[REDO_WRITES], *back = malloc(REDO_LEN);
+	int waited = 0;
+
+	for (int i = 0; i < REDO_WRITES; i++) {
+		buf[i] = pvf_blk_alloc(b, REDO_LEN);
+		if (!buf[i] || !back)
+			return 2;
+		blkenv_pattern(buf[i], REDO_LEN, 31 + (uint64_t)i);
+		rc->status[i] = 1000;
+		if (pvf_blk_submit(b, 0, PVF_WRITE, (uint64_t)i * REDO_LEN, buf[i], REDO_LEN,
+				   redo_done, &rc->status[i]))
+			return 3;
+	}
+	rc->status[REDO_WRITES] = 1000;
+	if (pvf_blk_submit(b, 0, PVF_BARRIER, 0, NULL, 0, redo_done, &rc->status[REDO_WRITES]))
+		return 4;
+	pvf_blk_kick(b);
+	if (blkenv_child_ready(&rc->fe))
+		return 5;
+	/* A minute at most: a daemon restart takes a second. */
+	while (pvf_blk_inflight(b)) {
+		int r = pvf_blk_reap(b, 1000);
+
+		if (r == -ETIMEDOUT && ++waited < 60)
+			continue;
+		if (r < 0)
+			return 6;
+	}
+	for (int i = 0; i <= REDO_WRITES; i++)
+		if (rc->status[i])
+			return 7;
+	for (int i = 0; i < REDO_WRITES; i++)
+		if (pvf_blk_read(b, (uint64_t)i * REDO_LEN, back, REDO_LEN) ||
+		    memcmp(back, buf[i], REDO_LEN))
+			return 8;
+	free(back);
+	/* Still connected while the test reads the counters. */
+	return blkenv_child_ready(&rc->fe) || blkenv_child_wait_go(&rc->fe) ? 9 : 0;
+}
+
+/*
+ * A restarted daemon redoes what the dead one took: in ring order, under
+ * the rules the ring's requests follow.  The first daemon (--map-min: the
+ * writes are mapped) stalls at its first unmap (the sim's "unmap-stall"),
+ * with three 1 MiB writes and a barrier without data taken and none
+ * answered, and is killed.  The next one (the default: grant copy without
+ * persistent grants) copies the writes: two fill its bounce pages (512),
+ * the third waits for them, and the barrier must wait behind it, not park
+ * in front of it
+ * (it would then wait for the third to finish, which waits for the barrier
+ * to let it start: the ring would hang).
+ */
+void test_redo_in_order(void)
+{
+	static const char *const stalls[] = { "--resize-interval", "100", "--map-min", "4096",
+					      NULL };
+	char marker[256];
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct redo_case rc;
+	json_object *root, *dev;
+	int r;
+
+	snprintf(marker, sizeof(marker), "%s/unmap-stalled", E.sim.dir);
+	unlink(marker);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, false), 0);
+	setenv("PVSPLIT_SIM_FAULTS", "unmap-stall", 1);
+	r = blkenv_daemon_start(&E, stalls);
+	unsetenv("PVSPLIT_SIM_FAULTS");
+	CU_ASSERT_EQUAL_FATAL(r, 0);
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.persistent = false;
+	o.pool_pages = REDO_WRITES * (REDO_LEN / 4096) + 64;
+	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, barrier_behind_writes, &rc) > 0);
+	CU_ASSERT(blkenv_child_wait_ready(&rc.fe) == 0);
+	for (int i = 0; i < 500 && access(marker, F_OK); i++)
+		poll(NULL, 0, 10);
+	CU_ASSERT(access(marker, F_OK) == 0);
+	unlink(marker);
+	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
+	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+	if (blkenv_child_wait_ready(&rc.fe) == 0) {
+		root = blkenv_stats(&E);
+		dev = root ? blkenv_dev_stats(root, 1, d.devid) : NULL;
+		CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.barrier") == 1);
+		CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.write") >= REDO_WRITES);
+		/* The third write did wait for bounce pages (the case this is about). */
+		CU_ASSERT(dev && stat_u64(dev, "queues.0.bounce.waits") >= 1);
+		json_object_put(root);
+		CU_ASSERT(blkenv_child_go(&rc.fe) == 0);
+	}
+	CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
+	dev_remove(&d);
+}
+
 /* ---- without persistent grants: --map-min maps large requests, copies small ones ---- */
 
 #define MAP_PAGES  8 /* one direct request of 32 KiB: over the test's --map-min */
