@@ -143,6 +143,17 @@ static void batch_end(struct blk_queue *q)
 	uint64_t t;
 
 	/*
+	 * Operations prepared after the batch's last submission: a request
+	 * that got its bounce pages, or a barrier whose turn came, when a
+	 * completion reaped after submitting (or by polling) made room.  Nothing
+	 * else would submit them: with nothing else in flight, no completion
+	 * and no event would come, and the ring would wait for good.
+	 */
+	if (q->uring_up && io_uring_sq_ready(&q->uring)) {
+		q->st.late_submits++;
+		io_uring_submit(&q->uring);
+	}
+	/*
 	 * Completions still to come: have the loop wait for the ring's fd.
 	 * Not otherwise: the fd polls readable for every completion posted
 	 * inline, while submitting, and a wakeup for those would be wasted.
@@ -712,8 +723,12 @@ static void process(struct blk_queue *q)
 		io_uring_submit(&q->uring);
 		reap(q, true);
 		push(q);
-		if (q->barrier || q->mem_wait || !q->nfree)
+		if (q->barrier || q->mem_wait)
 			return; /* completions kick us again */
+		if (q->redo_next < q->nredo)
+			continue; /* a restarted daemon's, not done yet */
+		if (!q->nfree)
+			return;
 		/* Polling: the frontend need not notify; the poller arms before sleeping. */
 		if (pvb_loop_polling(q->dp->loop) ? pvb_ring_pending(&q->ring) == 0
 						  : !pvb_ring_final_check(&q->ring))
@@ -1378,6 +1393,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 			add(cq, "later", q->st.reaped_later);
 			add(cq, "empty_wakeups", q->st.cq_empty);
 			add(cq, "early_submits", q->st.sq_full);
+			add(cq, "late_submits", q->st.late_submits);
 			json_object_object_add(j, "completions", cq);
 		}
 		add(j, "clock_reads", q->st.clock_reads);

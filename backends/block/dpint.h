@@ -50,9 +50,10 @@ struct blk_qstats {
 	/* io_uring completions found right after submitting (done inline, in
 	 * io_uring_enter) and on a later wakeup (a worker or the device). */
 	uint64_t reaped_at_submit, reaped_later;
-	uint64_t cq_empty;    /* the ring's fd woke us with nothing to reap */
-	uint64_t sq_full;     /* submissions made early: no room for a request's operations */
-	uint64_t clock_reads; /* CLOCK_MONOTONIC reads for the timings (qnow()) */
+	uint64_t cq_empty;     /* the ring's fd woke us with nothing to reap */
+	uint64_t sq_full;      /* submissions made early: no room for a request's operations */
+	uint64_t late_submits; /* made by batch_end(): operations prepared after the last one */
+	uint64_t clock_reads;  /* CLOCK_MONOTONIC reads for the timings (qnow()) */
 	/* Service time, ring to response, and the part of it in the store (io_uring):
 	 * buckets of powers of two microseconds. */
 	uint64_t lat[LAT_BUCKETS], io_lat[LAT_BUCKETS];

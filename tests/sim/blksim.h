@@ -90,6 +90,7 @@ void test_readd_same_path(void);
 void test_daemon_restart(void);
 void test_restart_notifies(void);
 void test_redo_in_order(void);
+void test_barrier_after_inline(void);
 void test_map_mode(void);
 void test_mapping_bound(void);
 

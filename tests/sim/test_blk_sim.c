@@ -1739,6 +1739,8 @@ int main(void)
 	CU_add_test(s,
 		    "a restarted daemon redoes requests in order: a barrier behind a waiting write",
 		    test_redo_in_order);
+	CU_add_test(s, "a barrier parked behind a read done at submission starts",
+		    test_barrier_after_inline);
 	CU_add_test(
 		s,
 		"persistent grant cache: sized to the ring, no churn beyond it, mappings bounded",

@@ -838,6 +838,55 @@ void test_redo_in_order(void)
 	dev_remove(&d);
 }
 
+/*
+ * A small read and a barrier without data, pushed together, eight times:
+ * the read (of what was just written: a page cache hit) completes inside
+ * the submission, and its answer lets the parked barrier start after the
+ * batch's submission was made.  Each answered within 5 s (nothing else is
+ * in flight to wake the daemon again).
+ */
+static int barrier_after_inline(struct pvf_blk *b, void *arg)
+{
+	struct redo_case *rc = arg;
+	uint8_t *buf = pvf_blk_alloc(b, 4096);
+
+	if (!buf)
+		return 2;
+	blkenv_pattern(buf, 4096, 41);
+	if (pvf_blk_write(b, 0, buf, 4096))
+		return 3;
+	for (int round = 0; round < 8; round++) {
+		rc->status[0] = rc->status[1] = 1000;
+		if (pvf_blk_submit(b, 0, PVF_READ, 0, buf, 4096, redo_done, &rc->status[0]) ||
+		    pvf_blk_submit(b, 0, PVF_BARRIER, 0, NULL, 0, redo_done, &rc->status[1]))
+			return 4;
+		pvf_blk_kick(b);
+		while (pvf_blk_inflight(b))
+			if (pvf_blk_reap(b, 5000) < 0)
+				return 5;
+		if (rc->status[0] || rc->status[1])
+			return 6;
+	}
+	return blkenv_child_ready(&rc->fe) || blkenv_child_wait_go(&rc->fe) ? 7 : 0;
+}
+
+void test_barrier_after_inline(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct redo_case rc;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, barrier_after_inline, &rc) > 0);
+	if (blkenv_child_wait_ready(&rc.fe) == 0) {
+		CU_ASSERT(dev_counter(1, d.devid, "requests.barrier") == 8);
+		CU_ASSERT(blkenv_child_go(&rc.fe) == 0);
+	}
+	CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
+	dev_remove(&d);
+}
+
 /* ---- without persistent grants: --map-min maps large requests, copies small ones ---- */
 
 #define MAP_PAGES  8 /* one direct request of 32 KiB: over the test's --map-min */
