@@ -282,6 +282,62 @@ int pvb_dev_commit(struct pvb_device *d, bool abort)
 	return xs_transaction_end(d->be->xs, t, abort) ? 0 : xs_errno();
 }
 
+/* A state key's value: XenbusStateUnknown when absent or not a state. */
+static int parse_state(const char *v)
+{
+	char *end;
+	long x;
+
+	if (!v || !*v)
+		return XenbusStateUnknown;
+	x = strtol(v, &end, 10);
+	return !*end && x >= XenbusStateUnknown && x <= XenbusStateReconfigured
+		       ? (int)x
+		       : XenbusStateUnknown;
+}
+
+/*
+ * Write state in a transaction that first looks at what is there.  Between
+ * the reads evaluate() decided on and this write, the daemon may have been
+ * descheduled or stopped while the toolstack removed the device (no state
+ * any more) or removed it and added it again (Initialising over a state of
+ * ours).  The directory is not this device's then: a state written there
+ * would resurrect a removed directory, or hide the re-creation from
+ * backend_event() and leave this old device serving the new one.
+ * -ESTALE: not written; the events that follow sort it out.
+ */
+static int write_state(struct pvb_device *d, const char *path, const char *v)
+{
+	int r = -EAGAIN;
+
+	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
+		unsigned len;
+		char *cur;
+		int now;
+
+		r = pvb_dev_begin(d);
+		if (r)
+			return r;
+		errno = 0;
+		cur = xs_read(d->be->xs, d->t, path, &len);
+		now = parse_state(cur);
+		free(cur);
+		if (!cur ||
+		    (now == XenbusStateInitialising && d->be_state != XenbusStateInitialising)) {
+			r = !cur && errno != ENOENT ? xs_errno() : -ESTALE;
+			pvb_dev_commit(d, true);
+			return r;
+		}
+		r = write_path(d, path, v);
+		if (r) {
+			pvb_dev_commit(d, true);
+			return r;
+		}
+		r = pvb_dev_commit(d, false);
+	}
+	return r;
+}
+
 static int switch_state(struct pvb_device *d, int state)
 {
 	char path[PATH_LEN * 2], v[8];
@@ -293,7 +349,13 @@ static int switch_state(struct pvb_device *d, int state)
 	if (r)
 		return r;
 	snprintf(v, sizeof(v), "%d", state);
-	r = write_path(d, path, v);
+	r = d->t == XBT_NULL ? write_state(d, path, v) : write_path(d, path, v);
+	if (r == -ESTALE) {
+		pvb_dev_log(d, PVB_LOG_INFO, -1,
+			    "removed or re-created by the toolstack: state %s not written",
+			    pvs_state_name(state));
+		return r;
+	}
 	if (r) {
 		pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot switch to state %s: %s",
 			    pvs_state_name(state), strerror(-r));
@@ -355,16 +417,9 @@ static int read_state(struct pvb_backend *be, const char *path)
 {
 	unsigned len;
 	char *v = xs_read(be->xs, XBT_NULL, path, &len);
-	int s = XenbusStateUnknown;
+	int s = parse_state(v);
 
-	if (v) {
-		char *end;
-		long x = strtol(v, &end, 10);
-
-		if (*v && !*end && x >= XenbusStateUnknown && x <= XenbusStateReconfigured)
-			s = (int)x;
-		free(v);
-	}
+	free(v);
 	return s;
 }
 

@@ -576,7 +576,7 @@ void test_readd_same_path(void)
 			0);
 	/* The daemon sleeps through the removal and the new add. */
 	CU_ASSERT_FATAL(kill(E.daemon, SIGSTOP) == 0);
-	ts_vbd_remove(E.xs, E.schema, 0, 1, d.devid, 200); /* times out: nobody answers */
+	ts_vbd_remove(E.xs, E.schema, 0, 1, d.devid, 200); /* Closed already: no wait */
 	{
 		/* The old disk moves away (the daemon keeps it open); a new one takes its name. */
 		char old[300];
