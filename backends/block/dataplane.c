@@ -1066,6 +1066,7 @@ static int recover(struct blk_queue *q)
 	}
 	q->nredo = n;
 	q->redo_next = 0;
+	q->st.redone += n;
 	qlog(q, 6, "resumed from the journal: %u request(s) to do again", n);
 	return 0;
 }
@@ -1327,6 +1328,7 @@ void blk_dp_stats(struct blk_dp *dp, json_object *o)
 		add(req, "barrier", q->st.barriers);
 		add(req, "discard", q->st.discards);
 		add(req, "indirect", q->st.indirect);
+		add(req, "redone", q->st.redone);
 		json_object_object_add(j, "requests", req);
 		add(j, "segments", q->st.segments);
 		add(j, "bytes_read", q->st.bytes_read);

@@ -30,6 +30,7 @@
 struct blk_qstats {
 	uint64_t kicks;
 	uint64_t reads, writes, flushes, barriers, discards, indirect;
+	uint64_t redone; /* taken from the journal of the daemon before us, done again */
 	uint64_t segments, bytes_read, bytes_written;
 	uint64_t err_op, err_segs, err_range, err_grant, err_readonly, err_id_reuse, err_io,
 		err_unsupported;

@@ -91,6 +91,7 @@ void test_daemon_restart(void);
 void test_restart_notifies(void);
 void test_redo_in_order(void);
 void test_barrier_after_inline(void);
+void test_sigterm_handover(void);
 void test_map_mode(void);
 void test_mapping_bound(void);
 

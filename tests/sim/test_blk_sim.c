@@ -1741,6 +1741,8 @@ int main(void)
 		    test_redo_in_order);
 	CU_add_test(s, "a barrier parked behind a read done at submission starts",
 		    test_barrier_after_inline);
+	CU_add_test(s, "SIGTERM: requests not started are left to the next daemon, not failed",
+		    test_sigterm_handover);
 	CU_add_test(
 		s,
 		"persistent grant cache: sized to the ring, no churn beyond it, mappings bounded",

@@ -839,6 +839,134 @@ void test_redo_in_order(void)
 }
 
 /*
+ * Two rounds of three 1 MiB writes and a barrier without data, each pushed
+ * while the daemon is stopped (SIGSTOP): round 0 puts the barrier third
+ * (it parks behind the two writes that fill the bounce pages), round 1
+ * last (the third write waits for bounce pages).  The test sends SIGTERM
+ * and SIGCONT together: the daemon takes the requests, then stops, and the
+ * next daemon finishes them.  Every answer OKAY, the data on the disk.
+ */
+static int handover_rounds(struct pvf_blk *b, void *arg)
+{
+	struct redo_case *rc = arg;
+	uint8_t *buf[REDO_WRITES], *back = malloc(REDO_LEN);
+
+	for (int i = 0; i < REDO_WRITES; i++) {
+		buf[i] = pvf_blk_alloc(b, REDO_LEN);
+		if (!buf[i] || !back)
+			return 2;
+	}
+	if (blkenv_child_ready(&rc->fe))
+		return 3;
+	for (int round = 0; round < 2; round++) {
+		int waited = 0, *bar = &rc->status[REDO_WRITES];
+
+		if (blkenv_child_wait_go(&rc->fe))
+			return 4;
+		*bar = 1000;
+		for (int i = 0; i < REDO_WRITES; i++) {
+			blkenv_pattern(buf[i], REDO_LEN, 51 + (uint64_t)(round * REDO_WRITES + i));
+			rc->status[i] = 1000;
+			if (round == 0 && i == 2 &&
+			    pvf_blk_submit(b, 0, PVF_BARRIER, 0, NULL, 0, redo_done, bar))
+				return 5;
+			if (pvf_blk_submit(b, 0, PVF_WRITE, (uint64_t)i * REDO_LEN, buf[i],
+					   REDO_LEN, redo_done, &rc->status[i]))
+				return 5;
+		}
+		if (round == 1 && pvf_blk_submit(b, 0, PVF_BARRIER, 0, NULL, 0, redo_done, bar))
+			return 5;
+		pvf_blk_kick(b);
+		if (blkenv_child_ready(&rc->fe))
+			return 6;
+		while (pvf_blk_inflight(b)) {
+			int r = pvf_blk_reap(b, 1000);
+
+			if (r == -ETIMEDOUT && ++waited < 60)
+				continue;
+			if (r < 0)
+				return 7;
+		}
+		for (int i = 0; i <= REDO_WRITES; i++)
+			if (rc->status[i])
+				return 8;
+		for (int i = 0; i < REDO_WRITES; i++)
+			if (pvf_blk_read(b, (uint64_t)i * REDO_LEN, back, REDO_LEN) ||
+			    memcmp(back, buf[i], REDO_LEN))
+				return 9;
+		if (blkenv_child_ready(&rc->fe))
+			return 10;
+	}
+	free(back);
+	return blkenv_child_wait_go(&rc->fe) ? 11 : 0;
+}
+
+/* SIGSTOP the daemon and wait until it is stopped (kill() returns before). */
+static bool daemon_stopped(void)
+{
+	char path[64], st[512], *p;
+
+	if (kill(E.daemon, SIGSTOP))
+		return false;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)E.daemon);
+	for (int i = 0; i < 500; i++) {
+		FILE *f = fopen(path, "r");
+		size_t n = f ? fread(st, 1, sizeof(st) - 1, f) : 0;
+
+		if (f)
+			fclose(f);
+		st[n] = 0;
+		p = strrchr(st, ')');
+		if (p && p[1] == ' ' && p[2] == 'T')
+			return true;
+		poll(NULL, 0, 2);
+	}
+	return false;
+}
+
+/*
+ * pvsplit-blkback stopped by SIGTERM (an upgrade, systemctl restart) with
+ * requests taken but not started: it leaves them in the ring's journal for
+ * the next daemon, where it used to answer them with errors.
+ */
+void test_sigterm_handover(void)
+{
+	struct dev d;
+	struct pvf_blk_opts o;
+	struct redo_case rc;
+	uint64_t redone = 0;
+
+	dev_add(&d, 1, DISK, false, 512, false);
+	opts_for(&o, &d);
+	o.persistent = false;
+	o.pool_pages = REDO_WRITES * (REDO_LEN / 4096) + 64;
+	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, handover_rounds, &rc) > 0);
+	CU_ASSERT_FATAL(blkenv_child_wait_ready(&rc.fe) == 0);
+	for (int round = 0; round < 2; round++) {
+		int st = -1;
+
+		CU_ASSERT_FATAL(daemon_stopped());
+		CU_ASSERT_FATAL(blkenv_child_go(&rc.fe) == 0);
+		CU_ASSERT_FATAL(blkenv_child_wait_ready(&rc.fe) == 0);
+		/* Both arrive at once: the loop serves the event, then stops. */
+		kill(E.daemon, SIGTERM);
+		kill(E.daemon, SIGCONT);
+		CU_ASSERT(waitpid(E.daemon, &st, 0) == E.daemon && WIFEXITED(st) &&
+			  WEXITSTATUS(st) == 0);
+		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+		if (blkenv_child_wait_ready(&rc.fe))
+			break;
+		redone += dev_counter(1, d.devid, "requests.redone");
+		CU_ASSERT(dev_counter(1, d.devid, "requests.barrier") == 1);
+	}
+	/* Something was left over to the next daemon (else this proved nothing). */
+	CU_ASSERT(redone >= 1);
+	CU_ASSERT(blkenv_child_go(&rc.fe) == 0);
+	CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
+	dev_remove(&d);
+}
+
+/*
  * A small read and a barrier without data, pushed together, eight times:
  * the read (of what was just written: a page cache hit) completes inside
  * the submission, and its answer lets the parked barrier start after the
