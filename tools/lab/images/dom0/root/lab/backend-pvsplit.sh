@@ -128,21 +128,25 @@ backend_stop() {
 	return $rc
 }
 
-# backend_restart DOMID: SIGKILL pvsplit-blkback and start it again, three
-# times, while the guest's I/O runs; it takes its devices up again from
+# backend_restart DOMID: stop pvsplit-blkback and start it again, three
+# times, while the guest's I/O runs: SIGKILL in rounds 1 and 3, SIGTERM in
+# round 2 (it finishes the I/O it started and leaves what it took but had
+# not started in the ring journal); it takes its devices up again from
 # xenstore and its ring journal, the frontend must notice nothing
 backend_restart() {
-	local round pid i
+	local round pid i sig
 	for round in 1 2 3; do
 		sleep 3
 		pid=$(cat "$LAB_DIR/pvsplit-blkback.pid")
-		echo "round $round: kill -9 pvsplit-blkback ($pid)"
-		kill -KILL "$pid" || return 1
+		sig=KILL
+		[ "$round" = 2 ] && sig=TERM
+		echo "round $round: kill -$sig pvsplit-blkback ($pid)"
+		kill -"$sig" "$pid" || return 1
 		for i in $(seq 50); do
 			gone "$pid" && break
 			sleep 0.1
 		done
-		gone "$pid" || { echo "pvsplit-blkback ($pid) did not die"; return 1; }
+		gone "$pid" || { echo "pvsplit-blkback ($pid) did not stop on SIG$sig in 5 s"; return 1; }
 		start_blkback
 		sleep 0.5
 		daemon_alive pvsplit-blkback || return 1

@@ -9,8 +9,8 @@
 #   throughput     fio on the first disk: 1 MiB sequential, 4 KiB random
 #   hot-plug       xvdc attached by dom0 is used, then detached
 #   restart I/O    (pvsplit backend) fio verify passes on xvdb, over and over
-#                  for LAB_RESTART_SECS, while dom0 kills pvsplit-blkback with
-#                  SIGKILL and starts it again (and, with pvsplit-blkfront,
+#                  for LAB_RESTART_SECS, while dom0 stops pvsplit-blkback
+#                  (SIGKILL, SIGTERM) and starts it again (and, with pvsplit-blkfront,
 #                  makes the backend go Closing and back)
 #   guest script   /lab/user/guest-script, if the run has one
 # Marks (ready, checks-done, hotplug-ready, hotplug-used, hotplug-gone,
