@@ -1008,7 +1008,7 @@ static int recover(struct blk_queue *q)
 {
 	RING_IDX pub = q->ring.rsp_prod_pvt, cons = pvb_journal_req_cons(q->j);
 	RING_IDX prod = __atomic_load_n(&q->ring.sring->req_prod, __ATOMIC_ACQUIRE);
-	uint32_t redo[4096], n = 0;
+	uint32_t *redo = q->redo, n = 0; /* ios, nios of them */
 
 	if (cons - pub > q->nios || prod - pub > q->nios || cons - pub > prod - pub)
 		return -EPROTO; /* the journal does not fit this ring */
@@ -1022,9 +1022,6 @@ static int recover(struct blk_queue *q)
 	}
 	if (n != cons - pub)
 		return -EPROTO;
-	q->redo = malloc((n ? n : 1) * sizeof(*q->redo));
-	if (!q->redo)
-		return -ENOMEM;
 	q->ring.req_cons = cons;
 	for (uint32_t i = 0; i < q->nios; i++)
 		if (q->ios[i].js->state != PVB_J_FREE) {
@@ -1060,10 +1057,8 @@ static int recover(struct blk_queue *q)
 	 * waiting for bounce pages (taking them all here would let a barrier
 	 * park behind a waiting request, which then waits for good).
 	 */
-	for (uint32_t k = 0; k < n; k++) {
-		q->redo[k] = redo[k];
+	for (uint32_t k = 0; k < n; k++)
 		pvb_journal_taken(q->ios[redo[k]].js, q->ios[redo[k]].js->ring_idx);
-	}
 	q->nredo = n;
 	q->redo_next = 0;
 	q->st.redone += n;
@@ -1144,11 +1139,12 @@ static int queue_start(struct blk_dp *dp, struct blk_queue *q)
 	q->ios = calloc(q->nios, sizeof(*q->ios));
 	q->freelist = calloc(q->nios, sizeof(*q->freelist));
 	q->answered = calloc(q->nios, sizeof(*q->answered));
+	q->redo = calloc(q->nios, sizeof(*q->redo));
 	for (q->id_mask = 1; q->id_mask < q->nios * 2; q->id_mask <<= 1)
 		;
 	q->id_heads = calloc(q->id_mask, sizeof(*q->id_heads));
 	q->id_mask--;
-	if (!q->ios || !q->freelist || !q->answered || !q->id_heads)
+	if (!q->ios || !q->freelist || !q->answered || !q->redo || !q->id_heads)
 		return -ENOMEM;
 	r = journal_open(dp, q, &resumed);
 	if (r)

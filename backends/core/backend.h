@@ -166,7 +166,11 @@ int pvb_dev_write_frontend(struct pvb_device *d, const char *key, const char *fm
 int pvb_dev_begin(struct pvb_device *d);
 int pvb_dev_commit(struct pvb_device *d, bool abort);
 
-/* Re-announce Connected so that the frontend rereads (e.g. a resize). */
+/*
+ * Re-announce Connected so that the frontend rereads (e.g. a resize).  0,
+ * -ENOTCONN (not Connected), -ESTALE (the toolstack changed or removed the
+ * state meanwhile: not written), or -errno.
+ */
 int pvb_dev_reannounce(struct pvb_device *d);
 
 /* Log through the daemon, naming the device (and queue when >= 0). */

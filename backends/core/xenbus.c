@@ -297,41 +297,43 @@ static int parse_state(const char *v)
 }
 
 /*
- * Write state in a transaction that first looks at what is there.  Between
- * the reads evaluate() decided on and this write, the daemon may have been
- * descheduled or stopped while the toolstack removed the device (no state
- * any more) or removed it and added it again (Initialising over a state of
- * ours).  The directory is not this device's then: a state written there
- * would resurrect a removed directory, or hide the re-creation from
- * backend_event() and leave this old device serving the new one.
- * -ESTALE: not written; the events that follow sort it out.
+ * Write state in a transaction that first looks at what is there: the
+ * state we last wrote (be_state), or a backend_event() is still to come.
+ * Between the reads evaluate() decided on and this write, the daemon may
+ * have been descheduled or stopped while the toolstack removed the device
+ * (no state any more), removed it and added it again (Initialising), or
+ * asked for its removal (Closing).  A state written over that would
+ * resurrect a removed directory, hide the re-creation and leave this old
+ * device serving the new one, or hide the removal request (the watch would
+ * read back our own value).  -ESTALE: not written; the toolstack's event,
+ * which follows, sorts it out.
  */
 static int write_state(struct pvb_device *d, const char *path, const char *v)
 {
 	int r = -EAGAIN;
 
+	if (d->t != XBT_NULL)
+		return write_path(d, path, v); /* the caller's transaction */
 	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
 		unsigned len;
 		char *cur;
-		int now;
+		bool absent;
 
 		r = pvb_dev_begin(d);
 		if (r)
-			return r;
+			continue;
 		errno = 0;
 		cur = xs_read(d->be->xs, d->t, path, &len);
-		now = parse_state(cur);
+		absent = !cur;
+		r = absent && errno != ENOENT ? xs_errno() : 0;
+		if (!r && (absent || parse_state(cur) != d->be_state))
+			r = -ESTALE;
 		free(cur);
-		if (!cur ||
-		    (now == XenbusStateInitialising && d->be_state != XenbusStateInitialising)) {
-			r = !cur && errno != ENOENT ? xs_errno() : -ESTALE;
-			pvb_dev_commit(d, true);
-			return r;
-		}
-		r = write_path(d, path, v);
+		if (!r)
+			r = write_path(d, path, v);
 		if (r) {
 			pvb_dev_commit(d, true);
-			return r;
+			continue;
 		}
 		r = pvb_dev_commit(d, false);
 	}
@@ -349,10 +351,10 @@ static int switch_state(struct pvb_device *d, int state)
 	if (r)
 		return r;
 	snprintf(v, sizeof(v), "%d", state);
-	r = d->t == XBT_NULL ? write_state(d, path, v) : write_path(d, path, v);
+	r = write_state(d, path, v);
 	if (r == -ESTALE) {
 		pvb_dev_log(d, PVB_LOG_INFO, -1,
-			    "removed or re-created by the toolstack: state %s not written",
+			    "state %s not written: the toolstack changed or removed the device",
 			    pvs_state_name(state));
 		return r;
 	}
@@ -377,7 +379,7 @@ int pvb_dev_reannounce(struct pvb_device *d)
 	if (d->be_state != XenbusStateConnected)
 		return -ENOTCONN;
 	snprintf(v, sizeof(v), "%d", d->be_state);
-	return write_path(d, path, v);
+	return write_state(d, path, v);
 }
 
 static void disconnect(struct pvb_device *d)

@@ -811,22 +811,32 @@ void test_redo_in_order(void)
 	setenv("PVSPLIT_SIM_FAULTS", "unmap-stall", 1);
 	r = blkenv_daemon_start(&E, stalls);
 	unsetenv("PVSPLIT_SIM_FAULTS");
-	CU_ASSERT_EQUAL_FATAL(r, 0);
+	if (r) {
+		CU_FAIL("the daemon with the unmap-stall fault did not start");
+		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
+		return;
+	}
 	dev_add(&d, 1, DISK, false, 512, false);
 	opts_for(&o, &d);
 	o.persistent = false;
 	o.pool_pages = REDO_WRITES * (REDO_LEN / 4096) + 64;
-	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, barrier_behind_writes, &rc) > 0);
-	CU_ASSERT(blkenv_child_wait_ready(&rc.fe) == 0);
-	for (int i = 0; i < 500 && access(marker, F_OK); i++)
-		poll(NULL, 0, 10);
-	CU_ASSERT(access(marker, F_OK) == 0);
+	r = blkenv_fork_frontend(&E, &rc.fe, 1, &o, barrier_behind_writes, &rc);
+	CU_ASSERT(r > 0);
+	if (r > 0) {
+		CU_ASSERT(blkenv_child_wait_ready(&rc.fe) == 0);
+		for (int i = 0; i < 500 && access(marker, F_OK); i++)
+			poll(NULL, 0, 10);
+		CU_ASSERT(access(marker, F_OK) == 0);
+	}
 	unlink(marker);
+	/* Killed whatever happened: a stalling daemon must not serve the tests after this. */
 	CU_ASSERT_EQUAL(blkenv_daemon_stop(&E, true), 128 + SIGKILL);
 	CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
-	if (blkenv_child_wait_ready(&rc.fe) == 0) {
+	if (r > 0 && blkenv_child_wait_ready(&rc.fe) == 0) {
 		root = blkenv_stats(&E);
 		dev = root ? blkenv_dev_stats(root, 1, d.devid) : NULL;
+		/* All four were taken by the first daemon (none answered): all redone. */
+		CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.redone") == REDO_WRITES + 1);
 		CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.barrier") == 1);
 		CU_ASSERT(dev && stat_u64(dev, "queues.0.requests.write") >= REDO_WRITES);
 		/* The third write did wait for bounce pages (the case this is about). */
@@ -834,7 +844,8 @@ void test_redo_in_order(void)
 		json_object_put(root);
 		CU_ASSERT(blkenv_child_go(&rc.fe) == 0);
 	}
-	CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
+	if (r > 0)
+		CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
 	dev_remove(&d);
 }
 
@@ -924,6 +935,25 @@ static bool daemon_stopped(void)
 	return false;
 }
 
+/* Wait up to 10 s for the daemon to exit (then SIGKILL it): its exit status, or -1. */
+static int daemon_exit(void)
+{
+	int st;
+
+	for (int i = 0; i < 1000; i++) {
+		pid_t p = waitpid(E.daemon, &st, WNOHANG);
+
+		if (p == E.daemon)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (p < 0)
+			return -1;
+		poll(NULL, 0, 10);
+	}
+	kill(E.daemon, SIGKILL);
+	waitpid(E.daemon, &st, 0);
+	return -1;
+}
+
 /*
  * pvsplit-blkback stopped by SIGTERM (an upgrade, systemctl restart) with
  * requests taken but not started: it leaves them in the ring's journal for
@@ -943,18 +973,18 @@ void test_sigterm_handover(void)
 	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, handover_rounds, &rc) > 0);
 	CU_ASSERT_FATAL(blkenv_child_wait_ready(&rc.fe) == 0);
 	for (int round = 0; round < 2; round++) {
-		int st = -1;
+		bool stopped = daemon_stopped();
+		bool pushed = stopped && blkenv_child_go(&rc.fe) == 0 &&
+			      blkenv_child_wait_ready(&rc.fe) == 0;
 
-		CU_ASSERT_FATAL(daemon_stopped());
-		CU_ASSERT_FATAL(blkenv_child_go(&rc.fe) == 0);
-		CU_ASSERT_FATAL(blkenv_child_wait_ready(&rc.fe) == 0);
+		CU_ASSERT(stopped);
+		CU_ASSERT(pushed);
 		/* Both arrive at once: the loop serves the event, then stops. */
 		kill(E.daemon, SIGTERM);
 		kill(E.daemon, SIGCONT);
-		CU_ASSERT(waitpid(E.daemon, &st, 0) == E.daemon && WIFEXITED(st) &&
-			  WEXITSTATUS(st) == 0);
+		CU_ASSERT_EQUAL(daemon_exit(), 0);
 		CU_ASSERT_EQUAL_FATAL(blkenv_daemon_start(&E, resize_fast), 0);
-		if (blkenv_child_wait_ready(&rc.fe))
+		if (!pushed || blkenv_child_wait_ready(&rc.fe))
 			break;
 		redone += dev_counter(1, d.devid, "requests.redone");
 		CU_ASSERT(dev_counter(1, d.devid, "requests.barrier") == 1);
@@ -1009,6 +1039,8 @@ void test_barrier_after_inline(void)
 	CU_ASSERT_FATAL(blkenv_fork_frontend(&E, &rc.fe, 1, &o, barrier_after_inline, &rc) > 0);
 	if (blkenv_child_wait_ready(&rc.fe) == 0) {
 		CU_ASSERT(dev_counter(1, d.devid, "requests.barrier") == 8);
+		/* The reads were page cache hits: a barrier went in at a batch's end. */
+		CU_ASSERT(dev_counter(1, d.devid, "completions.late_submits") >= 1);
 		CU_ASSERT(blkenv_child_go(&rc.fe) == 0);
 	}
 	CU_ASSERT_EQUAL(blkenv_child_wait(&rc.fe), 0);
