@@ -853,9 +853,6 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q, bool handover)
 	pvb_loop_undefer(dp->loop, q);
 	pvb_poller_del(q->poller);
 	q->poller = NULL;
-	if (q->port > 0)
-		pvb_evtchn_unbind(dp->ev, (uint32_t)q->port);
-	q->port = 0;
 	pvb_uwait_del(q->uw);
 	q->uw = NULL;
 	if (q->uring_up) {
@@ -903,6 +900,10 @@ static void queue_stop(struct blk_dp *dp, struct blk_queue *q, bool handover)
 		io_uring_queue_exit(&q->uring);
 		q->uring_up = false;
 	}
+	/* Unbound after the last push: its answers are signalled (not to port 0). */
+	if (q->port > 0)
+		pvb_evtchn_unbind(dp->ev, (uint32_t)q->port);
+	q->port = 0;
 	if (q->ios) {
 		for (uint32_t i = 0; i < q->nios; i++) {
 			struct blk_io *io = &q->ios[i];
