@@ -48,3 +48,11 @@ case " $args " in *" --max-mapped-total "*)
 	[ "$copied" -gt 0 ]
 	;;
 esac
+# What each restart took over from the ring journals (the restarts under
+# I/O: SIGKILL, SIGTERM, SIGKILL): shown, not checked (an idle ring has
+# nothing to redo).
+log=${PVSPLIT_LOG_DIR:-/var/log/pvsplit-lab}/pvsplit-blkback.log
+if [ -r "$log" ]; then
+	echo "ring journals taken over:"
+	grep -E "resumed from the journal" "$log" | sed 's/^/  /' || echo "  none"
+fi
