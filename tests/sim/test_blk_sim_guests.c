@@ -735,6 +735,34 @@ static void redo_done(void *cookie, int status)
 }
 
 /*
+ * Wait (a minute at most: a daemon restart takes a second) for every
+ * answer: each OKAY, and the writes' data read back.  0, or 1 (no answer),
+ * 2 (an error answered), 3 (the data differ).
+ */
+static int redo_answered(struct pvf_blk *b, const struct redo_case *rc, uint8_t *const *buf,
+			 uint8_t *back)
+{
+	int waited = 0;
+
+	while (pvf_blk_inflight(b)) {
+		int r = pvf_blk_reap(b, 1000);
+
+		if (r == -ETIMEDOUT && ++waited < 60)
+			continue;
+		if (r < 0)
+			return 1;
+	}
+	for (int i = 0; i <= REDO_WRITES; i++)
+		if (rc->status[i])
+			return 2;
+	for (int i = 0; i < REDO_WRITES; i++)
+		if (pvf_blk_read(b, (uint64_t)i * REDO_LEN, back, REDO_LEN) ||
+		    memcmp(back, buf[i], REDO_LEN))
+			return 3;
+	return 0;
+}
+
+/*
  * The four go on the ring at once; the daemon dies with all of them taken
  * and none answered, and the next one does them again: each is answered
  * OKAY and the data is on the disk.
@@ -743,7 +771,7 @@ static int barrier_behind_writes(struct pvf_blk *b, void *arg)
 {
 	struct redo_case *rc = arg;
 	uint8_t *buf[REDO_WRITES], *back = malloc(REDO_LEN);
-	int waited = 0;
+	int r;
 
 	for (int i = 0; i < REDO_WRITES; i++) {
 		buf[i] = pvf_blk_alloc(b, REDO_LEN);
@@ -761,22 +789,9 @@ static int barrier_behind_writes(struct pvf_blk *b, void *arg)
 	pvf_blk_kick(b);
 	if (blkenv_child_ready(&rc->fe))
 		return 5;
-	/* A minute at most: a daemon restart takes a second. */
-	while (pvf_blk_inflight(b)) {
-		int r = pvf_blk_reap(b, 1000);
-
-		if (r == -ETIMEDOUT && ++waited < 60)
-			continue;
-		if (r < 0)
-			return 6;
-	}
-	for (int i = 0; i <= REDO_WRITES; i++)
-		if (rc->status[i])
-			return 7;
-	for (int i = 0; i < REDO_WRITES; i++)
-		if (pvf_blk_read(b, (uint64_t)i * REDO_LEN, back, REDO_LEN) ||
-		    memcmp(back, buf[i], REDO_LEN))
-			return 8;
+	r = redo_answered(b, rc, buf, back);
+	if (r)
+		return 5 + r; /* 6, 7, 8 */
 	free(back);
 	/* Still connected while the test reads the counters. */
 	return blkenv_child_ready(&rc->fe) || blkenv_child_wait_go(&rc->fe) ? 9 : 0;
@@ -874,7 +889,7 @@ static int handover_rounds(struct pvf_blk *b, void *arg)
 	if (blkenv_child_ready(&rc->fe))
 		return 3;
 	for (int round = 0; round < HANDOVER_ROUNDS; round++) {
-		int waited = 0, *bar = &rc->status[REDO_WRITES];
+		int r, *bar = &rc->status[REDO_WRITES];
 
 		if (blkenv_child_wait_go(&rc->fe))
 			return 4;
@@ -894,21 +909,9 @@ static int handover_rounds(struct pvf_blk *b, void *arg)
 		pvf_blk_kick(b);
 		if (blkenv_child_ready(&rc->fe))
 			return 6;
-		while (pvf_blk_inflight(b)) {
-			int r = pvf_blk_reap(b, 1000);
-
-			if (r == -ETIMEDOUT && ++waited < 60)
-				continue;
-			if (r < 0)
-				return 7;
-		}
-		for (int i = 0; i <= REDO_WRITES; i++)
-			if (rc->status[i])
-				return 8;
-		for (int i = 0; i < REDO_WRITES; i++)
-			if (pvf_blk_read(b, (uint64_t)i * REDO_LEN, back, REDO_LEN) ||
-			    memcmp(back, buf[i], REDO_LEN))
-				return 9;
+		r = redo_answered(b, rc, buf, back);
+		if (r)
+			return 6 + r; /* 7, 8, 9 */
 		if (blkenv_child_ready(&rc->fe))
 			return 10;
 	}
