@@ -80,7 +80,7 @@ TESTS += tests/unit/man-pages.sh
 EXTRA_DIST += tests/unit/man-pages.sh
 EXTRA_DIST += tests/sim/bench-block.sh
 tests_sim_test_blk_sim_SOURCES = tests/sim/test_blk_sim.c tests/sim/test_blk_sim_guests.c \
-	tests/sim/blksim.h tests/sim/blkenv.c tests/sim/blkenv.h
+	tests/sim/test_blk_sim_restart.c tests/sim/blksim.h tests/sim/blkenv.c tests/sim/blkenv.h
 tests_sim_test_blk_sim_CPPFLAGS = $(SIM_TEST_CPPFLAGS) -I$(top_srcdir)/domU-frontends/user \
 	-I$(top_srcdir)/backends
 tests_sim_test_blk_sim_CFLAGS = $(AM_CFLAGS) $(CUNIT_CFLAGS) $(XENSTORE_CFLAGS) $(JSONC_CFLAGS)

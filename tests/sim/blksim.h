@@ -87,12 +87,14 @@ void test_hotplug(void);
 void test_frontend_gone(void);
 void test_reconnect(void);
 void test_readd_same_path(void);
+void test_map_mode(void);
+void test_mapping_bound(void);
+
+/* test_blk_sim_restart.c */
 void test_daemon_restart(void);
 void test_restart_notifies(void);
 void test_redo_in_order(void);
 void test_barrier_after_inline(void);
 void test_sigterm_handover(void);
-void test_map_mode(void);
-void test_mapping_bound(void);
 
 #endif
