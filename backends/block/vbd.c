@@ -168,10 +168,23 @@ static void resize_check(void *opaque)
 	pvb_dev_log(v->d, PVB_LOG_INFO, -1, "backing store resized to %llu bytes",
 		    (unsigned long long)v->store->size);
 	blk_dp_resized(v->dp);
-	pvb_dev_write(v->d, "sectors", "%llu",
-		      (unsigned long long)(v->store->size /
-					   (v->large_sectors ? v->store->logical : 512)));
-	pvb_dev_reannounce(v->d); /* the frontend rereads "sectors" */
+	/* The new size, and Connected again so that the frontend rereads it. */
+	for (int tries = 0, r = -EAGAIN; tries < 16 && r == -EAGAIN; tries++) {
+		r = pvb_dev_begin(v->d);
+		if (r)
+			continue;
+		r = pvb_dev_write(
+			v->d, "sectors", "%llu",
+			(unsigned long long)(v->store->size /
+					     (v->large_sectors ? v->store->logical : 512)));
+		if (!r)
+			r = pvb_dev_reannounce(v->d);
+		if (r) {
+			pvb_dev_commit(v->d, true);
+			continue;
+		}
+		r = pvb_dev_commit(v->d, false);
+	}
 }
 
 static int vbd_prepare(struct pvb_device *d)

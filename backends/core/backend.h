@@ -162,6 +162,10 @@ int pvb_dev_write_frontend(struct pvb_device *d, const char *key, const char *fm
 /*
  * Group writes in one xenstore transaction: begin, writes, commit.
  * pvb_dev_commit() returns -EAGAIN when the caller must redo the writes.
+ * pvb_dev_begin() returns -ESTALE (and no transaction) when the backend
+ * state is not the one this device last wrote: the toolstack removed or
+ * re-created the device, or wrote a state, and its watch event is still to
+ * come; nothing may be written until then.
  */
 int pvb_dev_begin(struct pvb_device *d);
 int pvb_dev_commit(struct pvb_device *d, bool abort);

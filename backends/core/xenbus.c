@@ -262,26 +262,6 @@ int pvb_dev_rm(struct pvb_device *d, const char *key)
 	return xs_rm(d->be->xs, d->t, path) || errno == ENOENT ? 0 : xs_errno();
 }
 
-int pvb_dev_begin(struct pvb_device *d)
-{
-	if (d->t != XBT_NULL)
-		return -EBUSY;
-	errno = 0;
-	d->t = xs_transaction_start(d->be->xs);
-	return d->t == XBT_NULL ? xs_errno() : 0;
-}
-
-int pvb_dev_commit(struct pvb_device *d, bool abort)
-{
-	xs_transaction_t t = d->t;
-
-	d->t = XBT_NULL;
-	if (t == XBT_NULL)
-		return -EINVAL;
-	errno = 0;
-	return xs_transaction_end(d->be->xs, t, abort) ? 0 : xs_errno();
-}
-
 /* A state key's value: XenbusStateUnknown when absent or not a state. */
 static int parse_state(const char *v)
 {
@@ -297,17 +277,58 @@ static int parse_state(const char *v)
 }
 
 /*
- * Write state in a transaction that first looks at what is there: the
- * state we last wrote (be_state), or a backend_event() is still to come.
- * Between the reads evaluate() decided on and this write, the daemon may
- * have been descheduled or stopped while the toolstack removed the device
- * (no state any more), removed it and added it again (Initialising), or
- * asked for its removal (Closing).  A state written over that would
- * resurrect a removed directory, hide the re-creation and leave this old
- * device serving the new one, or hide the removal request (the watch would
- * read back our own value).  -ESTALE: not written; the toolstack's event,
- * which follows, sorts it out.
+ * A transaction of this device's writes, which first reads the backend
+ * state: the one we last wrote (be_state), or a backend_event() is still to
+ * come.  Between the reads evaluate() decided on and these writes, the
+ * daemon may have been descheduled or stopped while the toolstack removed
+ * the device (no state any more), removed it and added it again
+ * (Initialising), or asked for its removal (Closing).  Writes made over
+ * that would resurrect a removed directory, hide the re-creation and leave
+ * this old device serving the new one, or hide the removal request (the
+ * watch would read back our own state).  Read inside the transaction, the
+ * state also makes the commit fail (EAGAIN) if the toolstack writes it
+ * meanwhile.
  */
+int pvb_dev_begin(struct pvb_device *d)
+{
+	char path[PATH_LEN * 2], *cur;
+	unsigned len;
+	bool absent;
+	int r;
+
+	if (d->t != XBT_NULL)
+		return -EBUSY;
+	r = key_path(d, PVS_SIDE_BACKEND, "state", path, sizeof(path));
+	if (r)
+		return r;
+	errno = 0;
+	d->t = xs_transaction_start(d->be->xs);
+	if (d->t == XBT_NULL)
+		return xs_errno();
+	errno = 0;
+	cur = xs_read(d->be->xs, d->t, path, &len);
+	absent = !cur;
+	r = absent && errno != ENOENT ? xs_errno() : 0;
+	if (!r && (absent || parse_state(cur) != d->be_state))
+		r = -ESTALE;
+	free(cur);
+	if (r)
+		pvb_dev_commit(d, true);
+	return r;
+}
+
+int pvb_dev_commit(struct pvb_device *d, bool abort)
+{
+	xs_transaction_t t = d->t;
+
+	d->t = XBT_NULL;
+	if (t == XBT_NULL)
+		return -EINVAL;
+	errno = 0;
+	return xs_transaction_end(d->be->xs, t, abort) ? 0 : xs_errno();
+}
+
+/* Write state in a transaction of its own (pvb_dev_begin()): 0, -ESTALE or -errno. */
 static int write_state(struct pvb_device *d, const char *path, const char *v)
 {
 	int r = -EAGAIN;
@@ -315,22 +336,10 @@ static int write_state(struct pvb_device *d, const char *path, const char *v)
 	if (d->t != XBT_NULL)
 		return write_path(d, path, v); /* the caller's transaction */
 	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
-		unsigned len;
-		char *cur;
-		bool absent;
-
 		r = pvb_dev_begin(d);
 		if (r)
 			continue;
-		errno = 0;
-		cur = xs_read(d->be->xs, d->t, path, &len);
-		absent = !cur;
-		r = absent && errno != ENOENT ? xs_errno() : 0;
-		if (!r && (absent || parse_state(cur) != d->be_state))
-			r = -ESTALE;
-		free(cur);
-		if (!r)
-			r = write_path(d, path, v);
+		r = write_path(d, path, v);
 		if (r) {
 			pvb_dev_commit(d, true);
 			continue;
@@ -478,6 +487,8 @@ static void evaluate(struct pvb_device *d)
 			return;
 		}
 		r = ops->probe(d);
+		if (r == -ESTALE)
+			return; /* the toolstack's event comes next (pvb_dev_begin()) */
 		if (r) {
 			pvb_dev_fatal(d, r, "probe");
 			return;
@@ -502,6 +513,8 @@ static void evaluate(struct pvb_device *d)
 		if (d->prepared && !d->connected && !d->failed) {
 			r = ops->connect(d);
 			d->resume = false;
+			if (r == -ESTALE)
+				return;
 			if (r) {
 				pvb_dev_log(d, PVB_LOG_ERR, -1, "cannot connect: %s", strerror(-r));
 				d->failed = true;
@@ -538,6 +551,8 @@ static void evaluate(struct pvb_device *d)
 			break; /* being removed: wait for the frontend to close */
 		r = ops->connect(d);
 		d->resume = false;
+		if (r == -ESTALE)
+			break;
 		if (r) {
 			pvb_dev_fatal(d, r, "connecting to the frontend");
 			break;
