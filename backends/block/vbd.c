@@ -44,11 +44,12 @@ static const struct vbd_config *cfg_of(struct pvb_device *d)
 	return pvb_backend_opaque(pvb_dev_backend(d));
 }
 
-static int write_features(struct pvb_device *d)
+static int write_features(struct pvb_device *d, void *arg)
 {
 	const struct vbd_config *c = cfg_of(d);
 	int r = 0;
 
+	(void)arg;
 	if (c->max_indirect)
 		r = pvb_dev_write(d, "feature-max-indirect-segments", "%u", c->max_indirect);
 	if (!r && c->max_ring_order)
@@ -64,7 +65,6 @@ static int write_features(struct pvb_device *d)
 static int vbd_probe(struct pvb_device *d)
 {
 	struct vbd *v = V(d);
-	int r;
 
 	v->cfg = cfg_of(d);
 	v->d = d;
@@ -75,20 +75,7 @@ static int vbd_probe(struct pvb_device *d)
 		if (!pvb_dev_read_uint(d, PVS_SIDE_BACKEND, "feature-persistent", 1, &val))
 			v->resumed_persistent = (int)val;
 	}
-	for (int tries = 0; tries < 16; tries++) {
-		r = pvb_dev_begin(d);
-		if (r)
-			return r;
-		r = write_features(d);
-		if (r) {
-			pvb_dev_commit(d, true);
-			return r;
-		}
-		r = pvb_dev_commit(d, false);
-		if (r != -EAGAIN)
-			return r;
-	}
-	return -EAGAIN;
+	return pvb_dev_transact(d, write_features, NULL);
 }
 
 /* "physical-device" as the block script writes it: hex MAJOR:MINOR. */
@@ -158,6 +145,17 @@ static int find_backing(struct pvb_device *d, char *path, size_t len)
 	return path[0] == '/' ? 1 : -EINVAL;
 }
 
+/* The new size, and Connected again so that the frontend rereads it. */
+static int resize_writes(struct pvb_device *d, void *arg)
+{
+	struct vbd *v = arg;
+	int r = pvb_dev_write(d, "sectors", "%llu",
+			      (unsigned long long)(v->store->size /
+						   (v->large_sectors ? v->store->logical : 512)));
+
+	return r ? r : pvb_dev_reannounce(d);
+}
+
 static void resize_check(void *opaque)
 {
 	struct vbd *v = opaque;
@@ -168,23 +166,7 @@ static void resize_check(void *opaque)
 	pvb_dev_log(v->d, PVB_LOG_INFO, -1, "backing store resized to %llu bytes",
 		    (unsigned long long)v->store->size);
 	blk_dp_resized(v->dp);
-	/* The new size, and Connected again so that the frontend rereads it. */
-	for (int tries = 0, r = -EAGAIN; tries < 16 && r == -EAGAIN; tries++) {
-		r = pvb_dev_begin(v->d);
-		if (r)
-			continue;
-		r = pvb_dev_write(
-			v->d, "sectors", "%llu",
-			(unsigned long long)(v->store->size /
-					     (v->large_sectors ? v->store->logical : 512)));
-		if (!r)
-			r = pvb_dev_reannounce(v->d);
-		if (r) {
-			pvb_dev_commit(v->d, true);
-			continue;
-		}
-		r = pvb_dev_commit(v->d, false);
-	}
+	pvb_dev_transact(v->d, resize_writes, v);
 }
 
 static int vbd_prepare(struct pvb_device *d)
@@ -343,7 +325,7 @@ static int read_frontend(struct pvb_device *d, struct blk_dp_params *p)
 	return 0;
 }
 
-static int publish_connect(struct pvb_device *d)
+static int publish_connect(struct pvb_device *d, void *arg)
 {
 	struct vbd *v = V(d);
 	struct blk_store *s = v->store;
@@ -351,6 +333,7 @@ static int publish_connect(struct pvb_device *d)
 	char *dtype = NULL, *rem = NULL;
 	int r;
 
+	(void)arg;
 	if (!pvb_dev_read(d, PVS_SIDE_BACKEND, "device-type", &dtype) && !strcmp(dtype, "cdrom"))
 		info |= VDISK_CDROM;
 	if (!pvb_dev_read(d, PVS_SIDE_BACKEND, "removable", &rem) && !strcmp(rem, "1"))
@@ -422,19 +405,7 @@ static int vbd_connect(struct pvb_device *d)
 			 &v->dp);
 	if (r)
 		return r;
-	for (int tries = 0; tries < 16; tries++) {
-		r = pvb_dev_begin(d);
-		if (r)
-			break;
-		r = publish_connect(d);
-		if (r) {
-			pvb_dev_commit(d, true);
-			break;
-		}
-		r = pvb_dev_commit(d, false);
-		if (r != -EAGAIN)
-			break;
-	}
+	r = pvb_dev_transact(d, publish_connect, NULL);
 	if (r) {
 		blk_dp_stop(v->dp, false);
 		v->dp = NULL;

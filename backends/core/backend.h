@@ -169,6 +169,13 @@ int pvb_dev_write_frontend(struct pvb_device *d, const char *key, const char *fm
  */
 int pvb_dev_begin(struct pvb_device *d);
 int pvb_dev_commit(struct pvb_device *d, bool abort);
+/*
+ * writes(d, arg) in such a transaction, begun again while the commit (or
+ * the begin) says -EAGAIN, 16 times at most.  0, -ESTALE, writes()'s
+ * -errno (the transaction aborted), or -EAGAIN.
+ */
+int pvb_dev_transact(struct pvb_device *d, int (*writes)(struct pvb_device *d, void *arg),
+		     void *arg);
 
 /*
  * Re-announce Connected so that the frontend rereads (e.g. a resize).  0,

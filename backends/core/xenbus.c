@@ -328,18 +328,16 @@ int pvb_dev_commit(struct pvb_device *d, bool abort)
 	return xs_transaction_end(d->be->xs, t, abort) ? 0 : xs_errno();
 }
 
-/* Write state in a transaction of its own (pvb_dev_begin()): 0, -ESTALE or -errno. */
-static int write_state(struct pvb_device *d, const char *path, const char *v)
+int pvb_dev_transact(struct pvb_device *d, int (*writes)(struct pvb_device *d, void *arg),
+		     void *arg)
 {
 	int r = -EAGAIN;
 
-	if (d->t != XBT_NULL)
-		return write_path(d, path, v); /* the caller's transaction */
 	for (int tries = 0; tries < 16 && r == -EAGAIN; tries++) {
 		r = pvb_dev_begin(d);
 		if (r)
 			continue;
-		r = write_path(d, path, v);
+		r = writes(d, arg);
 		if (r) {
 			pvb_dev_commit(d, true);
 			continue;
@@ -347,6 +345,27 @@ static int write_state(struct pvb_device *d, const char *path, const char *v)
 		r = pvb_dev_commit(d, false);
 	}
 	return r;
+}
+
+struct state_write {
+	const char *path, *v;
+};
+
+static int state_writes(struct pvb_device *d, void *arg)
+{
+	const struct state_write *w = arg;
+
+	return write_path(d, w->path, w->v);
+}
+
+/* Write state in a transaction of its own (pvb_dev_begin()): 0, -ESTALE or -errno. */
+static int write_state(struct pvb_device *d, const char *path, const char *v)
+{
+	struct state_write w = { path, v };
+
+	if (d->t != XBT_NULL)
+		return write_path(d, path, v); /* the caller's transaction */
+	return pvb_dev_transact(d, state_writes, &w);
 }
 
 static int switch_state(struct pvb_device *d, int state)
